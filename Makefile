@@ -1,0 +1,26 @@
+# Every target sets itself up from a fresh clone; a second run skips what is already done.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: test bed lint clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+# FerretDB and mongo-tools, built once through the Go module proxy and cached in ~/.cache/vaultui-testbed.
+bed:
+	bash tests/bed/build.sh
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check engine vaultui tests
+
+test: $(INSTALLED) bed lint
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache

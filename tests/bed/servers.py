@@ -1,0 +1,123 @@
+"""Starts and stops the test bed's real servers (FerretDB, an S3 endpoint) on free loopback ports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CACHE = Path(os.environ.get("VAULTUI_TESTBED_CACHE", Path.home() / ".cache" / "vaultui-testbed"))
+BUILD_SCRIPT = Path(__file__).with_name("build.sh")
+
+
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
+
+
+def binary_paths() -> dict[str, Path]:
+    """Paths of the cached binaries, building them first when the cache is cold."""
+    paths_file = CACHE / "paths.env"
+    if not paths_file.exists():
+        subprocess.run(["bash", str(BUILD_SCRIPT)], check=True)
+    values = dict(line.split("=", 1) for line in paths_file.read_text().split() if "=" in line)
+    tools = Path(values["VAULTUI_MONGO_TOOLS"])
+    return {
+        "ferretdb": Path(values["VAULTUI_FERRETDB"]),
+        "mongodump": tools / "mongodump",
+        "mongorestore": tools / "mongorestore",
+        "bsondump": tools / "bsondump",
+    }
+
+
+@dataclass
+class Server:
+    """One running server process and where to reach it."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    url: str
+    workdir: Path
+    log_path: Path
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def _launch(name: str, argv: list[str], port: int, workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    log_path = workdir / f"{name}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(argv, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, process, name)
+    except RuntimeError as error:
+        process.kill()
+        raise RuntimeError(f"{error}\n{log_path.read_text(errors='replace')[-2000:]}") from None
+    return process, log_path
+
+
+def start_ferretdb(data_dir: Path | None = None) -> Server:
+    """FerretDB with its SQLite backend in a fresh (or given) data folder."""
+    ferretdb = binary_paths()["ferretdb"]
+    workdir = Path(tempfile.mkdtemp(prefix="vaultui-ferretdb-"))
+    data = data_dir or workdir / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    argv = [
+        str(ferretdb),
+        "--handler=sqlite",
+        f"--sqlite-url=file:{data}/",
+        f"--listen-addr=127.0.0.1:{port}",
+        f"--debug-addr=127.0.0.1:{free_port()}",
+        f"--state-dir={workdir}",
+        "--telemetry=disable",
+        "--log-level=WARN",
+    ]
+    process, log_path = _launch("ferretdb", argv, port, workdir)
+    return Server("ferretdb", process, port, f"mongodb://127.0.0.1:{port}/", workdir, log_path)
+
+
+def start_s3() -> Server:
+    """moto's S3 in server mode: a real HTTP endpoint speaking the S3 REST API."""
+    workdir = Path(tempfile.mkdtemp(prefix="vaultui-s3-"))
+    port = free_port()
+    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    process, log_path = _launch("s3", argv, port, workdir)
+    return Server("s3", process, port, f"http://127.0.0.1:{port}", workdir, log_path)

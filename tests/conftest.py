@@ -1,0 +1,91 @@
+"""Session fixtures: the real test bed (FerretDB, mongo-tools, an S3 endpoint), started once and stopped."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pymongo
+import pytest
+
+from tests.bed import servers
+
+S3_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+@pytest.fixture(scope="session")
+def bed_binaries() -> dict[str, Path]:
+    return servers.binary_paths()
+
+
+@pytest.fixture(scope="session")
+def ferretdb(bed_binaries: dict[str, Path]) -> Iterator[servers.Server]:
+    server = servers.start_ferretdb()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(ferretdb: servers.Server) -> str:
+    return ferretdb.url
+
+
+@pytest.fixture(scope="session")
+def mongo_client(mongo_uri: str) -> Iterator[pymongo.MongoClient]:
+    client: pymongo.MongoClient = pymongo.MongoClient(mongo_uri, serverSelectionTimeoutMS=10_000)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def mongo_tools(bed_binaries: dict[str, Path]) -> dict[str, Path]:
+    return {name: bed_binaries[name] for name in ("mongodump", "mongorestore", "bsondump")}
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[servers.Server]:
+    server = servers.start_s3()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(s3_server: servers.Server) -> str:
+    return s3_server.url
+
+
+@pytest.fixture
+def s3_env(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Standard AWS variables pointing boto3 (in-process and in subprocesses) at the loopback endpoint."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", S3_CREDENTIALS["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", S3_CREDENTIALS["aws_secret_access_key"])
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_endpoint)
+    return s3_endpoint
+
+
+@pytest.fixture
+def s3_client(s3_endpoint: str):  # noqa: ANN201 - boto3 clients have no static type
+    return boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", **S3_CREDENTIALS)
+
+
+@pytest.fixture
+def s3_bucket(s3_client) -> str:  # noqa: ANN001
+    """A fresh, empty bucket for one test."""
+    name = f"vaultui-{uuid.uuid4().hex[:12]}"
+    s3_client.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def database_name() -> str:
+    """A database name no other test uses."""
+    return f"t_{uuid.uuid4().hex[:10]}"
