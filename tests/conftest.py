@@ -12,8 +12,6 @@ import pytest
 
 from tests.bed import servers
 
-S3_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-
 
 @pytest.fixture(scope="session")
 def bed_binaries() -> dict[str, Path]:
@@ -63,18 +61,23 @@ def s3_endpoint(s3_server: servers.Server) -> str:
 
 
 @pytest.fixture
-def s3_env(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+def s3_env(s3_server: servers.Server, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """Standard AWS variables pointing boto3 (in-process and in subprocesses) at the loopback endpoint."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", S3_CREDENTIALS["aws_access_key_id"])
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", S3_CREDENTIALS["aws_secret_access_key"])
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_endpoint)
-    return s3_endpoint
+    variables = dict(s3_server.extra, AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL_S3=s3_server.url)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    return variables
 
 
 @pytest.fixture
-def s3_client(s3_endpoint: str):  # noqa: ANN201 - boto3 clients have no static type
-    return boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", **S3_CREDENTIALS)
+def s3_client(s3_server: servers.Server):  # noqa: ANN201 - boto3 clients have no static type
+    return boto3.client(
+        "s3",
+        endpoint_url=s3_server.url,
+        region_name="us-east-1",
+        aws_access_key_id=s3_server.extra["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=s3_server.extra["AWS_SECRET_ACCESS_KEY"],
+    )
 
 
 @pytest.fixture

@@ -1,28 +1,104 @@
-"""Command line entry point: `vaultui --headless COMMAND` runs engine calls and exits with a documented code."""
+"""Command line entry point: `vaultui --headless COMMAND` runs one engine call, prints, exits with a code."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from vaultui import __version__
+from engine.errors import ExitCode, VaultError
+from vaultui import __version__, headless
+
+EXIT_CODES = "\n".join(f"  {code.value:>3}  {code.name.lower().replace('_', ' ')}" for code in ExitCode)
+
+DESCRIPTION = """\
+Backup, restore and retention for MongoDB on Kubernetes.
+
+Secrets never go on the command line: the MongoDB URI comes from VAULTUI_MONGO_URI or --mongo-uri-file,
+S3 credentials from the standard AWS variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE) and
+the S3 endpoint from the storage URL or AWS_ENDPOINT_URL_S3. Every flag below also reads VAULTUI_<FLAG>
+(for example VAULTUI_STORAGE, VAULTUI_CODEC); the flag wins."""
+
+EPILOG = f"""\
+storage URLs:
+  /backup, file:///backup          a folder (the PVC); it must exist
+  s3://bucket/prefix[?endpoint=URL&region=R&path_style=true]
+
+exit codes:
+{EXIT_CODES}
+"""
+
+
+def _storage_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--storage", metavar="URL", help="where archives live (env VAULTUI_STORAGE)")
+    return common
+
+
+def _namespace_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", action="append", metavar="NAME", help="only this database (repeatable)")
+    parser.add_argument("--ns-include", action="append", metavar="PATTERN", help="only namespaces like 'sales.*'")
+    parser.add_argument("--ns-exclude", action="append", metavar="PATTERN", help="skip namespaces like '*.tmp_*'")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="vaultui",
-        description="Backup, restore and retention for MongoDB on Kubernetes.",
+        prog="vaultui", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"vaultui {__version__}")
-    parser.add_argument("--headless", action="store_true", help="run one command without the dashboard")
+    parser.add_argument("--headless", action="store_true", help="run one command and exit (what CronJobs use)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = _storage_options()
+
+    backup = commands.add_parser(
+        "backup",
+        parents=[common],
+        help="dump MongoDB into a new dated archive",
+        description="Dump MongoDB into a new archive named by its UTC start time, then write its manifest "
+        "and a ledger record. On failure nothing that looks complete is left.",
+    )
+    backup.add_argument("--mongo-uri-file", type=Path, metavar="PATH", help="file holding the source URI")
+    backup.add_argument("--codec", choices=None, metavar="gzip|zstd", help="archive compression (default zstd)")
+    backup.add_argument("--dumper", metavar="native|mongodump", help="native pymongo dumper or the real mongodump")
+    backup.add_argument("--parallel", type=int, metavar="N", help="collections dumped at once (default 4)")
+    backup.add_argument("--spool-dir", type=Path, metavar="PATH", help="scratch folder (default: system temp)")
+    backup.add_argument("--system-databases", action="store_true", help="include admin, config and local")
+    _namespace_options(backup)
+
+    listing = commands.add_parser("list", parents=[common], help="archives, newest first")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+
+    verify = commands.add_parser(
+        "verify",
+        parents=[common],
+        help="re-read archives and check them against their manifests",
+    )
+    target = verify.add_mutually_exclusive_group(required=True)
+    target.add_argument("name", nargs="?", help="archive name, as `list` shows it")
+    target.add_argument("--all", action="store_true", help="every archive")
+    verify.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    parser.parse_args(argv)
-    parser.print_help(sys.stderr)
-    return 2
+    arguments = parser.parse_args(argv)
+    if not arguments.headless or not arguments.command:
+        if arguments.command:
+            parser.error("commands run with --headless (the dashboard opens without one)")
+        parser.print_help(sys.stderr)
+        print("\nvaultui: the dashboard is not built yet; use --headless COMMAND", file=sys.stderr)
+        return ExitCode.USAGE
+    try:
+        return int(headless.COMMANDS[arguments.command](arguments))
+    except VaultError as error:
+        notes = "; ".join(getattr(error, "__notes__", []))
+        message = f"{error}{'; ' + notes if notes else ''}"
+        print(f"vaultui: {message}", file=sys.stderr)
+        return int(error.exit_code)
+    except KeyboardInterrupt:
+        print("vaultui: interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
 
 
 if __name__ == "__main__":

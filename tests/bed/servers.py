@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -115,9 +116,30 @@ def start_ferretdb(data_dir: Path | None = None) -> Server:
 
 
 def start_s3() -> Server:
-    """moto's S3 in server mode: a real HTTP endpoint speaking the S3 REST API."""
+    """moto's S3 in server mode: a real HTTP endpoint speaking the S3 REST API, with signatures checked.
+
+    moto answers the first requests unauthenticated (INITIAL_NO_AUTH_ACTION_COUNT); those create one IAM user
+    allowed s3:*, and from then on every request must be signed with that user's key, so wrong credentials
+    fail as they would against real S3. The user's keys are in `extra`.
+    """
+    import boto3  # the bed's S3 setup only; imported here so FerretDB-only users of this module need no boto3
+
     workdir = Path(tempfile.mkdtemp(prefix="vaultui-s3-"))
     port = free_port()
     argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    process, log_path = _launch("s3", argv, port, workdir)
-    return Server("s3", process, port, f"http://127.0.0.1:{port}", workdir, log_path)
+    setup_calls = 3
+    environment = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT=str(setup_calls))
+    log_path = workdir / "s3.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(argv, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=environment)
+    wait_for_port(port, process, "moto S3 server")
+    url = f"http://127.0.0.1:{port}"
+    iam = boto3.client(
+        "iam", endpoint_url=url, region_name="us-east-1", aws_access_key_id="setup", aws_secret_access_key="setup"
+    )
+    iam.create_user(UserName="vaultui")
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+    iam.put_user_policy(UserName="vaultui", PolicyName="s3-all", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName="vaultui")["AccessKey"]
+    credentials = {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+    return Server("s3", process, port, url, workdir, log_path, credentials)

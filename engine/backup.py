@@ -1,0 +1,178 @@
+"""One backup run: dump → tar → compress → atomic upload → manifest → ledger record."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine import __version__
+from engine.archive import HashingWriter, archive_name, check_codec, open_compressor, parse_archive_name, tar_writer
+from engine.clock import Clock, iso, utc_now
+from engine.dump import dump_into_tar
+from engine.errors import ConfigError, StorageError, VaultError
+from engine.ledger import RunRecord, try_record_run
+from engine.manifest import Manifest, write_manifest
+from engine.progress import ProgressCallback, ProgressTracker
+from engine.secrets import scrub
+from engine.source import NamespaceFilter, connect, oplog_time, plan_dump, server_version
+from engine.storage import Storage
+from engine.tools import add_dump_folder, mongodump_into_folder, tool_version
+
+DUMPERS = ("native", "mongodump")
+# zstd is the default: on the 100k-document sample it compresses about 9x faster than gzip -6 for a
+# slightly smaller archive (figures in the issue note). `--codec gzip` keeps archives readable by `tar xzf`
+# on machines without zstd.
+DEFAULT_CODEC = "zstd"
+
+
+@dataclass(frozen=True)
+class BackupOptions:
+    codec: str = DEFAULT_CODEC
+    dumper: str = "native"
+    namespaces: NamespaceFilter = field(default_factory=NamespaceFilter)
+    parallel: int = 4
+    spool_dir: Path | None = None
+
+    def validate(self) -> None:
+        check_codec(self.codec)
+        if self.dumper not in DUMPERS:
+            raise ConfigError(f"unknown dumper {self.dumper!r}: choose one of {', '.join(DUMPERS)}")
+        if not 1 <= self.parallel <= 64:
+            raise ConfigError(f"parallel must be between 1 and 64, not {self.parallel}")
+
+
+@dataclass
+class BackupResult:
+    manifest: Manifest
+    record: RunRecord
+
+
+def run_backup(
+    storage: Storage,
+    mongo_uri: str,
+    options: BackupOptions | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+    clock: Clock = utc_now,
+) -> BackupResult:
+    """Makes one archive. Success or failure, the run is recorded in the ledger; on failure nothing that
+    looks like a complete archive is left behind (the upload is aborted, no manifest is written)."""
+    options = options or BackupOptions()
+    started = clock()
+    began = time.monotonic()
+    name = archive_name(started, options.codec) if options.codec in ("gzip", "zstd") else ""
+    record = RunRecord("backup", iso(started), iso(started), "failure", archive=name or None)
+    try:
+        options.validate()
+        manifest = _make_archive(storage, mongo_uri, options, name, started, progress, clock)
+    except BaseException as error:
+        record.finished_at = iso(clock())
+        record.duration_seconds = round(time.monotonic() - began, 3)
+        record.error = _describe(error, mongo_uri)
+        record.details = {"codec": options.codec, "dumper": options.dumper}
+        ledger_problem = try_record_run(storage, record)
+        if ledger_problem and isinstance(error, VaultError) and not isinstance(error, StorageError):
+            error.add_note(f"also, the failure could not be recorded: {ledger_problem}")
+        raise
+    record.result = "success"
+    record.finished_at = manifest.finished_at
+    record.duration_seconds = manifest.duration_seconds
+    record.bytes = manifest.archive_bytes
+    record.documents = manifest.documents
+    record.details = {"codec": manifest.codec, "dumper": manifest.dumper, "collections": len(manifest.collections)}
+    ledger_problem = try_record_run(storage, record)
+    if ledger_problem:
+        raise StorageError(f"archive {name} is complete, but its ledger record failed: {ledger_problem}")
+    return BackupResult(manifest, record)
+
+
+def _describe(error: BaseException, mongo_uri: str) -> str:
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(error, VaultError):
+        return scrub(str(error), [mongo_uri])
+    return scrub(f"internal error: {type(error).__name__}: {error}", [mongo_uri])
+
+
+def _make_archive(
+    storage: Storage,
+    mongo_uri: str,
+    options: BackupOptions,
+    name: str,
+    started: object,
+    progress: ProgressCallback | None,
+    clock: Clock,
+) -> Manifest:
+    ref = parse_archive_name(name)
+    assert ref is not None
+    if storage.stat(name) is not None:
+        raise StorageError(f"archive {name} already exists in {storage.url}: another backup started this second")
+    client = connect(mongo_uri)
+    began = time.monotonic()
+    try:
+        version = server_version(client)
+        oplog_start = oplog_time(client)
+        plans, skipped = plan_dump(client, options.namespaces)
+        tracker = ProgressTracker("dump", progress, total_documents=_estimate_documents(client, plans))
+        with storage.open_write(name) as raw:
+            hashed = HashingWriter(raw)
+            compressed = open_compressor(options.codec, hashed)  # type: ignore[arg-type]
+            with compressed, tar_writer(compressed) as tar:
+                if options.dumper == "native":
+                    entries = dump_into_tar(
+                        client,
+                        plans,
+                        tar,
+                        ref.stamp,
+                        ref.time,
+                        tracker,
+                        parallel=options.parallel,
+                        spool_dir=options.spool_dir,
+                    )
+                    dumper = "native"
+                else:
+                    with tempfile.TemporaryDirectory(prefix="vaultui-mongodump-", dir=options.spool_dir) as folder:
+                        tool = mongodump_into_folder(mongo_uri, options.namespaces, Path(folder), options.parallel)
+                        entries = add_dump_folder(tar, Path(folder), ref.stamp, ref.time, options.namespaces, tracker)
+                        dumper = f"mongodump {tool_version(tool)}"
+        tracker.finish()
+        oplog_end = oplog_time(client)
+    finally:
+        client.close()
+    finished = clock()
+    manifest = Manifest(
+        archive=name,
+        stamp=ref.stamp,
+        codec=options.codec,
+        archive_bytes=hashed.bytes,
+        archive_sha256=hashed.sha256.hexdigest(),
+        started_at=iso(ref.time),
+        finished_at=iso(finished),
+        duration_seconds=round(time.monotonic() - began, 3),
+        server_version=version,
+        dumper=dumper,
+        tool_version=f"vaultui {__version__}",
+        oplog_start=oplog_start,
+        oplog_end=oplog_end,
+        collections=entries,
+        skipped=skipped,
+    )
+    try:
+        write_manifest(storage, ref, manifest)
+    except BaseException:
+        storage.delete(name)  # an archive without its manifest is never trusted; do not leave it either
+        raise
+    return manifest
+
+
+def _estimate_documents(client: object, plans: list) -> int | None:  # type: ignore[type-arg]
+    total = 0
+    try:
+        for plan in plans:
+            if plan.type == "collection":
+                total += client[plan.database][plan.collection].estimated_document_count()  # type: ignore[index]
+    except Exception:  # an estimate only: progress works without it
+        return None
+    return total

@@ -1,0 +1,60 @@
+"""Lists the archives in a storage, newest first, from one listing: archives, manifests and holds together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from engine.archive import MANIFEST_SUFFIX, ArchiveRef, parse_archive_name
+from engine.errors import ArchiveNotFound
+from engine.manifest import Manifest, read_manifest
+from engine.storage import Storage
+
+
+@dataclass
+class ArchiveEntry:
+    """An archive as the storage holds it. `status`: complete (has a manifest), legacy (made by the old
+    shell pipeline: no manifest, unverified), or incomplete (no manifest: a run that never finished)."""
+
+    ref: ArchiveRef
+    size: int
+    modified: datetime
+    has_manifest: bool
+
+    @property
+    def name(self) -> str:
+        return self.ref.name
+
+    @property
+    def status(self) -> str:
+        if self.has_manifest:
+            return "complete"
+        return "legacy" if self.ref.legacy else "incomplete"
+
+    def manifest(self, storage: Storage) -> Manifest | None:
+        return read_manifest(storage, self.ref) if self.has_manifest else None
+
+
+def list_archives(storage: Storage) -> list[ArchiveEntry]:
+    """Every archive at the top of the storage, newest first. One listing call, no per-archive reads."""
+    objects = list(storage.list("", recursive=False))
+    manifests = {info.key.removesuffix(MANIFEST_SUFFIX) for info in objects if info.key.endswith(MANIFEST_SUFFIX)}
+    entries = []
+    for info in objects:
+        ref = parse_archive_name(info.key)
+        if ref is not None:
+            entries.append(ArchiveEntry(ref, info.size, info.modified, info.key in manifests))
+    entries.sort(key=lambda entry: (entry.ref.time, entry.ref.name), reverse=True)
+    return entries
+
+
+def find_archive(storage: Storage, name: str) -> ArchiveEntry:
+    ref = parse_archive_name(name)
+    if ref is None:
+        raise ArchiveNotFound(
+            f"{name!r} is not an archive name: expected YYYYMMDDTHHMMSSZ.tar.gz|.tar.zst or YYYYMMDD.tar.gz"
+        )
+    info = storage.stat(name)
+    if info is None:
+        raise ArchiveNotFound(f"archive {name} not found in {storage.url}: `vaultui --headless list` shows them")
+    return ArchiveEntry(ref, info.size, info.modified, storage.stat(ref.manifest_key) is not None)

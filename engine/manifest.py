@@ -1,0 +1,93 @@
+"""The sidecar manifest written after an archive is complete: its presence is the archive's commit mark."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from engine.archive import ArchiveRef
+from engine.errors import VerificationError
+from engine.storage import Storage, read_bytes, write_bytes
+
+MANIFEST_FORMAT = 1
+
+
+@dataclass
+class CollectionEntry:
+    """One collection (or view) in an archive, as dumped."""
+
+    database: str
+    collection: str
+    type: str = "collection"
+    documents: int = 0
+    bson_bytes: int = 0
+    bson_sha256: str = ""
+
+    @property
+    def namespace(self) -> str:
+        return f"{self.database}.{self.collection}"
+
+
+@dataclass
+class Manifest:
+    """What an archive holds and how it was made. Written last, so a manifest means a complete archive."""
+
+    archive: str
+    stamp: str
+    codec: str
+    archive_bytes: int
+    archive_sha256: str
+    started_at: str
+    finished_at: str
+    duration_seconds: float
+    server_version: str
+    dumper: str
+    tool_version: str
+    # The oplog timestamps ({"t": seconds, "i": increment}) the dump began and ended at, on a replica set:
+    # the archive holds every write up to `start`, and point-in-time recovery replays from `start` on.
+    # None on a standalone server, which has no oplog.
+    oplog_start: dict[str, int] | None = None
+    oplog_end: dict[str, int] | None = None
+    collections: list[CollectionEntry] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    format: int = MANIFEST_FORMAT
+
+    @property
+    def documents(self) -> int:
+        return sum(entry.documents for entry in self.collections)
+
+    @property
+    def bson_bytes(self) -> int:
+        return sum(entry.bson_bytes for entry in self.collections)
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=2, sort_keys=False).encode() + b"\n"
+
+    @classmethod
+    def from_json(cls, data: bytes, where: str) -> Manifest:
+        try:
+            raw: dict[str, Any] = json.loads(data)
+            known = {item.name for item in fields(cls)}
+            values = {key: value for key, value in raw.items() if key in known}
+            entry_fields = {item.name for item in fields(CollectionEntry)}
+            values["collections"] = [
+                CollectionEntry(**{key: value for key, value in entry.items() if key in entry_fields})
+                for entry in raw.get("collections", [])
+            ]
+            return cls(**values)
+        except (ValueError, TypeError, AttributeError) as error:
+            raise VerificationError(
+                f"manifest {where} is unreadable ({error}): the archive cannot be trusted"
+            ) from None
+
+
+def write_manifest(storage: Storage, ref: ArchiveRef, manifest: Manifest) -> None:
+    write_bytes(storage, ref.manifest_key, manifest.to_json())
+
+
+def read_manifest(storage: Storage, ref: ArchiveRef) -> Manifest | None:
+    """The archive's manifest, or None when it has none (legacy, or never completed)."""
+    if storage.stat(ref.manifest_key) is None:
+        return None
+    return Manifest.from_json(read_bytes(storage, ref.manifest_key), ref.manifest_key)

@@ -1,0 +1,42 @@
+"""Keeps secrets out of what vaultui prints or stores: URIs with passwords, keys in error messages."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+
+def redact_uri(uri: str) -> str:
+    """The URI with any password replaced by ***, for display."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return "<unparseable URI>"
+    if "@" not in parts.netloc:
+        return uri
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hosts}"))
+
+
+def hosts_of(uri: str) -> str:
+    """Only the host list of a MongoDB URI, to name the server in messages."""
+    try:
+        netloc = urlsplit(uri).netloc
+    except ValueError:
+        return "<unparseable URI>"
+    return netloc.rpartition("@")[2] or "<no host>"
+
+
+def scrub(message: str, secrets: list[str]) -> str:
+    """The message with every secret (and its userinfo part) blanked out."""
+    for secret in secrets:
+        if not secret:
+            continue
+        message = message.replace(secret, redact_uri(secret))
+        try:
+            password = urlsplit(secret).password
+        except ValueError:
+            password = None
+        if password:
+            message = message.replace(password, "***")
+    return message

@@ -1,0 +1,86 @@
+"""The storage protocol every backend implements: list, stat, streaming read, atomic streaming write, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import BinaryIO, Protocol
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One stored object: its key relative to the storage root, its size and when it was written."""
+
+    key: str
+    size: int
+    modified: datetime
+
+
+class AtomicWriter:
+    """A write stream whose object appears only on `commit()`; `abort()` (or an exception) leaves no trace.
+
+    Used as a context manager: a clean exit commits, an exception aborts and propagates.
+    """
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        raise NotImplementedError
+
+    def commit(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def writable(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        """Durability is handled at commit; tar and compressor layers may call this freely."""
+
+    def __enter__(self) -> AtomicWriter:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+class Storage(Protocol):
+    """Where archives, manifests and the ledger live. Keys are relative, '/'-separated."""
+
+    @property
+    def url(self) -> str:
+        """Where this storage is, for people to read: never holds a secret."""
+        ...
+
+    def list(self, prefix: str = "", *, recursive: bool = True) -> Iterator[ObjectInfo]:
+        """Objects whose key starts with `prefix`; with `recursive=False`, none below a further '/'."""
+        ...
+
+    def stat(self, key: str) -> ObjectInfo | None: ...
+
+    def open_read(self, key: str) -> BinaryIO:
+        """A stream of the object's bytes; raises ArchiveNotFound when it does not exist."""
+        ...
+
+    def open_write(self, key: str) -> AtomicWriter: ...
+
+    def delete(self, key: str) -> None:
+        """Removes the object; a missing object is not an error."""
+        ...
+
+
+def read_bytes(storage: Storage, key: str) -> bytes:
+    with storage.open_read(key) as stream:
+        return stream.read()
+
+
+def write_bytes(storage: Storage, key: str, data: bytes) -> None:
+    with storage.open_write(key) as out:
+        out.write(data)

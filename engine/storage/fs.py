@@ -1,0 +1,144 @@
+"""Storage in a local folder, typically a PersistentVolumeClaim mounted into the pod."""
+
+from __future__ import annotations
+
+import errno
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from engine.errors import ArchiveNotFound, StorageError
+from engine.storage.base import AtomicWriter, ObjectInfo
+
+PARTIAL_SUFFIX = ".partial"
+
+
+def _explain(error: OSError, action: str, path: Path) -> StorageError:
+    if isinstance(error, PermissionError):
+        return StorageError(f"no permission to {action} {path}: give the user running vaultui write access")
+    if error.errno == errno.ENOSPC:
+        return StorageError(f"no space left to {action} {path}: free space or grow the volume")
+    return StorageError(f"cannot {action} {path}: {error.strerror or error}")
+
+
+class _FolderWriter(AtomicWriter):
+    """Writes to a hidden temporary file beside the target, fsyncs it, then renames it into place."""
+
+    def __init__(self, target: Path) -> None:
+        self._target = target
+        self._temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._file: BinaryIO | None = self._temporary.open("xb")
+        except OSError as error:
+            raise _explain(error, "write", target) from error
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        assert self._file is not None, "write after commit or abort"
+        try:
+            return self._file.write(data)
+        except OSError as error:
+            self.abort()
+            raise _explain(error, "write", self._target) from error
+
+    def commit(self) -> None:
+        if self._file is None:
+            return
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._file = None
+            os.replace(self._temporary, self._target)
+            directory = os.open(self._target.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+        except OSError as error:
+            self.abort()
+            raise _explain(error, "write", self._target) from error
+
+    def abort(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._temporary.unlink(missing_ok=True)
+
+
+class FolderStorage:
+    """Objects are files under `root`; keys map to relative paths. The folder must already exist, so that
+    a PVC that failed to mount is reported instead of silently filling the container's own disk."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @property
+    def url(self) -> str:
+        return f"file://{self.root}"
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise StorageError(f"storage key {key!r} points outside {self.root}")
+        return path
+
+    def _require_root(self) -> None:
+        if not self.root.is_dir():
+            raise StorageError(f"storage folder {self.root} does not exist: create it or mount the backup volume there")
+
+    def list(self, prefix: str = "", *, recursive: bool = True) -> Iterator[ObjectInfo]:
+        self._require_root()
+        start = self.root / prefix.rpartition("/")[0] if "/" in prefix else self.root
+        if not start.is_dir():
+            return
+        try:
+            walker = os.walk(start) if recursive else [(str(start), [], os.listdir(start))]
+            for directory, subdirectories, files in walker:
+                subdirectories[:] = sorted(name for name in subdirectories if not name.startswith("."))
+                for name in sorted(files):
+                    if name.startswith("."):
+                        continue  # temporary files of writes in progress
+                    path = Path(directory) / name
+                    key = path.relative_to(self.root).as_posix()
+                    if not key.startswith(prefix) or not path.is_file():
+                        continue
+                    stat = path.stat()
+                    yield ObjectInfo(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
+        except OSError as error:
+            raise _explain(error, "list", start) from error
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        path = self._path(key)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            self._require_root()
+            return None
+        except OSError as error:
+            raise _explain(error, "read", path) from error
+        return ObjectInfo(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
+
+    def open_read(self, key: str) -> BinaryIO:
+        path = self._path(key)
+        try:
+            return path.open("rb")
+        except FileNotFoundError:
+            self._require_root()
+            raise ArchiveNotFound(f"{key} not found in {self.url}") from None
+        except OSError as error:
+            raise _explain(error, "read", path) from error
+
+    def open_write(self, key: str) -> AtomicWriter:
+        self._require_root()
+        return _FolderWriter(self._path(key))
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as error:
+            raise _explain(error, "delete", path) from error

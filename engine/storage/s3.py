@@ -1,0 +1,196 @@
+"""Storage in an S3-compatible bucket through boto3: multipart uploads completed only when the write ends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+
+from engine.errors import ArchiveNotFound, StorageError
+from engine.storage.base import AtomicWriter, ObjectInfo
+
+# S3's smallest part is 5 MiB; 16 MiB parts keep request counts low while bounding memory per writer.
+PART_SIZE = 16 * 1024 * 1024
+
+_CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
+
+
+class S3Storage:
+    """Objects under `prefix` in `bucket`. Credentials come from boto3's usual chain (environment variables,
+    profile, IRSA); the endpoint from the URL or AWS_ENDPOINT_URL(_S3)."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        path_style: bool = False,
+        client: Any = None,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.endpoint_url = endpoint_url
+        config = Config(
+            s3={"addressing_style": "path" if path_style else "auto"},
+            retries={"max_attempts": 5, "mode": "standard"},
+            connect_timeout=10,
+            read_timeout=60,
+        )
+        self.client = client or boto3.session.Session().client(
+            "s3", endpoint_url=endpoint_url, region_name=region, config=config
+        )
+
+    @property
+    def url(self) -> str:
+        where = f" at {self.endpoint_url}" if self.endpoint_url else ""
+        return f"s3://{self.bucket}/{self.prefix}{where}"
+
+    def explain(self, error: Exception, action: str, key: str = "") -> StorageError:
+        """One line naming what failed and the fix, for any boto3 failure."""
+        target = f"s3://{self.bucket}/{self.prefix}{key}"
+        if isinstance(error, NoCredentialsError):
+            return StorageError(
+                f"no S3 credentials to {action} {target}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                "(or AWS_PROFILE, or a pod identity)"
+            )
+        if isinstance(error, EndpointConnectionError):
+            endpoint = self.endpoint_url or self.client.meta.endpoint_url
+            return StorageError(f"cannot reach the S3 endpoint {endpoint}: check the endpoint URL and the network")
+        if isinstance(error, ClientError):
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchBucket",) or (code == "404" and not key):
+                return StorageError(f"S3 bucket {self.bucket!r} does not exist: create it or fix the storage URL")
+            if code in ("NoSuchKey", "404"):
+                return ArchiveNotFound(f"{key} not found in {self.url}")
+            if code in _CREDENTIAL_CODES:
+                return StorageError(
+                    f"S3 rejected the credentials ({code}) to {action} {target}: "
+                    "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+                )
+            if code in ("AccessDenied", "403", "Forbidden"):
+                return StorageError(f"S3 denied permission to {action} {target}: grant it to these credentials")
+            message = error.response.get("Error", {}).get("Message", "") or code
+            return StorageError(f"S3 failed to {action} {target}: {message}")
+        return StorageError(f"S3 failed to {action} {target}: {error}")
+
+    def list(self, prefix: str = "", *, recursive: bool = True) -> Iterator[ObjectInfo]:
+        arguments: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix + prefix}
+        if not recursive:
+            arguments["Delimiter"] = "/"
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(**arguments):
+                for item in page.get("Contents", []):
+                    yield ObjectInfo(item["Key"][len(self.prefix) :], int(item["Size"]), item["LastModified"])
+        except (ClientError, BotoCoreError) as error:
+            raise self.explain(error, "list", prefix) from error
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                self._require_bucket()
+                return None
+            raise self.explain(error, "read", key) from error
+        except BotoCoreError as error:
+            raise self.explain(error, "read", key) from error
+        return ObjectInfo(key, int(head["ContentLength"]), head["LastModified"])
+
+    def _require_bucket(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except (ClientError, BotoCoreError) as error:
+            raise self.explain(error, "open") from error
+
+    def open_read(self, key: str) -> BinaryIO:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "NoSuchKey":
+                raise ArchiveNotFound(f"{key} not found in {self.url}") from None
+            raise self.explain(error, "read", key) from error
+        except BotoCoreError as error:
+            raise self.explain(error, "read", key) from error
+        body: BinaryIO = response["Body"]
+        return body
+
+    def open_write(self, key: str) -> AtomicWriter:
+        return _MultipartWriter(self, key)
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
+        except (ClientError, BotoCoreError) as error:
+            raise self.explain(error, "delete", key) from error
+
+
+class _MultipartWriter(AtomicWriter):
+    """Buffers one part at a time; small objects go up in one PUT at commit, large ones as a multipart
+    upload that S3 shows only once completed. Any failure aborts the upload so no parts linger."""
+
+    def __init__(self, storage: S3Storage, key: str) -> None:
+        self._storage = storage
+        self._key = key
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self._closed = False
+
+    def _call(self, action: str, method: str, **arguments: Any) -> Any:
+        try:
+            return getattr(self._storage.client, method)(
+                Bucket=self._storage.bucket, Key=self._storage.prefix + self._key, **arguments
+            )
+        except (ClientError, BotoCoreError) as error:
+            self.abort()
+            raise self._storage.explain(error, action, self._key) from error
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        assert not self._closed, "write after commit or abort"
+        self._buffer += data
+        while len(self._buffer) >= PART_SIZE:
+            self._upload_part(bytes(self._buffer[:PART_SIZE]))
+            del self._buffer[:PART_SIZE]
+        return len(data)
+
+    def _upload_part(self, chunk: bytes) -> None:
+        if self._upload_id is None:
+            self._upload_id = self._call("write", "create_multipart_upload")["UploadId"]
+        number = len(self._parts) + 1
+        response = self._call("write", "upload_part", UploadId=self._upload_id, PartNumber=number, Body=chunk)
+        self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
+
+    def commit(self) -> None:
+        if self._closed:
+            return
+        if self._upload_id is None:
+            self._call("write", "put_object", Body=bytes(self._buffer))
+        else:
+            if self._buffer:
+                self._upload_part(bytes(self._buffer))
+            self._call(
+                "write",
+                "complete_multipart_upload",
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts},
+            )
+        self._buffer = bytearray()
+        self._closed = True
+
+    def abort(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._buffer = bytearray()
+        if self._upload_id is not None:
+            try:
+                self._storage.client.abort_multipart_upload(
+                    Bucket=self._storage.bucket, Key=self._storage.prefix + self._key, UploadId=self._upload_id
+                )
+            except (ClientError, BotoCoreError):
+                pass  # best effort: a bucket lifecycle rule for incomplete uploads cleans up the rest

@@ -1,0 +1,121 @@
+"""The real mongodump and mongorestore, run as child processes when asked for (the old, trusted way)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+from engine.archive import add_member, iter_bson
+from engine.errors import ConfigError, SourceError
+from engine.manifest import CollectionEntry
+from engine.progress import ProgressTracker
+from engine.secrets import scrub
+from engine.source import NamespaceFilter
+
+
+def find_tool(name: str) -> Path:
+    """The tool on PATH, or in VAULTUI_MONGO_TOOLS (a folder) when set."""
+    folder = os.environ.get("VAULTUI_MONGO_TOOLS")
+    found = shutil.which(name, path=folder) if folder else None
+    found = found or shutil.which(name)
+    if not found:
+        raise ConfigError(
+            f"{name} not found on PATH: install the MongoDB Database Tools (or set VAULTUI_MONGO_TOOLS "
+            f"to their folder), or use the native {'dumper' if name == 'mongodump' else 'loader'}"
+        )
+    return Path(found)
+
+
+def tool_version(path: Path) -> str:
+    try:
+        output = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    first = output.splitlines()[0] if output else ""
+    return first.rsplit(" ", 1)[-1] if first else "unknown"
+
+
+@contextlib.contextmanager
+def uri_config_file(uri: str) -> Iterator[Path]:
+    """A private YAML file holding the URI, so that it never appears in a process list (argv is public)."""
+    handle, name = tempfile.mkstemp(prefix="vaultui-tool-", suffix=".yaml")
+    try:
+        with os.fdopen(handle, "w") as config:
+            config.write(f"uri: {json.dumps(uri)}\n")  # a JSON string is a valid YAML double-quoted scalar
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
+def run_tool(path: Path, arguments: list[str], uri: str, role: str) -> str:
+    """Runs a mongo tool with the URI passed through a config file; returns its log, raises with its last line."""
+    with uri_config_file(uri) as config:
+        completed = subprocess.run(
+            [str(path), f"--config={config}", *arguments], capture_output=True, text=True, check=False
+        )
+    log = scrub(completed.stderr + completed.stdout, [uri])
+    if completed.returncode != 0:
+        last = next((line for line in reversed(log.splitlines()) if line.strip()), "no output")
+        raise SourceError(f"{path.name} failed ({role}, exit {completed.returncode}): {last.split(chr(9))[-1]}")
+    return log
+
+
+def mongodump_into_folder(uri: str, chosen: NamespaceFilter, folder: Path, parallel: int) -> Path:
+    """Runs the real mongodump into `folder`. It can narrow to one database only; vaultui applies the rest of
+    the namespace filter when it adds the output to the archive."""
+    tool = find_tool("mongodump")
+    arguments = [f"--out={folder}", f"--numParallelCollections={max(1, parallel)}"]
+    if len(chosen.databases) == 1 and not chosen.include:
+        arguments.append(f"--db={chosen.databases[0]}")
+    run_tool(tool, arguments, uri, "dump")
+    return tool
+
+
+def add_dump_folder(
+    tar: tarfile.TarFile,
+    folder: Path,
+    stamp: str,
+    started: datetime,
+    chosen: NamespaceFilter,
+    tracker: ProgressTracker,
+) -> list[CollectionEntry]:
+    """Adds a mongodump output folder to the tar under `stamp/`, counting and hashing each .bson file."""
+    entries: list[CollectionEntry] = []
+    prelude = folder / "prelude.json"
+    if prelude.exists():
+        with prelude.open("rb") as data:
+            add_member(tar, f"{stamp}/prelude.json", data, prelude.stat().st_size, started)
+    for database_folder in sorted(path for path in folder.iterdir() if path.is_dir()):
+        database = database_folder.name
+        for metadata in sorted(database_folder.glob("*.metadata.json")):
+            collection = metadata.name.removesuffix(".metadata.json")
+            if not chosen.accepts(f"{database}.{collection}"):
+                continue
+            info = json.loads(metadata.read_text() or "{}")
+            entry = CollectionEntry(database, collection, info.get("type", "collection"))
+            bson_file = database_folder / f"{collection}.bson"
+            if bson_file.exists():
+                digest = hashlib.sha256()
+                with bson_file.open("rb") as data:
+                    for batch in iter_bson(data, str(bson_file)):
+                        entry.documents += len(batch)
+                        for document in batch:
+                            digest.update(document)
+                entry.bson_bytes = bson_file.stat().st_size
+                entry.bson_sha256 = digest.hexdigest()
+                with bson_file.open("rb") as data:
+                    add_member(tar, f"{stamp}/{database}/{collection}.bson", data, entry.bson_bytes, started)
+                tracker.advance(byte_count=entry.bson_bytes, documents=entry.documents, current=entry.namespace)
+            with metadata.open("rb") as data:
+                add_member(tar, f"{stamp}/{database}/{metadata.name}", data, metadata.stat().st_size, started)
+            entries.append(entry)
+    return entries
