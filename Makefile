@@ -17,7 +17,7 @@ bed:
 	bash tests/bed/build.sh
 
 lint: $(INSTALLED)
-	$(VENV)/bin/ruff check engine vaultui tests
+	$(VENV)/bin/ruff check engine vaultui tests bench
 
 test: $(INSTALLED) bed lint
 	$(PY) -m pytest

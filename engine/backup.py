@@ -34,6 +34,7 @@ class BackupOptions:
     namespaces: NamespaceFilter = field(default_factory=NamespaceFilter)
     parallel: int = 4
     spool_dir: Path | None = None
+    connect_timeout: float = 10.0
 
     def validate(self) -> None:
         check_codec(self.codec)
@@ -109,7 +110,7 @@ def _make_archive(
     assert ref is not None
     if storage.stat(name) is not None:
         raise StorageError(f"archive {name} already exists in {storage.url}: another backup started this second")
-    client = connect(mongo_uri)
+    client = connect(mongo_uri, timeout_seconds=options.connect_timeout)
     began = time.monotonic()
     try:
         version = server_version(client)

@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("--dumper", metavar="native|mongodump", help="native pymongo dumper or the real mongodump")
     backup.add_argument("--parallel", type=int, metavar="N", help="collections dumped at once (default 4)")
     backup.add_argument("--spool-dir", type=Path, metavar="PATH", help="scratch folder (default: system temp)")
+    backup.add_argument("--connect-timeout", type=float, metavar="SECONDS", help="wait for MongoDB (default 10)")
     backup.add_argument("--system-databases", action="store_true", help="include admin, config and local")
     _namespace_options(backup)
 

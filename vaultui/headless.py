@@ -40,6 +40,7 @@ def backup(arguments: argparse.Namespace) -> ExitCode:
         namespaces=_namespaces(arguments, arguments.system_databases),
         parallel=setting(arguments.parallel, "parallel", 4, int),
         spool_dir=arguments.spool_dir,
+        connect_timeout=setting(arguments.connect_timeout, "connect_timeout", 10.0, float),
     )
     uri = read_secret("VAULTUI_MONGO_URI", arguments.mongo_uri_file, "MongoDB URI")
     reporter = ProgressReporter()

@@ -93,13 +93,23 @@ class S3Storage:
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            code = error.response.get("Error", {}).get("Code")
+            if code in ("404", "NoSuchKey", "NotFound"):
                 self._require_bucket()
                 return None
+            if code in ("400", "403"):
+                self._diagnose(key)  # a HEAD answer has no body to say why: ask again with a GET-type call
             raise self.explain(error, "read", key) from error
         except BotoCoreError as error:
             raise self.explain(error, "read", key) from error
         return ObjectInfo(key, int(head["ContentLength"]), head["LastModified"])
+
+    def _diagnose(self, key: str) -> None:
+        """Raises the specific error (bad credentials, no bucket, denied) that a bodiless HEAD hid."""
+        try:
+            self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix + key, MaxKeys=1)
+        except (ClientError, BotoCoreError) as error:
+            raise self.explain(error, "read", key) from error
 
     def _require_bucket(self) -> None:
         try:

@@ -1,0 +1,62 @@
+"""Shared test helpers: sample data, raw document comparison, running the real `vaultui` command."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pymongo
+from bson import Binary, Int64, ObjectId, Regex, Timestamp
+from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
+from pymongo.collection import Collection
+
+VAULTUI = str(Path(sys.executable).with_name("vaultui"))
+
+
+def sample_document(index: int) -> dict:
+    """A document with most BSON types FerretDB 1.24 stores (it lacks Decimal128, NaN and MinKey/MaxKey)."""
+    return {
+        "_id": ObjectId(f"{index:024x}"),
+        "number": index,
+        "big": Int64(2**40 + index),
+        "ratio": index / 7,
+        "name": f"user-{index} é✓",
+        "created": datetime.datetime(2026, 1, 1) + datetime.timedelta(minutes=index),
+        "flags": [index % 2 == 0, None],
+        "blob": Binary(index.to_bytes(4, "little"), 0),
+        "uuid": Binary(uuid.UUID(int=index).bytes, 4),
+        "pattern": Regex("^user", "i"),
+        "stamp": Timestamp(1_700_000_000 + index, 1),
+        "nested": {"level": index % 5, "tags": ["a", "b", {"deep": index}]},
+    }
+
+
+def seed(client: pymongo.MongoClient, database: str, counts: dict[str, int]) -> None:
+    """Fills `database` with `counts[collection]` sample documents each, and one secondary index each."""
+    for collection, count in counts.items():
+        target = client[database][collection]
+        for start in range(0, count, 5000):
+            target.insert_many([sample_document(index) for index in range(start, min(count, start + 5000))])
+        target.create_index([("number", 1)], name="number_1")
+
+
+def raw_documents(collection: Collection) -> list[bytes]:
+    """Every document's exact bytes, sorted by _id."""
+    raw = collection.with_options(codec_options=CodecOptions(document_class=RawBSONDocument))
+    return [document.raw for document in raw.find({}, sort=[("_id", 1)])]
+
+
+def run_vaultui(
+    *arguments: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """Runs the installed `vaultui` command, as a CronJob would, and returns what it did."""
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("VAULTUI_")}
+    environment.update(env or {})
+    return subprocess.run(
+        [VAULTUI, *arguments], capture_output=True, text=True, env=environment, timeout=timeout, check=False
+    )

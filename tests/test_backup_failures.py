@@ -1,0 +1,187 @@
+"""Backups that cannot succeed: each says what failed in one line, exits non-zero, records the failure when
+the storage allows it, and never leaves anything that is listed as an archive."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pymongo
+import pytest
+
+from engine.backup import BackupOptions, run_backup
+from engine.catalog import list_archives
+from engine.errors import ExitCode, StorageError
+from engine.ledger import list_runs
+from engine.source import NamespaceFilter
+from engine.storage import AtomicWriter, Storage, open_storage
+from tests.bed.servers import free_port
+from tests.helpers import run_vaultui, seed
+
+
+class FailingWriter(AtomicWriter):
+    """Injected fault: forwards to the real writer, then fails like a full disk after `budget` bytes."""
+
+    def __init__(self, real: AtomicWriter, budget: int) -> None:
+        self.real, self.budget = real, budget
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self.budget -= len(data)
+        if self.budget < 0:
+            raise StorageError("injected fault: the storage failed mid-write")
+        return self.real.write(data)
+
+    def commit(self) -> None:
+        self.real.commit()
+
+    def abort(self) -> None:
+        self.real.abort()
+
+
+class FailingStorage:
+    """A real storage whose archive writes break after some bytes; everything else passes through."""
+
+    def __init__(self, real: Storage, budget: int) -> None:
+        self.real, self.budget = real, budget
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+    def open_write(self, key: str) -> AtomicWriter:
+        writer = self.real.open_write(key)
+        return FailingWriter(writer, self.budget) if key.endswith((".tar.gz", ".tar.zst")) else writer
+
+
+def one_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.startswith("vaultui:")]
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+@pytest.fixture
+def seeded(mongo_client: pymongo.MongoClient, database_name: str) -> str:
+    seed(mongo_client, database_name, {"orders": 3000})
+    return database_name
+
+
+def test_unreachable_mongodb_is_named_and_recorded_without_the_password(tmp_path: Path) -> None:
+    uri = f"mongodb://backup:s3cret-pass@127.0.0.1:{free_port()}/"
+    done = run_vaultui(
+        "--headless",
+        "backup",
+        "--connect-timeout",
+        "1",
+        env={"VAULTUI_MONGO_URI": uri, "VAULTUI_STORAGE": str(tmp_path)},
+    )
+    assert done.returncode == ExitCode.SOURCE_UNREACHABLE
+    message = one_line(done.stderr)
+    assert "cannot reach MongoDB at 127.0.0.1" in message and "check the URI" in message
+    assert "s3cret-pass" not in done.stderr + done.stdout
+    storage = open_storage(str(tmp_path))
+    assert list_archives(storage) == []
+    [record] = list_runs(storage)
+    assert record.result == "failure" and "cannot reach MongoDB" in (record.error or "")
+    assert "s3cret-pass" not in json.dumps(record.__dict__)
+
+
+@pytest.mark.parametrize("kind", ["folder", "s3"])
+def test_storage_failing_mid_write_leaves_no_archive_and_records_the_failure(
+    kind: str, seeded: str, mongo_uri: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if kind == "folder":
+        real = open_storage(str(tmp_path))
+    else:
+        request.getfixturevalue("s3_env")
+        real = open_storage(f"s3://{request.getfixturevalue('s3_bucket')}/db")
+    with pytest.raises(StorageError, match="injected fault"):
+        run_backup(
+            FailingStorage(real, budget=20_000),
+            mongo_uri,  # type: ignore[arg-type]
+            BackupOptions(codec="gzip", namespaces=NamespaceFilter(databases=(seeded,))),
+        )
+    assert list_archives(real) == []
+    assert [info.key for info in real.list("")] == [run.key for run in list_runs(real)]  # only the ledger
+    [record] = list_runs(real)
+    assert (record.result, record.error) == ("failure", "injected fault: the storage failed mid-write")
+    if kind == "folder":
+        assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")], "temporary file left"
+    else:
+        client = real.client  # type: ignore[attr-defined]
+        assert client.list_multipart_uploads(Bucket=real.bucket).get("Uploads", []) == []  # type: ignore[attr-defined]
+
+
+def test_large_s3_archive_goes_up_in_parts_and_verifies(
+    mongo_client: pymongo.MongoClient,
+    mongo_uri: str,
+    s3_bucket: str,
+    s3_env: dict,
+    monkeypatch: pytest.MonkeyPatch,
+    database_name: str,
+) -> None:
+    import os
+
+    import engine.storage.s3
+
+    monkeypatch.setattr(engine.storage.s3, "PART_SIZE", 5 * 1024 * 1024)  # S3's minimum part size
+    # Incompressible payload, so that the archive spans several parts.
+    mongo_client[database_name]["blobs"].insert_many([{"_id": i, "data": os.urandom(200_000)} for i in range(80)])
+    storage = open_storage(f"s3://{s3_bucket}/big")
+    result = run_backup(storage, mongo_uri, BackupOptions(namespaces=NamespaceFilter(databases=(database_name,))))
+    assert result.manifest.archive_bytes > 12 * 1024 * 1024
+    from engine.verify import verify_archive
+
+    report = verify_archive(storage, list_archives(storage)[0])
+    assert report.ok, report.problems
+    assert report.documents == 80
+
+
+def test_wrong_s3_credentials(seeded: str, mongo_uri: str, s3_bucket: str, s3_env: dict) -> None:
+    env = {"VAULTUI_MONGO_URI": mongo_uri, "VAULTUI_STORAGE": f"s3://{s3_bucket}/x", "AWS_SECRET_ACCESS_KEY": "wrong"}
+    done = run_vaultui("--headless", "backup", "--db", seeded, env=env)
+    assert done.returncode == ExitCode.STORAGE
+    message = one_line(done.stderr)
+    assert "S3 rejected the credentials (SignatureDoesNotMatch)" in message and "AWS_SECRET_ACCESS_KEY" in message
+    assert "wrong" not in message
+    assert list_archives(open_storage(f"s3://{s3_bucket}/x")) == []
+
+
+def test_missing_bucket(seeded: str, mongo_uri: str, s3_env: dict) -> None:
+    env = {"VAULTUI_MONGO_URI": mongo_uri, "VAULTUI_STORAGE": "s3://no-such-bucket-here/x"}
+    done = run_vaultui("--headless", "backup", "--db", seeded, env=env)
+    assert done.returncode == ExitCode.STORAGE
+    assert "S3 bucket 'no-such-bucket-here' does not exist: create it or fix the storage URL" in one_line(done.stderr)
+
+
+def test_missing_storage_folder_is_not_created_behind_a_failed_mount(tmp_path: Path, mongo_uri: str) -> None:
+    done = run_vaultui(
+        "--headless", "backup", env={"VAULTUI_MONGO_URI": mongo_uri, "VAULTUI_STORAGE": str(tmp_path / "not-mounted")}
+    )
+    assert done.returncode == ExitCode.STORAGE
+    assert "does not exist: create it or mount the backup volume there" in one_line(done.stderr)
+    assert not (tmp_path / "not-mounted").exists()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "env", "expected"),
+    [
+        (["--storage", "ftp://host/backups"], {}, "unsupported storage URL 'ftp://host/backups'"),
+        (["--storage", "s3://"], {}, "malformed storage URL 's3://'"),
+        (["--storage", "s3://Bad_Bucket/x"], {}, "'Bad_Bucket' is not a bucket name"),
+        (["--storage", "s3://bucket/x?endpoint=localhost:9000"], {}, "must start with http:// or https://"),
+        (["--codec", "lz4"], {}, "unknown codec 'lz4': choose one of gzip, zstd"),
+        (["--dumper", "rsync"], {}, "unknown dumper 'rsync'"),
+        (["--db", "no_such_database"], {}, "database 'no_such_database' not found on the server"),
+        ([], {"VAULTUI_MONGO_URI": ""}, "no MongoDB URI for the source: set VAULTUI_MONGO_URI"),
+        ([], {"VAULTUI_MONGO_URI": "mongodb://"}, "malformed MongoDB URI for the source"),
+        ([], {"VAULTUI_PARALLEL": "many"}, "VAULTUI_PARALLEL='many' is not valid"),
+    ],
+)
+def test_bad_input_gives_one_clear_line(
+    arguments: list[str], env: dict[str, str], expected: str, mongo_uri: str, tmp_path: Path
+) -> None:
+    environment = {"VAULTUI_MONGO_URI": mongo_uri, "VAULTUI_STORAGE": str(tmp_path), **env}
+    done = run_vaultui("--headless", "backup", *arguments, env=environment)
+    assert done.returncode == ExitCode.CONFIG, done.stderr
+    assert expected in one_line(done.stderr)
+    assert "Traceback" not in done.stderr
+    assert not list(tmp_path.glob("*.tar.*"))

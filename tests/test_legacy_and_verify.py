@@ -1,0 +1,113 @@
+"""Archives left by the old shell pipeline are listed as legacy and verify; damaged archives fail verify."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pymongo
+import pytest
+
+from engine.errors import ExitCode
+from tests.helpers import run_vaultui, seed
+
+
+def old_pipeline_archive(mongo_uri: str, database: str, mongodump: Path, folder: Path, day: str) -> Path:
+    """What the old CronJob did: mongodump --out /tmp/YYYYMMDD, then tar czf /backup/YYYYMMDD.tar.gz."""
+    work = folder.parent / f"work-{day}"
+    subprocess.run(
+        [str(mongodump), f"--uri={mongo_uri}", f"--db={database}", f"--out={work / day}"],
+        check=True,
+        capture_output=True,
+    )
+    archive = folder / f"{day}.tar.gz"
+    subprocess.run(["tar", "czf", str(archive), "-C", str(work), day], check=True)
+    return archive
+
+
+@pytest.fixture
+def backups(tmp_path: Path) -> Path:
+    folder = tmp_path / "backup"
+    folder.mkdir()
+    return folder
+
+
+def test_old_pipeline_archives_are_listed_as_legacy_and_verify(
+    mongo_client: pymongo.MongoClient,
+    mongo_uri: str,
+    mongo_tools: dict[str, Path],
+    database_name: str,
+    backups: Path,
+) -> None:
+    seed(mongo_client, database_name, {"orders": 700, "users": 30})
+    old_pipeline_archive(mongo_uri, database_name, mongo_tools["mongodump"], backups, "20261101")
+    old_pipeline_archive(mongo_uri, database_name, mongo_tools["mongodump"], backups, "20261102")
+    env = {"VAULTUI_STORAGE": str(backups), "VAULTUI_MONGO_URI": mongo_uri}
+    assert run_vaultui("--headless", "backup", "--db", database_name, env=env).returncode == 0
+
+    listed = json.loads(run_vaultui("--headless", "list", "--json", env=env).stdout)
+    assert [entry["status"] for entry in listed] == ["complete", "legacy", "legacy"]
+    assert [entry["name"] for entry in listed][1:] == ["20261102.tar.gz", "20261101.tar.gz"]
+    assert listed[2]["time"] == "2026-11-01T00:00:00+00:00"
+
+    checked = run_vaultui("--headless", "verify", "--all", "--json", env=env)
+    assert checked.returncode == 0, checked.stdout
+    reports = {report["archive"]: report for report in json.loads(checked.stdout)}
+    legacy = reports["20261101.tar.gz"]
+    assert legacy["ok"] and not legacy["checksum_checked"] and legacy["documents"] == 730
+
+    human = run_vaultui("--headless", "list", env=env).stdout
+    assert "20261101.tar.gz" in human and "legacy" in human
+
+
+def damage(archive: Path, how: str) -> None:
+    data = bytearray(archive.read_bytes())
+    if how == "flip":
+        data[len(data) // 2] ^= 0xFF
+    else:
+        data = data[: len(data) * 2 // 3]
+    archive.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("codec", ["gzip", "zstd"])
+@pytest.mark.parametrize("how", ["flip", "truncate"])
+def test_damaged_archives_fail_verify(
+    how: str, codec: str, mongo_client: pymongo.MongoClient, mongo_uri: str, database_name: str, backups: Path
+) -> None:
+    seed(mongo_client, database_name, {"orders": 2000})
+    env = {"VAULTUI_STORAGE": str(backups), "VAULTUI_MONGO_URI": mongo_uri}
+    assert run_vaultui("--headless", "backup", "--db", database_name, "--codec", codec, env=env).returncode == 0
+    [archive] = [path for path in backups.glob("*.tar.*") if not path.name.endswith(".json")]
+    damage(archive, how)
+    checked = run_vaultui("--headless", "verify", archive.name, env=env)
+    assert checked.returncode == ExitCode.VERIFICATION_FAILED
+    assert f"{archive.name}: FAILED" in checked.stdout
+    assert "Traceback" not in checked.stderr
+
+
+def test_damaged_legacy_archive_fails_structurally(
+    mongo_client: pymongo.MongoClient,
+    mongo_uri: str,
+    mongo_tools: dict[str, Path],
+    database_name: str,
+    backups: Path,
+) -> None:
+    seed(mongo_client, database_name, {"orders": 2000})
+    archive = old_pipeline_archive(mongo_uri, database_name, mongo_tools["mongodump"], backups, "20261103")
+    damage(archive, "truncate")
+    checked = run_vaultui("--headless", "verify", archive.name, env={"VAULTUI_STORAGE": str(backups)})
+    assert checked.returncode == ExitCode.VERIFICATION_FAILED
+    assert "truncated or corrupt" in checked.stdout
+
+
+def test_archive_without_manifest_is_incomplete_and_unknown_names_are_refused(backups: Path) -> None:
+    (backups / "20261105T000000Z.tar.gz").write_bytes(b"half an upload")
+    (backups / "notes.txt").write_text("not an archive")
+    env = {"VAULTUI_STORAGE": str(backups)}
+    [entry] = json.loads(run_vaultui("--headless", "list", "--json", env=env).stdout)
+    assert (entry["name"], entry["status"]) == ("20261105T000000Z.tar.gz", "incomplete")
+    missing = run_vaultui("--headless", "verify", "20261106T000000Z.tar.gz", env=env)
+    assert missing.returncode == ExitCode.STORAGE and "not found" in missing.stderr
+    bad = run_vaultui("--headless", "verify", "notes.txt", env=env)
+    assert bad.returncode == ExitCode.STORAGE and "is not an archive name" in bad.stderr

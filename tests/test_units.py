@@ -1,0 +1,75 @@
+"""Pure pieces: archive names, storage URLs, BSON framing, secret redaction, and the engine's independence."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import bson
+import pytest
+
+from engine.archive import archive_name, count_documents, iter_bson, parse_archive_name
+from engine.errors import ConfigError, VerificationError
+from engine.secrets import redact_uri, scrub
+from engine.storage import FolderStorage, S3Storage, open_storage
+
+
+def test_archive_names_sort_in_time_order_and_parse_back() -> None:
+    moment = datetime(2026, 11, 25, 0, 0, 12, tzinfo=UTC)
+    assert archive_name(moment, "gzip") == "20261125T000012Z.tar.gz"
+    assert archive_name(moment, "zstd") == "20261125T000012Z.tar.zst"
+    ref = parse_archive_name("20261125T000012Z.tar.zst")
+    assert ref is not None and (ref.time, ref.codec, ref.legacy, ref.stamp) == (
+        moment,
+        "zstd",
+        False,
+        "20261125T000012Z",
+    )
+    legacy = parse_archive_name("20261124.tar.gz")
+    assert legacy is not None and legacy.legacy and legacy.time == datetime(2026, 11, 24, tzinfo=UTC)
+    for not_archive in ("20261125T000012Z.tar.gz.manifest.json", "20261399.tar.gz", "backup.tar.gz", "_vaultui/x"):
+        assert parse_archive_name(not_archive) is None
+    with pytest.raises(ConfigError, match="unknown codec 'bz2'"):
+        archive_name(moment, "bz2")
+
+
+def test_storage_urls() -> None:
+    assert isinstance(open_storage("/backup"), FolderStorage)
+    assert isinstance(open_storage("file:///backup"), FolderStorage)
+    s3 = open_storage("s3://my-bucket/nightly/db?endpoint=http://127.0.0.1:9000&region=eu-west-1&path_style=true")
+    assert isinstance(s3, S3Storage) and s3.prefix == "nightly/db/" and s3.bucket == "my-bucket"
+    assert s3.url == "s3://my-bucket/nightly/db/ at http://127.0.0.1:9000"
+    for bad in ("", "http://x/y", "s3://", "s3://b/x?colour=red", "file://remotehost/x"):
+        with pytest.raises(ConfigError):
+            open_storage(bad)
+
+
+def test_bson_framing_is_checked_without_decoding() -> None:
+    documents = [bson.encode({"_id": index, "text": "x" * index}) for index in range(2500)]
+    stream = b"".join(documents)
+    assert count_documents(stream) == 2500
+    batches = list(iter_bson(io.BytesIO(stream), "t"))
+    assert [len(batch) for batch in batches] == [1000, 1000, 500]
+    assert b"".join(b"".join(batch) for batch in batches) == stream
+    with pytest.raises(VerificationError, match="truncated"):
+        list(iter_bson(io.BytesIO(stream[:-3]), "t"))
+    with pytest.raises(VerificationError, match="impossible length"):
+        list(iter_bson(io.BytesIO(b"\x02\x00\x00\x00"), "t"))
+    broken = bytearray(documents[0])
+    broken[-1] = 1
+    with pytest.raises(VerificationError, match="malformed"):
+        list(iter_bson(io.BytesIO(bytes(broken)), "t"))
+
+
+def test_secrets_never_survive_redaction() -> None:
+    uri = "mongodb://admin:p%40ss@db-0.db:27017/?authSource=admin"
+    assert redact_uri(uri) == "mongodb://admin:***@db-0.db:27017/?authSource=admin"
+    assert "p%40ss" not in scrub(f"failed to connect with {uri}", [uri])
+    assert redact_uri("mongodb://db:27017/") == "mongodb://db:27017/"
+
+
+def test_engine_never_imports_textual() -> None:
+    code = "import sys, engine.backup, engine.verify, engine.catalog; sys.exit('textual' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
