@@ -11,11 +11,10 @@ from engine import __version__
 from engine.archive import HashingWriter, archive_name, check_codec, open_compressor, parse_archive_name, tar_writer
 from engine.clock import Clock, iso, utc_now
 from engine.dump import dump_into_tar
-from engine.errors import ConfigError, StorageError, VaultError
-from engine.ledger import RunRecord, try_record_run
+from engine.errors import ConfigError, StorageError
+from engine.ledger import RunRecord, recorded_run
 from engine.manifest import Manifest, write_manifest
 from engine.progress import ProgressCallback, ProgressTracker
-from engine.secrets import scrub
 from engine.source import NamespaceFilter, connect, oplog_time, plan_dump, server_version
 from engine.storage import Storage
 from engine.tools import add_dump_folder, mongodump_into_folder, tool_version
@@ -61,40 +60,18 @@ def run_backup(
     """Makes one archive. Success or failure, the run is recorded in the ledger; on failure nothing that
     looks like a complete archive is left behind (the upload is aborted, no manifest is written)."""
     options = options or BackupOptions()
-    started = clock()
-    began = time.monotonic()
-    name = archive_name(started, options.codec) if options.codec in ("gzip", "zstd") else ""
-    record = RunRecord("backup", iso(started), iso(started), "failure", archive=name or None)
-    try:
+    details = {"codec": options.codec, "dumper": options.dumper}
+    with recorded_run(storage, "backup", clock, [mongo_uri], details=details) as record:
         options.validate()
-        manifest = _make_archive(storage, mongo_uri, options, name, started, progress, clock)
-    except BaseException as error:
-        record.finished_at = iso(clock())
-        record.duration_seconds = round(time.monotonic() - began, 3)
-        record.error = _describe(error, mongo_uri)
-        record.details = {"codec": options.codec, "dumper": options.dumper}
-        ledger_problem = try_record_run(storage, record)
-        if ledger_problem and isinstance(error, VaultError) and not isinstance(error, StorageError):
-            error.add_note(f"also, the failure could not be recorded: {ledger_problem}")
-        raise
-    record.result = "success"
-    record.finished_at = manifest.finished_at
-    record.duration_seconds = manifest.duration_seconds
-    record.bytes = manifest.archive_bytes
-    record.documents = manifest.documents
-    record.details = {"codec": manifest.codec, "dumper": manifest.dumper, "collections": len(manifest.collections)}
-    ledger_problem = try_record_run(storage, record)
-    if ledger_problem:
-        raise StorageError(f"archive {name} is complete, but its ledger record failed: {ledger_problem}")
+        started = clock()
+        record.started_at = iso(started)
+        record.archive = archive_name(started, options.codec)
+        manifest = _make_archive(storage, mongo_uri, options, record.archive, progress, clock)
+        record.duration_seconds = manifest.duration_seconds
+        record.bytes = manifest.archive_bytes
+        record.documents = manifest.documents
+        record.details = {"codec": manifest.codec, "dumper": manifest.dumper, "collections": len(manifest.collections)}
     return BackupResult(manifest, record)
-
-
-def _describe(error: BaseException, mongo_uri: str) -> str:
-    if isinstance(error, KeyboardInterrupt):
-        return "interrupted"
-    if isinstance(error, VaultError):
-        return scrub(str(error), [mongo_uri])
-    return scrub(f"internal error: {type(error).__name__}: {error}", [mongo_uri])
 
 
 def _make_archive(
@@ -102,7 +79,6 @@ def _make_archive(
     mongo_uri: str,
     options: BackupOptions,
     name: str,
-    started: object,
     progress: ProgressCallback | None,
     clock: Clock,
 ) -> Manifest:

@@ -94,10 +94,11 @@ def dump_into_tar(
 
     def add_to_tar(dumped: DumpedCollection) -> None:
         folder = f"{stamp}/{dumped.plan.database}/{dumped.plan.collection}"
+        # Metadata first: a one-pass reader can then create the collection (options, collation) before its data.
+        add_bytes(tar, f"{folder}.metadata.json", dumped.metadata, started)
         if dumped.spool is not None:
             with dumped.spool:
                 add_member(tar, f"{folder}.bson", dumped.spool, dumped.entry.bson_bytes, started)
-        add_bytes(tar, f"{folder}.metadata.json", dumped.metadata, started)
         entries.append(dumped.entry)
         if on_collection:
             on_collection(dumped.entry)

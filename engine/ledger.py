@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.errors import StorageError
+from engine.clock import Clock, iso
+from engine.errors import StorageError, VaultError
+from engine.secrets import scrub
 from engine.storage import Storage, read_bytes, write_bytes
 
 LEDGER_PREFIX = "_vaultui/runs/"
@@ -75,3 +80,39 @@ def list_runs(storage: Storage, kind: str | None = None) -> list[RunRecord]:
             continue
     records.sort(key=lambda record: record.started, reverse=True)
     return records
+
+
+def describe_failure(error: BaseException, secrets: list[str]) -> str:
+    """The one line a failed run's record keeps: the engine's message, never a secret, never a traceback."""
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(error, VaultError):
+        return scrub(str(error), secrets)
+    return scrub(f"internal error: {type(error).__name__}: {error}", secrets)
+
+
+@contextlib.contextmanager
+def recorded_run(
+    storage: Storage, kind: str, clock: Clock, secrets: list[str], **fields: Any
+) -> Iterator[RunRecord]:
+    """Yields a record for the caller to fill in; writes it when the block ends, as a failure (with the
+    scrubbed error) when the block raises. `finished_at` and `duration_seconds` are set here."""
+    started = clock()
+    began = time.monotonic()
+    record = RunRecord(kind, iso(started), iso(started), "success", **fields)
+    try:
+        yield record
+    except BaseException as error:
+        record.result = "failure"
+        record.error = describe_failure(error, secrets)
+        record.finished_at = iso(clock())
+        record.duration_seconds = round(time.monotonic() - began, 3)
+        problem = try_record_run(storage, record)
+        if problem and isinstance(error, VaultError) and not isinstance(error, StorageError):
+            error.add_note(f"also, the failure could not be recorded in the ledger: {problem}")
+        raise
+    record.finished_at = iso(clock())
+    record.duration_seconds = record.duration_seconds or round(time.monotonic() - began, 3)
+    problem = try_record_run(storage, record)
+    if problem:
+        raise StorageError(f"the {kind} succeeded, but its ledger record could not be written: {problem}")

@@ -7,6 +7,7 @@ import tarfile
 import time
 import zlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import zstandard
 from bson import json_util
@@ -23,10 +24,16 @@ READ_ERRORS = (tarfile.TarError, EOFError, zlib.error, zstandard.ZstdError, OSEr
 
 @dataclass
 class CollectionFound:
+    """One namespace as a full read found it; `metadata` is its parsed metadata.json (small, kept for restore)."""
+
     documents: int = 0
     bson_bytes: int = 0
     sha256: str = ""
-    has_metadata: bool = False
+    metadata: dict[str, Any] | None = None
+
+    @property
+    def has_metadata(self) -> bool:
+        return self.metadata is not None
 
 
 @dataclass
@@ -71,13 +78,7 @@ def scan_archive(
                     stream = tar.extractfile(member)
                     assert stream is not None
                     if where.kind == "metadata":
-                        try:
-                            json_util.loads(stream.read())
-                        except ValueError as error:
-                            raise VerificationError(
-                                f"{entry.name}: {member.name} is not valid JSON ({error})"
-                            ) from None
-                        collection.has_metadata = True
+                        collection.metadata = _parse_metadata(stream.read(), f"{entry.name}: {member.name}")
                         continue
                     digest = hashlib.sha256()
                     for batch in iter_bson(stream, f"{entry.name}: {member.name}"):
@@ -94,6 +95,16 @@ def scan_archive(
         except READ_ERRORS as error:
             raise VerificationError(f"{entry.name} is truncated or corrupt: {error}") from None
     return found, hashed
+
+
+def _parse_metadata(data: bytes, where: str) -> dict[str, Any]:
+    try:
+        parsed = json_util.loads(data or b"{}", json_options=json_util.CANONICAL_JSON_OPTIONS)
+    except (ValueError, TypeError) as error:
+        raise VerificationError(f"{where} is not valid extended JSON ({error})") from None
+    if not isinstance(parsed, dict):
+        raise VerificationError(f"{where} is not a JSON object")
+    return parsed
 
 
 def compare_with_manifest(manifest: Manifest, found: dict[str, CollectionFound], hashed: HashingReader) -> list[str]:
