@@ -193,10 +193,14 @@ def check_member(member: tarfile.TarInfo, archive: str) -> MemberPath | None:
     return MemberPath(match["stamp"], match["db"], match["coll"], kind)
 
 
-def iter_bson(stream: IO[bytes], where: str, chunk_documents: int = 1000) -> Iterator[list[bytes]]:
-    """Raw BSON documents from a concatenated .bson stream, in lists of up to `chunk_documents`, checking
-    each document's framing (length prefix, trailing NUL) without decoding it."""
+def iter_bson(
+    stream: IO[bytes], where: str, chunk_documents: int = 1000, chunk_bytes: int = 8 * 1024 * 1024
+) -> Iterator[list[bytes]]:
+    """Raw BSON documents from a concatenated .bson stream, in lists of up to `chunk_documents` documents or
+    about `chunk_bytes` bytes (memory stays bounded whatever the document sizes), checking each document's
+    framing (length prefix, trailing NUL) without decoding it."""
     batch: list[bytes] = []
+    batch_bytes = 0
     while True:
         head = stream.read(4)
         if not head:
@@ -212,9 +216,11 @@ def iter_bson(stream: IO[bytes], where: str, chunk_documents: int = 1000) -> Ite
         if body[-1] != 0:
             raise VerificationError(f"{where} holds a malformed document: the archive is corrupt")
         batch.append(head + body)
-        if len(batch) >= chunk_documents:
+        batch_bytes += length
+        if len(batch) >= chunk_documents or batch_bytes >= chunk_bytes:
             yield batch
             batch = []
+            batch_bytes = 0
     if batch:
         yield batch
 

@@ -92,9 +92,7 @@ def describe_failure(error: BaseException, secrets: list[str]) -> str:
 
 
 @contextlib.contextmanager
-def recorded_run(
-    storage: Storage, kind: str, clock: Clock, secrets: list[str], **fields: Any
-) -> Iterator[RunRecord]:
+def recorded_run(storage: Storage, kind: str, clock: Clock, secrets: list[str], **fields: Any) -> Iterator[RunRecord]:
     """Yields a record for the caller to fill in; writes it when the block ends, as a failure (with the
     scrubbed error) when the block raises. `finished_at` and `duration_seconds` are set here."""
     started = clock()
@@ -111,6 +109,8 @@ def recorded_run(
         if problem and isinstance(error, VaultError) and not isinstance(error, StorageError):
             error.add_note(f"also, the failure could not be recorded in the ledger: {problem}")
         raise
+    if record.result == "dry-run":
+        return  # previews change nothing and are not runs
     record.finished_at = iso(clock())
     record.duration_seconds = record.duration_seconds or round(time.monotonic() - began, 3)
     problem = try_record_run(storage, record)

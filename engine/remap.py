@@ -17,9 +17,7 @@ class Rename:
 
     def __post_init__(self) -> None:
         if self.source.count("*") != self.target.count("*"):
-            raise ConfigError(
-                f"--ns-from {self.source!r} and --ns-to {self.target!r} must hold the same number of '*'"
-            )
+            raise ConfigError(f"--ns-from {self.source!r} and --ns-to {self.target!r} must hold the same number of '*'")
         if "." not in self.source or "." not in self.target:
             raise ConfigError(f"namespaces are database.collection: {self.source!r} → {self.target!r}")
 

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -13,13 +14,20 @@ import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from engine.archive import add_member, iter_bson
+from engine.archive import add_member, check_member, iter_bson, open_decompressor, tar_reader
+from engine.catalog import ArchiveEntry
 from engine.errors import ConfigError, SourceError
 from engine.manifest import CollectionEntry
 from engine.progress import ProgressTracker
 from engine.secrets import scrub
 from engine.source import NamespaceFilter
+from engine.storage import Storage
+
+if TYPE_CHECKING:
+    from engine.load import LoadItem
+    from engine.restore import RestoreRequest
 
 
 def find_tool(name: str) -> Path:
@@ -119,3 +127,44 @@ def add_dump_folder(
                 add_member(tar, f"{stamp}/{database}/{metadata.name}", data, metadata.stat().st_size, started)
             entries.append(entry)
     return entries
+
+
+def extract_for_mongorestore(storage: Storage, entry: ArchiveEntry, folder: Path, sources: set[str]) -> Path:
+    """Unpacks the chosen namespaces' files (already verified safe) into `folder`; returns the dump folder."""
+    with storage.open_read(entry.name) as raw:
+        with open_decompressor(entry.ref.codec, raw) as plain, tar_reader(plain) as tar:
+            for member in tar:
+                where = check_member(member, entry.name)
+                if where is None or f"{where.database}.{where.collection}" not in sources:
+                    continue
+                suffix = "bson" if where.kind == "bson" else "metadata.json"
+                path = folder / where.stamp / where.database / f"{where.collection}.{suffix}"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                stream = tar.extractfile(member)
+                assert stream is not None
+                with path.open("wb") as out:
+                    shutil.copyfileobj(stream, out, 1 << 20)
+    return folder / entry.ref.stamp
+
+
+def mongorestore_archive(
+    storage: Storage, entry: ArchiveEntry, scratch: Path, uri: str, items: list[LoadItem], request: RestoreRequest
+) -> int:
+    """Restores through the real mongorestore (it needs the files on disk); returns the documents it restored."""
+    tool = find_tool("mongorestore")
+    dump = extract_for_mongorestore(storage, entry, scratch, {item.source for item in items})
+    arguments = [
+        f"--dir={dump}",
+        f"--numParallelCollections={request.parallel}",
+        f"--numInsertionWorkersPerCollection={request.insert_workers}",
+        *(f"--nsInclude={item.source}" for item in items),
+    ]
+    for pair in request.renames:
+        arguments += [f"--nsFrom={pair.source}", f"--nsTo={pair.target}"]
+    if request.mode == "drop":
+        arguments.append("--drop")
+    if not request.indexes:
+        arguments.append("--noIndexRestore")
+    log = run_tool(tool, arguments, uri, "restore")
+    restored = re.search(r"(\d+) document\(s\) restored successfully", log)
+    return int(restored.group(1)) if restored else 0

@@ -60,3 +60,11 @@ def run_vaultui(
     return subprocess.run(
         [VAULTUI, *arguments], capture_output=True, text=True, env=environment, timeout=timeout, check=False
     )
+
+
+def index_definitions(collection: Collection) -> dict[str, dict]:
+    """Index name → definition, without the fields a server fills in for itself (v, ns)."""
+    return {
+        name: {key: value for key, value in spec.items() if key not in ("v", "ns")}
+        for name, spec in collection.index_information().items()
+    }

@@ -66,6 +66,34 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("--system-databases", action="store_true", help="include admin, config and local")
     _namespace_options(backup)
 
+    restore = commands.add_parser(
+        "restore",
+        parents=[common],
+        help="restore an archive into a MongoDB target, verified and guarded",
+        description="Verify an archive in full, then restore it into the target (VAULTUI_TARGET_URI or "
+        "--target-uri-file). A target that already holds data in the restored collections is refused unless "
+        "--drop or --if-empty says otherwise. Nothing in the target changes when verification fails.",
+    )
+    which = restore.add_mutually_exclusive_group(required=True)
+    which.add_argument("--latest", action="store_true", help="the newest archive that verifies (falls back)")
+    which.add_argument("--archive", metavar="NAME", help="this archive")
+    which.add_argument("--date", metavar="YYYY-MM-DD", help="the newest archive of that UTC day")
+    guard = restore.add_mutually_exclusive_group()
+    guard.add_argument("--drop", action="store_true", help="replace the collections being restored")
+    guard.add_argument("--if-empty", action="store_true", help="do nothing (exit 0) when the target holds data")
+    restore.add_argument("--target-uri-file", type=Path, metavar="PATH", help="file holding the target URI")
+    restore.add_argument("--wait-ready", type=float, metavar="SECONDS", help="wait for the target to come up")
+    restore.add_argument("--ns-from", action="append", metavar="PATTERN", help="rename from, e.g. 'sales.*'")
+    restore.add_argument("--ns-to", action="append", metavar="PATTERN", help="rename to, e.g. 'sales_copy.*'")
+    restore.add_argument("--dry-run", action="store_true", help="verify and show what would be restored")
+    restore.add_argument("--loader", metavar="native|mongorestore", help="native loader or the real mongorestore")
+    restore.add_argument("--parallel", type=int, metavar="N", help="collections indexed at once (default 4)")
+    restore.add_argument("--insert-workers", type=int, metavar="N", help="parallel insert workers (default 4)")
+    restore.add_argument("--no-indexes", action="store_true", help="restore data only, build no indexes")
+    restore.add_argument("--rto", type=float, metavar="SECONDS", help="recovery-time objective (default 600)")
+    restore.add_argument("--connect-timeout", type=float, metavar="SECONDS", help=argparse.SUPPRESS)
+    _namespace_options(restore)
+
     listing = commands.add_parser("list", parents=[common], help="archives, newest first")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import humanize
 
 from engine.backup import DEFAULT_CODEC, BackupOptions, run_backup
 from engine.catalog import ArchiveEntry, find_archive, list_archives
 from engine.config import read_secret, setting, split_list
-from engine.errors import ExitCode
+from engine.errors import ConfigError, ExitCode
+from engine.remap import build_renames
+from engine.restore import DEFAULT_RTO_SECONDS, RestoreRequest, run_restore
 from engine.source import NamespaceFilter
 from engine.storage import Storage, open_storage
 from engine.verify import VerifyReport, verify_archive
@@ -138,8 +141,86 @@ def verify(arguments: argparse.Namespace) -> ExitCode:
     return ExitCode.OK if all(report.ok for report in reports) else ExitCode.VERIFICATION_FAILED
 
 
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--date {text!r} is not a date: use YYYY-MM-DD (UTC)") from None
+
+
+def duration_text(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m{rest:02d}s" if minutes else f"{seconds:.1f}s"
+
+
+def restore(arguments: argparse.Namespace) -> ExitCode:
+    storage = _storage(arguments)
+    request = RestoreRequest(
+        latest=arguments.latest,
+        archive=arguments.archive,
+        day=_day(arguments.date) if arguments.date else None,
+        namespaces=_namespaces(arguments),
+        renames=build_renames(arguments.ns_from, arguments.ns_to),
+        mode="drop" if arguments.drop else "if-empty" if arguments.if_empty else "guarded",
+        dry_run=arguments.dry_run,
+        loader=setting(arguments.loader, "loader", "native", str),
+        parallel=setting(arguments.parallel, "parallel", 4, int),
+        insert_workers=setting(arguments.insert_workers, "insert_workers", 4, int),
+        indexes=not arguments.no_indexes,
+        wait_ready_seconds=setting(arguments.wait_ready, "wait_ready", 0.0, float),
+        rto_seconds=setting(arguments.rto, "rto_seconds", float(DEFAULT_RTO_SECONDS), float),
+    )
+    uri = read_secret("VAULTUI_TARGET_URI", arguments.target_uri_file, "target MongoDB URI")
+    if not uri:
+        raise ConfigError("no target MongoDB URI: set VAULTUI_TARGET_URI or pass --target-uri-file")
+    reporter = ProgressReporter()
+    log_event("restore.started", storage=storage.url, mode=request.mode, loader=request.loader)
+    try:
+        result = run_restore(storage, uri, request, progress=reporter)
+    finally:
+        reporter.close()
+    for name, reason in result.rejected:
+        print(f"vaultui: WARNING: {name} failed verification and was skipped: {reason}", file=sys.stderr)
+    if result.status == "dry-run":
+        print(f"dry run: would restore {result.archive} (verified) with mode {request.mode}:")
+        for item in result.plan:
+            now = f"holds {item.target_documents} documents" if item.target_documents else "empty"
+            action = (
+                "replace"
+                if item.target_documents and request.mode == "drop"
+                else ("refuse" if item.target_documents else "restore")
+            )
+            print(f"  {item.source} -> {item.target}: {item.documents} documents ({item.type}; target {now}: {action})")
+        return ExitCode.OK
+    if result.status == "skipped":
+        print(f"restore skipped (--if-empty): {result.reason}")
+        log_event("restore.skipped", archive=result.archive, reason=result.reason)
+        return ExitCode.OK
+    verdict = "met" if result.rto_met else "MISSED"
+    log_event(
+        "restore.finished",
+        archive=result.archive,
+        documents=result.documents,
+        duplicates=result.duplicates,
+        indexes=result.indexes,
+        duration_seconds=result.duration_seconds,
+        rto_met=result.rto_met,
+    )
+    duplicates = f", {result.duplicates} duplicate-key conflicts skipped" if result.duplicates else ""
+    print(
+        f"restored {result.archive}: {len(result.plan)} namespaces, {humanize.intcomma(result.documents)} documents"
+        f"{duplicates}, {result.indexes} indexes"
+    )
+    print(
+        f"restored in {duration_text(result.duration_seconds)} "
+        f"(RTO target {duration_text(result.rto_seconds)}: {verdict})"
+    )
+    return ExitCode.OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], ExitCode]] = {
     "backup": backup,
     "list": list_command,
     "verify": verify,
+    "restore": restore,
 }

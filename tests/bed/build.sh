@@ -63,9 +63,15 @@ mkdir -p "$FERRETDB_DIR/bin" "$TOOLS_DIR/bin"
 [ -x "$TOOLS_DIR/bin/bsondump" ] && [ -x "$TOOLS_DIR/bin/mongorestore" ] && [ -x "$TOOLS_DIR/bin/mongodump" ] \
   || timed "mongo-tools $MONGO_TOOLS_RELEASE ($MONGO_TOOLS_COMMIT)" build_mongo_tools
 
+# The mongo-tools module source also holds real mongodump output from real MongoDB servers (its test data),
+# which the tests read where FerretDB cannot produce a case.
+TOOLS_SOURCE=$(go mod download -json "github.com/mongodb/mongo-tools@$MONGO_TOOLS_MODULE_VERSION" \
+  | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+
 # One file the pytest fixtures and `make demo` read to find the binaries.
 cat > "$CACHE/paths.env" <<ENV
 VAULTUI_FERRETDB=$FERRETDB_DIR/bin/ferretdb
 VAULTUI_MONGO_TOOLS=$TOOLS_DIR/bin
+VAULTUI_MONGO_TOOLS_SOURCE=$TOOLS_SOURCE
 ENV
 echo "testbed: ready: FerretDB $FERRETDB_VERSION, mongo-tools $MONGO_TOOLS_RELEASE, in $CACHE"

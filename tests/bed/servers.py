@@ -39,9 +39,9 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str, timeou
 
 
 def binary_paths() -> dict[str, Path]:
-    """Paths of the cached binaries, building them first when the cache is cold."""
+    """Paths of the cached binaries (and of the mongo-tools source), building them first when needed."""
     paths_file = CACHE / "paths.env"
-    if not paths_file.exists():
+    if not paths_file.exists() or "VAULTUI_MONGO_TOOLS_SOURCE" not in paths_file.read_text():
         subprocess.run(["bash", str(BUILD_SCRIPT)], check=True)
     values = dict(line.split("=", 1) for line in paths_file.read_text().split() if "=" in line)
     tools = Path(values["VAULTUI_MONGO_TOOLS"])
@@ -50,6 +50,7 @@ def binary_paths() -> dict[str, Path]:
         "mongodump": tools / "mongodump",
         "mongorestore": tools / "mongorestore",
         "bsondump": tools / "bsondump",
+        "mongo_tools_source": Path(values["VAULTUI_MONGO_TOOLS_SOURCE"]),
     }
 
 
@@ -94,13 +95,13 @@ def _launch(name: str, argv: list[str], port: int, workdir: Path) -> tuple[subpr
     return process, log_path
 
 
-def start_ferretdb(data_dir: Path | None = None) -> Server:
-    """FerretDB with its SQLite backend in a fresh (or given) data folder."""
+def start_ferretdb(data_dir: Path | None = None, port: int | None = None) -> Server:
+    """FerretDB with its SQLite backend in a fresh (or given) data folder, on a free (or given) port."""
     ferretdb = binary_paths()["ferretdb"]
     workdir = Path(tempfile.mkdtemp(prefix="vaultui-ferretdb-"))
     data = data_dir or workdir / "data"
     data.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     argv = [
         str(ferretdb),
         "--handler=sqlite",

@@ -1,0 +1,268 @@
+"""One restore: choose the archive (latest good, by name, or by day), verify it, guard the target, load it,
+build indexes, and record how long it took against the recovery-time objective."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pymongo
+from pymongo.errors import PyMongoError
+
+from engine.catalog import ArchiveEntry, find_archive, list_archives
+from engine.clock import Clock, iso, utc_now
+from engine.errors import ArchiveNotFound, ConfigError, SourceError, TargetNotEmpty, VerificationError
+from engine.ledger import RunRecord, recorded_run, try_record_run
+from engine.load import LoadItem, build_indexes, create_views, prepare_targets, stream_documents
+from engine.progress import ProgressCallback, ProgressTracker
+from engine.remap import Rename, rename, split_namespace
+from engine.secrets import hosts_of
+from engine.source import NamespaceFilter, connect
+from engine.storage import Storage
+from engine.tools import mongorestore_archive
+from engine.verify import VerifyReport, verify_archive
+
+MODES = ("guarded", "drop", "if-empty")
+LOADERS = ("native", "mongorestore")
+DEFAULT_RTO_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class RestoreRequest:
+    """What to restore and how. Exactly one of `latest`, `archive`, `day` chooses the archive."""
+
+    latest: bool = False
+    archive: str | None = None
+    day: date | None = None
+    namespaces: NamespaceFilter = field(default_factory=NamespaceFilter)
+    renames: tuple[Rename, ...] = ()
+    mode: str = "guarded"
+    dry_run: bool = False
+    loader: str = "native"
+    parallel: int = 4
+    insert_workers: int = 4
+    indexes: bool = True
+    wait_ready_seconds: float = 0.0
+    rto_seconds: float = DEFAULT_RTO_SECONDS
+
+    def validate(self) -> None:
+        if sum((self.latest, self.archive is not None, self.day is not None)) != 1:
+            raise ConfigError("choose exactly one of --latest, --archive NAME, --date YYYY-MM-DD")
+        if self.mode not in MODES:
+            raise ConfigError(f"unknown restore mode {self.mode!r}: choose one of {', '.join(MODES)}")
+        if self.loader not in LOADERS:
+            raise ConfigError(f"unknown loader {self.loader!r}: choose one of {', '.join(LOADERS)}")
+        if not (1 <= self.parallel <= 64 and 1 <= self.insert_workers <= 64):
+            raise ConfigError("--parallel and --insert-workers must be between 1 and 64")
+        if self.rto_seconds <= 0 or self.wait_ready_seconds < 0:
+            raise ConfigError("--rto must be positive and --wait-ready not negative")
+
+
+@dataclass
+class PlannedNamespace:
+    source: str
+    target: str
+    type: str
+    documents: int
+    target_documents: int  # what the target holds there now
+
+
+@dataclass
+class RestoreResult:
+    """What happened. `status`: restored | skipped (--if-empty found data) | dry-run."""
+
+    archive: str
+    status: str
+    plan: list[PlannedNamespace]
+    reason: str = ""
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # newer archives that failed verification
+    documents: int = 0
+    duplicates: int = 0
+    indexes: int = 0
+    duration_seconds: float = 0.0
+    rto_seconds: float = DEFAULT_RTO_SECONDS
+    record: RunRecord | None = None
+
+    @property
+    def rto_met(self) -> bool:
+        return self.duration_seconds <= self.rto_seconds
+
+
+def candidates(storage: Storage, request: RestoreRequest) -> list[ArchiveEntry]:
+    """The archives to try, in order. Latest-first means latest *good*: archives with a manifest newest first,
+    then legacy ones; incomplete archives (no manifest) are never candidates."""
+    if request.archive is not None:
+        return [find_archive(storage, request.archive)]
+    entries = [entry for entry in list_archives(storage) if entry.status != "incomplete"]
+    if request.day is not None:
+        of_day = [entry for entry in entries if entry.ref.time.date() == request.day]
+        if not of_day:
+            raise ArchiveNotFound(f"no archive from {request.day.isoformat()} (UTC) in {storage.url}")
+        return of_day[:1]
+    ordered = [entry for entry in entries if not entry.ref.legacy] + [entry for entry in entries if entry.ref.legacy]
+    if not ordered:
+        raise ArchiveNotFound(f"no restorable archive in {storage.url}: run a backup first")
+    return ordered
+
+
+def choose_verified(
+    storage: Storage, request: RestoreRequest, progress: ProgressCallback | None, clock: Clock
+) -> tuple[ArchiveEntry, VerifyReport, list[tuple[str, str]]]:
+    """The first candidate that verifies in full, and the ones rejected on the way (each recorded)."""
+    rejected: list[tuple[str, str]] = []
+    for entry in candidates(storage, request):
+        report = verify_archive(storage, entry, progress)
+        if report.ok:
+            return entry, report, rejected
+        reason = "; ".join(report.problems)
+        rejected.append((entry.name, reason))
+        try_record_run(
+            storage,
+            RunRecord(
+                "verify",
+                iso(clock()),
+                iso(clock()),
+                "failure",
+                archive=entry.name,
+                error=reason,
+                details={"during": "restore"},
+            ),
+        )
+        if not request.latest:
+            raise VerificationError(f"archive {entry.name} failed verification, nothing was changed: {reason}")
+    raise VerificationError(
+        f"no archive verified ({len(rejected)} tried, newest {rejected[0][0]}: {rejected[0][1]}); nothing was changed"
+    )
+
+
+def wait_until_ready(uri: str, seconds: float) -> pymongo.MongoClient:
+    """Connects to the target, retrying for up to `seconds` (a restart hook starts before mongod is up)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            return connect(uri, role="target", timeout_seconds=max(2.0, min(remaining, 10.0)))
+        except SourceError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(1.0)
+
+
+def plan_items(report: VerifyReport, request: RestoreRequest) -> list[LoadItem]:
+    items = []
+    for source, found in sorted(report.collections.items()):
+        if not request.namespaces.accepts(source):
+            continue
+        metadata = found.metadata or {}
+        items.append(
+            LoadItem(
+                source,
+                rename(source, request.renames),
+                metadata.get("type", "collection"),
+                metadata,
+                found.documents,
+                found.bson_bytes,
+            )
+        )
+    if not items:
+        held = ", ".join(sorted(report.collections)[:8]) or "nothing"
+        raise ConfigError(f"nothing in {report.archive} matches the namespace filter (it holds {held})")
+    return items
+
+
+def target_documents(client: pymongo.MongoClient, items: list[LoadItem]) -> dict[str, int]:
+    counts = {}
+    for item in items:
+        database_name, collection_name = split_namespace(item.target)
+        try:
+            counts[item.target] = client[database_name][collection_name].count_documents({})
+        except PyMongoError as error:
+            raise SourceError(f"cannot read {item.target} in the target: {error}") from None
+    return counts
+
+
+def run_restore(
+    storage: Storage,
+    target_uri: str,
+    request: RestoreRequest,
+    *,
+    progress: ProgressCallback | None = None,
+    clock: Clock = utc_now,
+) -> RestoreResult:
+    """Restores one archive into the target; see RestoreRequest. Verification happens before the target is
+    touched, so a corrupt archive changes nothing. Recorded in the ledger with its duration vs the RTO."""
+    details = {
+        "mode": request.mode,
+        "loader": request.loader,
+        "rto_seconds": request.rto_seconds,
+        "target": hosts_of(target_uri),
+    }
+    with recorded_run(storage, "restore", clock, [target_uri], details=details) as record:
+        request.validate()
+        began = time.monotonic()
+        entry, report, rejected = choose_verified(storage, request, progress, clock)
+        record.archive = entry.name
+        details["rejected"] = [name for name, _ in rejected]
+        items = plan_items(report, request)
+        client = wait_until_ready(target_uri, request.wait_ready_seconds)
+        try:
+            existing = target_documents(client, items)
+            plan = [
+                PlannedNamespace(item.source, item.target, item.type, item.documents, existing[item.target])
+                for item in items
+            ]
+            occupied = [entry_ for entry_ in plan if entry_.target_documents]
+            result = RestoreResult(entry.name, "restored", plan, rejected=rejected, rto_seconds=request.rto_seconds)
+            if request.dry_run:
+                result.status, record.result = "dry-run", "dry-run"  # a dry run is not recorded
+                return result
+            if occupied and request.mode != "drop":
+                listing = ", ".join(f"{item.target} ({item.target_documents} documents)" for item in occupied[:5])
+                if request.mode == "if-empty":
+                    result.status, record.result = "skipped", "skipped"
+                    result.reason = f"the target already holds data in {listing}; nothing was restored"
+                    details["reason"] = result.reason
+                    result.record = record
+                    return result
+                raise TargetNotEmpty(
+                    f"the target already holds data in {listing}: nothing was changed; use --drop to replace "
+                    "these collections, or --if-empty to skip when data exists"
+                )
+            tracker = ProgressTracker(
+                "restore",
+                progress,
+                total_bytes=sum(item.bson_bytes for item in items),
+                total_documents=sum(item.documents for item in items),
+            )
+            if request.loader == "native":
+                prepare_targets(client, items, drop=request.mode == "drop")
+                stats = stream_documents(
+                    storage,
+                    entry,
+                    client,
+                    {item.source: item for item in items},
+                    tracker,
+                    insert_workers=request.insert_workers,
+                )
+                result.indexes = build_indexes(client, items, request.parallel) if request.indexes else 0
+                create_views(client, items)
+                result.documents = sum(stats.inserted.values())
+                result.duplicates = sum(stats.duplicates.values())
+            else:
+                with tempfile.TemporaryDirectory(prefix="vaultui-restore-") as scratch:
+                    result.documents = mongorestore_archive(storage, entry, Path(scratch), target_uri, items, request)
+            tracker.finish()
+        finally:
+            client.close()
+        result.duration_seconds = round(time.monotonic() - began, 3)
+        record.duration_seconds = result.duration_seconds
+        record.documents = result.documents
+        record.bytes = entry.size
+        details.update(
+            rto_met=result.rto_met, duplicates=result.duplicates, indexes=result.indexes, namespaces=len(items)
+        )
+    result.record = record
+    return result
