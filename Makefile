@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: test bed lint clean
+.PHONY: test bed lint bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ lint: $(INSTALLED)
 
 test: $(INSTALLED) bed lint
 	$(PY) -m pytest
+
+# Side-by-side backup/restore figures against mongodump, mongorestore and the old pipeline (100k documents).
+bench: $(INSTALLED) bed
+	$(PY) -m bench.backup_restore
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,19 +1,27 @@
-"""Side-by-side benchmark on one sample, in one run: vaultui backup per codec and dumper against the real
-mongodump + tar (the old pipeline). Prints times, sizes and ratios. Usage: python -m bench.backup_restore [N]"""
+"""Side-by-side benchmark on one sample, in one run, against the real tools and the old pipeline.
+
+Backup: vaultui per codec and dumper vs mongodump + tar czf. Restore: vaultui's native streaming loader vs
+the real mongorestore (through vaultui's loader option, and the old way: tar xzf + mongorestore). Codecs
+alone on the same tar stream. Prints seconds, sizes, throughput and ratios.
+
+Usage: python -m bench.backup_restore [DOCUMENTS]   (default 100000)"""
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pymongo
 
-from engine.backup import BackupOptions, run_backup
+from engine.archive import open_compressor, open_decompressor
+from engine.backup import BackupOptions, BackupResult, run_backup
+from engine.remap import Rename
+from engine.restore import RestoreRequest, run_restore
 from engine.source import NamespaceFilter
 from engine.storage import open_storage
 from tests.bed import servers
@@ -22,37 +30,70 @@ from tests.helpers import seed
 DATABASE = "bench"
 
 
-def timed(action: Callable[[], object]) -> float:
+def clock(action):  # noqa: ANN001, ANN201 - times any call
     start = time.perf_counter()
-    action()
-    return time.perf_counter() - start
+    value = action()
+    return time.perf_counter() - start, value
 
 
-def old_pipeline(uri: str, mongodump: Path, work: Path) -> Path:
+def old_backup(uri: str, mongodump: Path, work: Path) -> Path:
     subprocess.run(
-        [str(mongodump), f"--uri={uri}", f"--db={DATABASE}", f"--out={work / 'dump'}"], check=True, capture_output=True
+        [str(mongodump), f"--uri={uri}", f"--db={DATABASE}", f"--out={work / '20261125'}"],
+        check=True,
+        capture_output=True,
     )
     archive = work / "20261125.tar.gz"
-    subprocess.run(["tar", "czf", str(archive), "-C", str(work / "dump"), "."], check=True)
+    subprocess.run(["tar", "czf", str(archive), "-C", str(work), "20261125"], check=True)
     return archive
+
+
+def old_restore(uri: str, mongorestore: Path, archive: Path, work: Path, target: str) -> None:
+    subprocess.run(["tar", "xzf", str(archive), "-C", str(work)], check=True)
+    subprocess.run(
+        [
+            str(mongorestore),
+            f"--uri={uri}",
+            "--noIndexRestore",
+            f"--nsFrom={DATABASE}.*",
+            f"--nsTo={target}.*",
+            str(work / "20261125"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+def codec_rows(archive: Path) -> list[tuple[str, float, float]]:
+    with archive.open("rb") as raw, open_decompressor("zstd", raw) as plain:
+        data = plain.read()
+    rows = []
+    for codec in ("gzip", "zstd"):
+        sink = io.BytesIO()
+        seconds, _ = clock(lambda codec=codec, sink=sink: _compress(codec, sink, data))
+        rows.append((codec, len(data) / 1e6 / seconds, len(data) / len(sink.getvalue())))
+    return rows
+
+
+def _compress(codec: str, sink: io.BytesIO, data: bytes) -> None:
+    with open_compressor(codec, sink) as compressor:
+        compressor.write(data)
 
 
 def main() -> None:
     documents = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     binaries = servers.binary_paths()
+    os.environ.setdefault("VAULTUI_MONGO_TOOLS", str(binaries["mongodump"].parent))
     server = servers.start_ferretdb()
     try:
         client: pymongo.MongoClient = pymongo.MongoClient(server.url)
         seed(client, DATABASE, {"sample": documents})
-        print(f"sample: {documents:,} documents, FerretDB {server.url}")
-        rows: list[tuple[str, float, int]] = []
+        chosen = NamespaceFilter(databases=(DATABASE,))
         with tempfile.TemporaryDirectory() as scratch:
             work = Path(scratch)
-            old = work / "old"
-            old.mkdir()
-            seconds = timed(lambda: old_pipeline(server.url, binaries["mongodump"], old))
-            rows.append(("old pipeline: mongodump + tar czf", seconds, (old / "20261125.tar.gz").stat().st_size))
-            chosen = NamespaceFilter(databases=(DATABASE,))
+            (work / "old").mkdir()
+            seconds, old_archive = clock(lambda: old_backup(server.url, binaries["mongodump"], work / "old"))
+            backups = [("old pipeline: mongodump + tar czf", seconds, old_archive.stat().st_size)]
+            results: dict[str, BackupResult] = {}
             for label, options in [
                 ("vaultui native, zstd", BackupOptions(codec="zstd", namespaces=chosen)),
                 ("vaultui native, gzip", BackupOptions(codec="gzip", namespaces=chosen)),
@@ -60,51 +101,60 @@ def main() -> None:
             ]:
                 folder = work / label.replace(" ", "_").replace(",", "")
                 folder.mkdir()
-                os.environ.setdefault("VAULTUI_MONGO_TOOLS", str(binaries["mongodump"].parent))
-                result = None
+                seconds, result = clock(
+                    lambda folder=folder, options=options: run_backup(open_storage(str(folder)), server.url, options)
+                )
+                results[label] = result
+                backups.append((label, seconds, result.manifest.archive_bytes))
+            manifest = results["vaultui native, zstd"].manifest
+            bson_mb = manifest.bson_bytes / 1e6
+            zstd_folder = work / "vaultui_native_zstd"
 
-                def backup(folder: Path = folder, options: BackupOptions = options) -> None:
-                    nonlocal result
-                    result = run_backup(open_storage(str(folder)), server.url, options)
-
-                seconds = timed(backup)
-                assert result is not None
-                rows.append((label, seconds, result.manifest.archive_bytes))
-                bson_bytes = result.manifest.bson_bytes
-            codec_rows = compare_codecs(folder)
-        base_seconds, base_bytes = rows[0][1], rows[0][2]
-        print(f"\n{'backup':<36} {'seconds':>8} {'MB':>8} {'time vs old':>12} {'size vs old':>12}")
-        for label, seconds, size in rows:
-            print(
-                f"{label:<36} {seconds:8.2f} {size / 1e6:8.2f} {seconds / base_seconds:11.2f}x "
-                f"{size / base_bytes:11.2f}x"
+            restores = []
+            (work / "old-restore").mkdir()
+            seconds, _ = clock(
+                lambda: old_restore(server.url, binaries["mongorestore"], old_archive, work / "old-restore", "r_old")
             )
-        print(f"\nBSON dumped: {bson_bytes / 1e6:.1f} MB")
-        print(f"\n{'codec on the same tar stream':<36} {'MB/s':>8} {'ratio':>8}")
-        for label, speed, ratio in codec_rows:
-            print(f"{label:<36} {speed:8.1f} {ratio:7.1f}x")
+            restores.append(("old way: tar xzf + mongorestore", seconds))
+            for index, (label, loader, workers) in enumerate(
+                [
+                    ("vaultui native loader, 1 insert worker", "native", 1),
+                    ("vaultui native loader, 4 insert workers", "native", 4),
+                    ("vaultui via real mongorestore", "mongorestore", 4),
+                ]
+            ):
+                request = RestoreRequest(
+                    archive=manifest.archive,
+                    loader=loader,
+                    insert_workers=workers,
+                    indexes=False,
+                    renames=(Rename(f"{DATABASE}.*", f"r_{index}.*"),),
+                )
+                seconds, result = clock(
+                    lambda request=request: run_restore(open_storage(str(zstd_folder)), server.url, request)
+                )
+                assert result.documents == documents, (label, result.documents)
+                restores.append((label, seconds))
+            codecs = codec_rows(zstd_folder / manifest.archive)
     finally:
         server.stop()
 
-
-def compare_codecs(folder: Path) -> list[tuple[str, float, float]]:
-    """Compression alone, on the uncompressed tar of one archive: speed and ratio per codec as vaultui sets it."""
-    import io
-
-    from engine.archive import open_compressor, open_decompressor
-
-    [archive] = folder.glob("*.tar.zst")
-    with archive.open("rb") as raw, open_decompressor("zstd", raw) as plain:
-        data = plain.read()
-    rows = []
-    for codec in ("gzip", "zstd"):
-        sink = io.BytesIO()
-        start = time.perf_counter()
-        with open_compressor(codec, sink) as compressor:
-            compressor.write(data)
-        seconds = time.perf_counter() - start
-        rows.append((codec, len(data) / 1e6 / seconds, len(data) / len(sink.getvalue())))
-    return rows
+    print(f"sample: {documents:,} documents, {bson_mb:.1f} MB of BSON, on FerretDB 1.24 (SQLite); 2 cores\n")
+    base_seconds, base_bytes = backups[0][1], backups[0][2]
+    print(f"{'backup':<44} {'seconds':>8} {'MB':>7} {'time vs old':>12} {'size vs old':>12}")
+    for label, seconds, size in backups:
+        print(
+            f"{label:<44} {seconds:8.2f} {size / 1e6:7.2f} {seconds / base_seconds:11.2f}x {size / base_bytes:11.2f}x"
+        )
+    print(
+        f"\n{'restore (verification included for vaultui)':<44} {'seconds':>8} {'docs/s':>9} {'MB/s':>7} {'vs old':>8}"
+    )
+    base = restores[0][1]
+    for label, seconds in restores:
+        print(f"{label:<44} {seconds:8.2f} {documents / seconds:9.0f} {bson_mb / seconds:7.1f} {seconds / base:7.2f}x")
+    print(f"\n{'codec alone, same tar stream':<44} {'MB/s':>8} {'ratio':>7}")
+    for label, speed, ratio in codecs:
+        print(f"{label:<44} {speed:8.1f} {ratio:6.1f}x")
 
 
 if __name__ == "__main__":
