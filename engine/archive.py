@@ -19,6 +19,7 @@ from engine.errors import ConfigError, VerificationError
 CODECS = ("gzip", "zstd")
 EXTENSIONS = {"gzip": ".tar.gz", "zstd": ".tar.zst"}
 MANIFEST_SUFFIX = ".manifest.json"
+HOLD_SUFFIX = ".hold.json"
 # Level 6 is gzip(1)'s own default, the one the old pipeline used; Python's default of 9 is 3-4x slower
 # for about 2 % smaller output. zstd 3 is its command line default.
 GZIP_LEVEL = 6

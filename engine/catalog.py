@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from engine.archive import MANIFEST_SUFFIX, ArchiveRef, parse_archive_name
+from engine.archive import HOLD_SUFFIX, MANIFEST_SUFFIX, ArchiveRef, parse_archive_name
 from engine.errors import ArchiveNotFound
 from engine.manifest import Manifest, read_manifest
 from engine.storage import Storage
@@ -20,6 +20,7 @@ class ArchiveEntry:
     size: int
     modified: datetime
     has_manifest: bool
+    held: bool = False
 
     @property
     def name(self) -> str:
@@ -39,11 +40,12 @@ def list_archives(storage: Storage) -> list[ArchiveEntry]:
     """Every archive at the top of the storage, newest first. One listing call, no per-archive reads."""
     objects = list(storage.list("", recursive=False))
     manifests = {info.key.removesuffix(MANIFEST_SUFFIX) for info in objects if info.key.endswith(MANIFEST_SUFFIX)}
+    held = {info.key.removesuffix(HOLD_SUFFIX) for info in objects if info.key.endswith(HOLD_SUFFIX)}
     entries = []
     for info in objects:
         ref = parse_archive_name(info.key)
         if ref is not None:
-            entries.append(ArchiveEntry(ref, info.size, info.modified, info.key in manifests))
+            entries.append(ArchiveEntry(ref, info.size, info.modified, info.key in manifests, info.key in held))
     entries.sort(key=lambda entry: (entry.ref.time, entry.ref.name), reverse=True)
     return entries
 
@@ -57,4 +59,10 @@ def find_archive(storage: Storage, name: str) -> ArchiveEntry:
     info = storage.stat(name)
     if info is None:
         raise ArchiveNotFound(f"archive {name} not found in {storage.url}: `vaultui --headless list` shows them")
-    return ArchiveEntry(ref, info.size, info.modified, storage.stat(ref.manifest_key) is not None)
+    return ArchiveEntry(
+        ref,
+        info.size,
+        info.modified,
+        storage.stat(ref.manifest_key) is not None,
+        storage.stat(ref.name + HOLD_SUFFIX) is not None,
+    )

@@ -184,6 +184,43 @@ def target_documents(client: pymongo.MongoClient, items: list[LoadItem]) -> dict
     return counts
 
 
+def load_into(
+    client: pymongo.MongoClient,
+    storage: Storage,
+    entry: ArchiveEntry,
+    items: list[LoadItem],
+    request: RestoreRequest,
+    target_uri: str,
+    result: RestoreResult,
+    progress: ProgressCallback | None,
+) -> None:
+    """Loads a verified archive's chosen namespaces with the requested loader; fills in `result`'s counts."""
+    tracker = ProgressTracker(
+        "restore",
+        progress,
+        total_bytes=sum(item.bson_bytes for item in items),
+        total_documents=sum(item.documents for item in items),
+    )
+    if request.loader == "native":
+        prepare_targets(client, items, drop=request.mode == "drop")
+        stats = stream_documents(
+            storage,
+            entry,
+            client,
+            {item.source: item for item in items},
+            tracker,
+            insert_workers=request.insert_workers,
+        )
+        result.indexes = build_indexes(client, items, request.parallel) if request.indexes else 0
+        create_views(client, items)
+        result.documents = sum(stats.inserted.values())
+        result.duplicates = sum(stats.duplicates.values())
+    else:
+        with tempfile.TemporaryDirectory(prefix="vaultui-restore-") as scratch:
+            result.documents = mongorestore_archive(storage, entry, Path(scratch), target_uri, items, request)
+    tracker.finish()
+
+
 def run_restore(
     storage: Storage,
     target_uri: str,
@@ -231,30 +268,7 @@ def run_restore(
                     f"the target already holds data in {listing}: nothing was changed; use --drop to replace "
                     "these collections, or --if-empty to skip when data exists"
                 )
-            tracker = ProgressTracker(
-                "restore",
-                progress,
-                total_bytes=sum(item.bson_bytes for item in items),
-                total_documents=sum(item.documents for item in items),
-            )
-            if request.loader == "native":
-                prepare_targets(client, items, drop=request.mode == "drop")
-                stats = stream_documents(
-                    storage,
-                    entry,
-                    client,
-                    {item.source: item for item in items},
-                    tracker,
-                    insert_workers=request.insert_workers,
-                )
-                result.indexes = build_indexes(client, items, request.parallel) if request.indexes else 0
-                create_views(client, items)
-                result.documents = sum(stats.inserted.values())
-                result.duplicates = sum(stats.duplicates.values())
-            else:
-                with tempfile.TemporaryDirectory(prefix="vaultui-restore-") as scratch:
-                    result.documents = mongorestore_archive(storage, entry, Path(scratch), target_uri, items, request)
-            tracker.finish()
+            load_into(client, storage, entry, items, request, target_uri, result, progress)
         finally:
             client.close()
         result.duration_seconds = round(time.monotonic() - began, 3)

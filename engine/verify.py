@@ -30,6 +30,9 @@ class CollectionFound:
     bson_bytes: int = 0
     sha256: str = ""
     metadata: dict[str, Any] | None = None
+    # Sum of every document's sha256 (mod 2**256): equal for the same documents in any order, so a restored
+    # collection can be checked against the archive whatever order parallel inserts left it in.
+    unordered_digest: int = 0
 
     @property
     def has_metadata(self) -> bool:
@@ -86,6 +89,7 @@ def scan_archive(
                         for document in batch:
                             digest.update(document)
                             collection.bson_bytes += len(document)
+                            collection.unordered_digest = add_to_digest(collection.unordered_digest, document)
                         if tracker:
                             tracker.advance(documents=len(batch), current=member.name)
                     collection.sha256 = digest.hexdigest()
@@ -95,6 +99,10 @@ def scan_archive(
         except READ_ERRORS as error:
             raise VerificationError(f"{entry.name} is truncated or corrupt: {error}") from None
     return found, hashed
+
+
+def add_to_digest(total: int, document: bytes) -> int:
+    return (total + int.from_bytes(hashlib.sha256(document).digest(), "big")) % (1 << 256)
 
 
 def _parse_metadata(data: bytes, where: str) -> dict[str, Any]:

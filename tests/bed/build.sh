@@ -11,9 +11,15 @@ MONGO_TOOLS_RELEASE=100.12.2
 MONGO_TOOLS_COMMIT=887641268977
 MONGO_TOOLS_MODULE_VERSION=v0.0.0-20250715155915-${MONGO_TOOLS_COMMIT}
 
+# A real Kubernetes API server and its etcd, for the cluster-side tests (no kubelet or controllers run).
+KUBERNETES_VERSION=v1.34.4
+KUBERNETES_STAGING_VERSION=v0.34.4
+ETCD_VERSION=v3.6.16
+
 CACHE="${VAULTUI_TESTBED_CACHE:-$HOME/.cache/vaultui-testbed}"
 FERRETDB_DIR="$CACHE/ferretdb-$FERRETDB_VERSION"
 TOOLS_DIR="$CACHE/mongo-tools-$MONGO_TOOLS_RELEASE"
+KUBE_DIR="$CACHE/kubernetes-$KUBERNETES_VERSION-etcd-$ETCD_VERSION"
 
 command -v go >/dev/null || { echo "testbed: Go is required (https://go.dev); it builds FerretDB and mongo-tools" >&2; exit 1; }
 
@@ -58,10 +64,49 @@ build_mongo_tools() {
   rm -rf "$work"
 }
 
-mkdir -p "$FERRETDB_DIR/bin" "$TOOLS_DIR/bin"
+build_kubernetes() {
+  # k8s.io/kubernetes replaces its staging modules with folders of its own repository; a consumer module
+  # must point each of them at its published version instead.
+  local work staging; work=$(mktemp -d)
+  (cd "$work" && go mod init vaultui.testbed/kubernetes >/dev/null 2>&1)
+  staging=$(cd "$work" && go list -m -json "k8s.io/kubernetes@$KUBERNETES_VERSION" \
+    | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p' \
+    | xargs sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p')
+  for module in $staging; do
+    (cd "$work" && go mod edit -replace "$module=$module@$KUBERNETES_STAGING_VERSION")
+  done
+  (cd "$work" && go get "k8s.io/kubernetes@$KUBERNETES_VERSION" >/dev/null \
+    && go build -trimpath -o "$KUBE_DIR/bin/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver)
+  # etcd gets a module of its own, whose dependency versions differ from the API server's: a tiny main
+  # that runs the real etcd server.
+  mkdir -p "$work/etcd"
+  cat > "$work/etcd/main.go" <<'GO'
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+GO
+  (cd "$work/etcd" && go mod init vaultui.testbed/etcd >/dev/null 2>&1 \
+    && go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >/dev/null && go mod tidy >/dev/null 2>&1 \
+    && go build -trimpath -o "$KUBE_DIR/bin/etcd.tmp" .)
+  mv "$KUBE_DIR/bin/kube-apiserver.tmp" "$KUBE_DIR/bin/kube-apiserver"
+  mv "$KUBE_DIR/bin/etcd.tmp" "$KUBE_DIR/bin/etcd"
+  rm -rf "$work"
+}
+
+mkdir -p "$FERRETDB_DIR/bin" "$TOOLS_DIR/bin" "$KUBE_DIR/bin"
 [ -x "$FERRETDB_DIR/bin/ferretdb" ] || timed "FerretDB $FERRETDB_VERSION" build_ferretdb
 [ -x "$TOOLS_DIR/bin/bsondump" ] && [ -x "$TOOLS_DIR/bin/mongorestore" ] && [ -x "$TOOLS_DIR/bin/mongodump" ] \
   || timed "mongo-tools $MONGO_TOOLS_RELEASE ($MONGO_TOOLS_COMMIT)" build_mongo_tools
+if [ "${VAULTUI_TESTBED_KUBERNETES:-1}" = 1 ]; then
+  [ -x "$KUBE_DIR/bin/kube-apiserver" ] && [ -x "$KUBE_DIR/bin/etcd" ] \
+    || timed "kube-apiserver $KUBERNETES_VERSION and etcd $ETCD_VERSION" build_kubernetes
+fi
 
 # The mongo-tools module source also holds real mongodump output from real MongoDB servers (its test data),
 # which the tests read where FerretDB cannot produce a case.
@@ -73,5 +118,7 @@ cat > "$CACHE/paths.env" <<ENV
 VAULTUI_FERRETDB=$FERRETDB_DIR/bin/ferretdb
 VAULTUI_MONGO_TOOLS=$TOOLS_DIR/bin
 VAULTUI_MONGO_TOOLS_SOURCE=$TOOLS_SOURCE
+VAULTUI_KUBE_APISERVER=$KUBE_DIR/bin/kube-apiserver
+VAULTUI_ETCD=$KUBE_DIR/bin/etcd
 ENV
 echo "testbed: ready: FerretDB $FERRETDB_VERSION, mongo-tools $MONGO_TOOLS_RELEASE, in $CACHE"

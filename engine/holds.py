@@ -1,0 +1,58 @@
+"""Legal or incident holds: a sidecar `<archive>.hold.json` that keeps an archive from any purge."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from engine.archive import HOLD_SUFFIX, ArchiveRef
+from engine.catalog import ArchiveEntry, find_archive
+from engine.clock import Clock, iso, utc_now
+from engine.errors import ConfigError
+from engine.storage import Storage, read_bytes, write_bytes
+
+
+@dataclass(frozen=True)
+class Hold:
+    archive: str
+    reason: str
+    held_at: str
+
+
+def hold_key(ref: ArchiveRef) -> str:
+    return ref.name + HOLD_SUFFIX
+
+
+def place_hold(storage: Storage, name: str, reason: str, clock: Clock = utc_now) -> Hold:
+    if not reason.strip():
+        raise ConfigError("a hold needs a reason (--reason), e.g. 'incident 2026-11-02'")
+    entry = find_archive(storage, name)
+    hold = Hold(entry.name, reason.strip(), iso(clock()))
+    write_bytes(storage, hold_key(entry.ref), json.dumps(asdict(hold), indent=1).encode() + b"\n")
+    return hold
+
+
+def release_hold(storage: Storage, name: str) -> Hold:
+    entry = find_archive(storage, name)
+    hold = read_hold(storage, entry.ref)
+    if hold is None:
+        raise ConfigError(f"archive {name} is not held")
+    storage.delete(hold_key(entry.ref))
+    return hold
+
+
+def read_hold(storage: Storage, ref: ArchiveRef) -> Hold | None:
+    key = hold_key(ref)
+    if storage.stat(key) is None:
+        return None
+    try:
+        raw = json.loads(read_bytes(storage, key))
+        return Hold(raw["archive"], raw["reason"], raw["held_at"])
+    except (ValueError, KeyError, TypeError):
+        # An unreadable hold still holds: keeping an archive too long is the safe mistake.
+        return Hold(ref.name, f"unreadable hold file {key}", "")
+
+
+def read_holds(storage: Storage, entries: list[ArchiveEntry]) -> dict[str, Hold]:
+    """The holds of the listed archives; only the held ones (known from the listing) are read."""
+    return {entry.name: hold for entry in entries if entry.held and (hold := read_hold(storage, entry.ref)) is not None}

@@ -1,0 +1,130 @@
+"""Retention: a purge plan that gives every archive its fate and the reason, and applying it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from engine.catalog import ArchiveEntry, list_archives
+from engine.clock import Clock, utc_now
+from engine.errors import ConfigError
+from engine.holds import Hold, read_holds
+from engine.ledger import recorded_run
+from engine.progress import ProgressCallback, ProgressTracker
+from engine.storage import Storage
+
+DEFAULT_MAX_AGE_DAYS = 90
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    max_age_days: int = DEFAULT_MAX_AGE_DAYS
+    keep_last: int = 0
+
+    def validate(self) -> None:
+        if self.max_age_days < 1:
+            raise ConfigError(f"the retention age must be at least 1 day, not {self.max_age_days}")
+        if self.keep_last < 0:
+            raise ConfigError(f"--keep-last must be 0 or more, not {self.keep_last}")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One archive's fate: `delete` or `keep`, with a reason a person can check."""
+
+    entry: ArchiveEntry
+    action: str
+    reason: str
+    age_days: int
+    purge_in_days: int | None  # for keepers that age out: days until they become purge candidates
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+
+@dataclass
+class PurgePlan:
+    decisions: list[Decision]
+    policy: RetentionPolicy
+    now: datetime
+
+    @property
+    def deletions(self) -> list[Decision]:
+        return [decision for decision in self.decisions if decision.action == "delete"]
+
+    @property
+    def keepers(self) -> list[Decision]:
+        return [decision for decision in self.decisions if decision.action == "keep"]
+
+
+@dataclass
+class PurgeResult:
+    plan: PurgePlan
+    deleted: list[str] = field(default_factory=list)
+    freed_bytes: int = 0
+
+
+def plan_purge(
+    entries: list[ArchiveEntry], holds: dict[str, Hold], policy: RetentionPolicy, now: datetime
+) -> PurgePlan:
+    """Pure decision over a listing (newest first or not). Rules, first match wins: held archives stay; the
+    newest verified archive stays (the newest legacy one when there is no verified one); the newest
+    `keep_last` restorable archives stay; archives older than the age limit go; the rest stay."""
+    policy.validate()
+    ordered = sorted(entries, key=lambda entry: entry.ref.time, reverse=True)
+    restorable = [entry for entry in ordered if entry.status != "incomplete"]
+    verified = [entry for entry in restorable if entry.status == "complete"]
+    protected = verified[0] if verified else (restorable[0] if restorable else None)
+    newest_few = {entry.name for entry in restorable[: policy.keep_last]}
+    limit = timedelta(days=policy.max_age_days)
+    decisions = []
+    for entry in ordered:
+        age = now - entry.ref.time
+        age_days = max(0, age.days)
+        purge_in = max(0, (entry.ref.time + limit - now).days + 1) if age <= limit else 0
+        hold = holds.get(entry.name)
+        if hold is not None:
+            decision = Decision(entry, "keep", f"held ({hold.reason})", age_days, None)
+        elif entry is protected:
+            kind = "verified" if entry.status == "complete" else "restorable (legacy, unverified)"
+            decision = Decision(entry, "keep", f"newest {kind} archive", age_days, None)
+        elif entry.name in newest_few:
+            decision = Decision(entry, "keep", f"keep-last {policy.keep_last}", age_days, None)
+        elif age > limit:
+            decision = Decision(entry, "delete", f"{age_days} days old (limit {policy.max_age_days})", age_days, None)
+        else:
+            decision = Decision(entry, "keep", f"within {policy.max_age_days} days", age_days, purge_in)
+        decisions.append(decision)
+    return PurgePlan(decisions, policy, now)
+
+
+def make_plan(storage: Storage, policy: RetentionPolicy, now: datetime) -> PurgePlan:
+    entries = list_archives(storage)
+    return plan_purge(entries, read_holds(storage, entries), policy, now)
+
+
+def apply_purge(
+    storage: Storage,
+    policy: RetentionPolicy,
+    *,
+    clock: Clock = utc_now,
+    progress: ProgressCallback | None = None,
+) -> PurgeResult:
+    """Plans again from a fresh listing (never from a stale preview) and deletes the candidates. Each archive
+    goes before its manifest, so an interrupted purge leaves at worst a manifest without archive, which
+    lists as nothing, never an archive that looks complete."""
+    with recorded_run(storage, "purge", clock, [], details={"max_age_days": policy.max_age_days}) as record:
+        plan = make_plan(storage, policy, clock())
+        result = PurgeResult(plan)
+        tracker = ProgressTracker("purge", progress, total_documents=len(plan.deletions))
+        for decision in plan.deletions:
+            storage.delete(decision.name)
+            storage.delete(decision.entry.ref.manifest_key)
+            result.deleted.append(decision.name)
+            result.freed_bytes += decision.entry.size
+            tracker.advance(byte_count=decision.entry.size, documents=1, current=decision.name)
+        tracker.finish()
+        record.bytes = result.freed_bytes
+        record.details.update(deleted=result.deleted, kept=len(plan.keepers), keep_last=policy.keep_last)
+    return result
