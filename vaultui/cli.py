@@ -35,6 +35,30 @@ def _storage_options() -> argparse.ArgumentParser:
     return common
 
 
+def _retention_options() -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--max-age-days", type=int, metavar="N", help="delete archives older than N days (90)")
+    options.add_argument("--keep-last", type=int, metavar="N", help="always keep the N newest archives (0)")
+    return options
+
+
+def _sla_options() -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--schedule", metavar="CRON", help="when backups are expected (default '0 0 * * *')")
+    options.add_argument("--timezone", metavar="ZONE", help="time zone of the schedule (default UTC)")
+    options.add_argument("--window-days", type=int, metavar="N", help="compliance window (default 30)")
+    options.add_argument("--target-percent", type=float, metavar="P", help="compliance target (default 99)")
+    options.add_argument("--rto", type=float, metavar="SECONDS", help="recovery-time objective (default 600)")
+    return options
+
+
+def _metrics_options() -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--metrics-file", type=Path, metavar="PATH", help="write Prometheus metrics there")
+    options.add_argument("--pushgateway", metavar="URL", help="push Prometheus metrics to this Pushgateway")
+    return options
+
+
 def _namespace_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", action="append", metavar="NAME", help="only this database (repeatable)")
     parser.add_argument("--ns-include", action="append", metavar="PATTERN", help="only namespaces like 'sales.*'")
@@ -49,10 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--headless", action="store_true", help="run one command and exit (what CronJobs use)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = _storage_options()
+    retention, sla, metrics = _retention_options(), _sla_options(), _metrics_options()
 
     backup = commands.add_parser(
         "backup",
-        parents=[common],
+        parents=[common, retention, sla, metrics],
         help="dump MongoDB into a new dated archive",
         description="Dump MongoDB into a new archive named by its UTC start time, then write its manifest "
         "and a ledger record. On failure nothing that looks complete is left.",
@@ -63,12 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("--parallel", type=int, metavar="N", help="collections dumped at once (default 4)")
     backup.add_argument("--spool-dir", type=Path, metavar="PATH", help="scratch folder (default: system temp)")
     backup.add_argument("--connect-timeout", type=float, metavar="SECONDS", help="wait for MongoDB (default 10)")
+    backup.add_argument("--purge", action="store_true", help="apply retention after a successful backup")
     backup.add_argument("--system-databases", action="store_true", help="include admin, config and local")
     _namespace_options(backup)
 
     restore = commands.add_parser(
         "restore",
-        parents=[common],
+        parents=[common, sla],
         help="restore an archive into a MongoDB target, verified and guarded",
         description="Verify an archive in full, then restore it into the target (VAULTUI_TARGET_URI or "
         "--target-uri-file). A target that already holds data in the restored collections is refused unless "
@@ -90,9 +116,48 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--parallel", type=int, metavar="N", help="collections indexed at once (default 4)")
     restore.add_argument("--insert-workers", type=int, metavar="N", help="parallel insert workers (default 4)")
     restore.add_argument("--no-indexes", action="store_true", help="restore data only, build no indexes")
-    restore.add_argument("--rto", type=float, metavar="SECONDS", help="recovery-time objective (default 600)")
     restore.add_argument("--connect-timeout", type=float, metavar="SECONDS", help=argparse.SUPPRESS)
     _namespace_options(restore)
+
+    purge = commands.add_parser(
+        "purge",
+        parents=[common, retention, sla, metrics],
+        help="apply the retention policy (preview with --dry-run)",
+        description="Delete archives past the age limit. Never deletes a held archive or the newest verified one.",
+    )
+    purge.add_argument("--dry-run", action="store_true", help="print the plan: every archive, its fate, why")
+    purge.add_argument("--json", action="store_true", help="machine-readable output")
+
+    hold = commands.add_parser("hold", parents=[common], help="keep an archive from any purge")
+    hold.add_argument("name", help="archive name")
+    hold.add_argument("--reason", required=True, help="why, e.g. 'incident 2026-11-02'")
+    unhold = commands.add_parser("unhold", parents=[common], help="release a hold")
+    unhold.add_argument("name", help="archive name")
+
+    status = commands.add_parser(
+        "status",
+        parents=[common, retention, sla, metrics],
+        help="compliance, archives, recovery figures",
+        description="Exits with 'compliance below target' when the window's compliance is under target or the "
+        "newest success is older than the schedule allows: usable as an alert or a probe.",
+    )
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    drill = commands.add_parser(
+        "drill",
+        parents=[common, sla, metrics],
+        help="restore into scratch databases, check, drop, record",
+        description="Restore the latest good archive (or --archive) into scratch databases on the drill target "
+        "(VAULTUI_DRILL_URI, else VAULTUI_TARGET_URI), compare every document with the archive, drop the "
+        "scratch databases and record the duration against the RTO.",
+    )
+    drill.add_argument("--archive", metavar="NAME", help="drill this archive instead of the latest good one")
+    drill.add_argument("--target-uri-file", type=Path, metavar="PATH", help="file holding the drill target URI")
+
+    report = commands.add_parser("report", parents=[common, retention, sla], help="monthly SLA report")
+    report.add_argument("--month", required=True, metavar="YYYY-MM", help="the month to report on")
+    report.add_argument("--format", default="md", metavar="md|html|json", help="output format (default md)")
+    report.add_argument("--output", type=Path, metavar="PATH", help="write there instead of stdout")
 
     listing = commands.add_parser("list", parents=[common], help="archives, newest first")
     listing.add_argument("--json", action="store_true", help="machine-readable output")

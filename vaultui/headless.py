@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import humanize
 
 from engine.backup import DEFAULT_CODEC, BackupOptions, run_backup
 from engine.catalog import ArchiveEntry, find_archive, list_archives
+from engine.compliance import DEFAULT_SCHEDULE, DEFAULT_TARGET_PERCENT, DEFAULT_WINDOW_DAYS, Schedule
 from engine.config import read_secret, setting, split_list
-from engine.errors import ConfigError, ExitCode
+from engine.drill import run_drill
+from engine.errors import ConfigError, ExitCode, VaultError
+from engine.holds import place_hold, release_hold
+from engine.ledger import RunRecord
+from engine.metrics import publish
 from engine.remap import build_renames
+from engine.report import build_report, render
 from engine.restore import DEFAULT_RTO_SECONDS, RestoreRequest, run_restore
+from engine.retention import DEFAULT_MAX_AGE_DAYS, PurgeResult, RetentionPolicy, apply_purge, make_plan
 from engine.source import NamespaceFilter
+from engine.status import StatusSummary, summarize
 from engine.storage import Storage, open_storage
 from engine.verify import VerifyReport, verify_archive
 from vaultui.output import ProgressReporter, log_event
@@ -35,8 +46,72 @@ def _namespaces(arguments: argparse.Namespace, system: bool = False) -> Namespac
     )
 
 
+def _schedule(arguments: argparse.Namespace) -> Schedule:
+    schedule = Schedule(
+        setting(arguments.schedule, "schedule", DEFAULT_SCHEDULE, str),
+        setting(arguments.timezone, "timezone", "UTC", str),
+    )
+    schedule.validate()
+    return schedule
+
+
+def _policy(arguments: argparse.Namespace) -> RetentionPolicy:
+    policy = RetentionPolicy(
+        setting(arguments.max_age_days, "max_age_days", DEFAULT_MAX_AGE_DAYS, int),
+        setting(arguments.keep_last, "keep_last", 0, int),
+    )
+    policy.validate()
+    return policy
+
+
+def _rto(arguments: argparse.Namespace) -> float:
+    return setting(arguments.rto, "rto_seconds", float(DEFAULT_RTO_SECONDS), float)
+
+
+def _summary(arguments: argparse.Namespace, storage: Storage) -> StatusSummary:
+    return summarize(
+        storage,
+        datetime.now(UTC),
+        schedule=_schedule(arguments),
+        policy=_policy(arguments),
+        window_days=setting(arguments.window_days, "window_days", DEFAULT_WINDOW_DAYS, int),
+        target_percent=setting(arguments.target_percent, "target_percent", DEFAULT_TARGET_PERCENT, float),
+        rto_seconds=_rto(arguments),
+    )
+
+
+@contextlib.contextmanager
+def _metrics_after(arguments: argparse.Namespace, storage: Storage) -> Iterator[None]:
+    """Publishes metrics when the command ends, failed or not: a failed backup is what alerts must see."""
+    metrics_file = arguments.metrics_file or (
+        Path(value) if (value := os.environ.get("VAULTUI_METRICS_FILE")) else None
+    )
+    pushgateway = setting(arguments.pushgateway, "pushgateway", "", str)
+    try:
+        yield
+    finally:
+        if metrics_file or pushgateway:
+            try:
+                publish(_summary(arguments, storage), metrics_file=metrics_file, pushgateway=pushgateway or None)
+            except VaultError as error:
+                print(f"vaultui: metrics not published: {error}", file=sys.stderr)
+
+
+def _purge_line(result: PurgeResult) -> str:
+    return (
+        f"purged {len(result.deleted)} archives ({humanize.naturalsize(result.freed_bytes, binary=True)}), "
+        f"kept {len(result.plan.keepers)}"
+    )
+
+
 def backup(arguments: argparse.Namespace) -> ExitCode:
     storage = _storage(arguments)
+    with _metrics_after(arguments, storage):
+        return _backup(arguments, storage)
+
+
+def _backup(arguments: argparse.Namespace, storage: Storage) -> ExitCode:
+    policy = _policy(arguments) if arguments.purge else None
     options = BackupOptions(
         codec=setting(arguments.codec, "codec", DEFAULT_CODEC, str),
         dumper=setting(arguments.dumper, "dumper", "native", str),
@@ -66,6 +141,10 @@ def backup(arguments: argparse.Namespace) -> ExitCode:
         f"{manifest.archive}: {len(manifest.collections)} collections, {humanize.intcomma(manifest.documents)} "
         f"documents, {humanize.naturalsize(manifest.archive_bytes, binary=True)} in {manifest.duration_seconds:.1f} s"
     )
+    if policy is not None:  # only after a success: failing backups never purge the last good archives
+        purged = apply_purge(storage, policy)
+        log_event("purge.finished", deleted=purged.deleted, freed_bytes=purged.freed_bytes)
+        print(_purge_line(purged))
     return ExitCode.OK
 
 
@@ -168,7 +247,7 @@ def restore(arguments: argparse.Namespace) -> ExitCode:
         insert_workers=setting(arguments.insert_workers, "insert_workers", 4, int),
         indexes=not arguments.no_indexes,
         wait_ready_seconds=setting(arguments.wait_ready, "wait_ready", 0.0, float),
-        rto_seconds=setting(arguments.rto, "rto_seconds", float(DEFAULT_RTO_SECONDS), float),
+        rto_seconds=_rto(arguments),
     )
     uri = read_secret("VAULTUI_TARGET_URI", arguments.target_uri_file, "target MongoDB URI")
     if not uri:
@@ -218,9 +297,193 @@ def restore(arguments: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
+def purge(arguments: argparse.Namespace) -> ExitCode:
+    storage = _storage(arguments)
+    policy = _policy(arguments)
+    with _metrics_after(arguments, storage):
+        if arguments.dry_run:
+            plan = make_plan(storage, policy, datetime.now(UTC))
+            if arguments.json:
+                print(
+                    json.dumps(
+                        [
+                            {
+                                "archive": d.name,
+                                "action": d.action,
+                                "reason": d.reason,
+                                "age_days": d.age_days,
+                                "purge_in_days": d.purge_in_days,
+                            }
+                            for d in plan.decisions
+                        ],
+                        indent=1,
+                    )
+                )
+                return ExitCode.OK
+            print(
+                f"purge plan (dry run, limit {policy.max_age_days} days): {len(plan.deletions)} to delete, "
+                f"{len(plan.keepers)} to keep"
+            )
+            for decision in plan.decisions:
+                print(f"  {decision.action:<6} {decision.name:<26} {decision.reason}")
+            return ExitCode.OK
+        result = apply_purge(storage, policy)
+        if arguments.json:
+            print(json.dumps({"deleted": result.deleted, "freed_bytes": result.freed_bytes}, indent=1))
+        else:
+            print(_purge_line(result))
+            for name in result.deleted:
+                print(f"  deleted {name}")
+    return ExitCode.OK
+
+
+def hold(arguments: argparse.Namespace) -> ExitCode:
+    placed = place_hold(_storage(arguments), arguments.name, arguments.reason)
+    print(f"held {placed.archive}: {placed.reason}")
+    return ExitCode.OK
+
+
+def unhold(arguments: argparse.Namespace) -> ExitCode:
+    released = release_hold(_storage(arguments), arguments.name)
+    print(f"released the hold on {released.archive} (was: {released.reason})")
+    return ExitCode.OK
+
+
+def _run_json(run: RunRecord | None) -> dict[str, object] | None:
+    if run is None:
+        return None
+    return {
+        "started": run.started_at,
+        "archive": run.archive,
+        "result": run.result,
+        "duration_seconds": run.duration_seconds,
+    }
+
+
+def status(arguments: argparse.Namespace) -> ExitCode:
+    storage = _storage(arguments)
+    with _metrics_after(arguments, storage):
+        summary = _summary(arguments, storage)
+    compliance = summary.compliance
+    percent = None if compliance.percent is None else round(compliance.percent, 2)
+    if arguments.json:
+        print(
+            json.dumps(
+                {
+                    "compliance_percent": percent,
+                    "target_percent": compliance.target_percent,
+                    "expected": compliance.expected,
+                    "met": compliance.met,
+                    "stale": compliance.stale,
+                    "missed": [{"slot": slot.start.isoformat(), "cause": slot.cause} for slot in compliance.missed],
+                    "last_success": compliance.last_success.isoformat() if compliance.last_success else None,
+                    "next_slot": compliance.next_slot.isoformat() if compliance.next_slot else None,
+                    "archives": len(summary.archives),
+                    "total_bytes": summary.total_bytes,
+                    "newest": summary.newest.name if summary.newest else None,
+                    "oldest": summary.oldest.name if summary.oldest else None,
+                    "next_purge": summary.next_purge.isoformat() if summary.next_purge else None,
+                    "rto_seconds": summary.rto_seconds,
+                    "last_restore": _run_json(summary.last("restore")),
+                    "last_drill": _run_json(summary.last("drill")),
+                    "healthy": summary.healthy,
+                },
+                indent=1,
+            )
+        )
+    else:
+        now = summary.now
+        shown = "n/a" if percent is None else f"{percent:.2f} %"
+        print(
+            f"compliance   {shown} ({compliance.met}/{compliance.expected} slots, target "
+            f"{compliance.target_percent:.0f} %){'  BELOW TARGET' if compliance.below_target else ''}"
+        )
+        last = compliance.last_success
+        print(
+            f"last success {humanize.naturaltime(now - last) if last else 'never'}"
+            f"{'  STALE: the newest scheduled backup did not succeed' if compliance.stale else ''}"
+        )
+        for slot in compliance.missed[:10]:
+            print(f"  missed {slot.start:%Y-%m-%d %H:%M}: {slot.cause}")
+        print(
+            f"archives     {len(summary.archives)}, {humanize.naturalsize(summary.total_bytes, binary=True)}; "
+            f"newest {summary.newest.name if summary.newest else '-'}, "
+            f"oldest {summary.oldest.name if summary.oldest else '-'}"
+        )
+        print(f"next purge   {summary.next_purge:%Y-%m-%d}" if summary.next_purge else "next purge   none due")
+        for kind in ("restore", "drill"):
+            run = summary.last(kind)
+            if run is None:
+                print(f"last {kind:<8}none")
+            else:
+                verdict = "met" if run.duration_seconds <= summary.rto_seconds and run.succeeded else "MISSED"
+                print(
+                    f"last {kind:<8}{run.started_at} {run.result}, {duration_text(run.duration_seconds)} "
+                    f"(RTO {duration_text(summary.rto_seconds)}: {verdict})"
+                )
+    return ExitCode.OK if summary.healthy else ExitCode.COMPLIANCE_BELOW_TARGET
+
+
+def drill(arguments: argparse.Namespace) -> ExitCode:
+    storage = _storage(arguments)
+    uri = read_secret("VAULTUI_DRILL_URI", arguments.target_uri_file, "drill target URI") or os.environ.get(
+        "VAULTUI_TARGET_URI", ""
+    )
+    if not uri:
+        raise ConfigError("no drill target: set VAULTUI_DRILL_URI (or VAULTUI_TARGET_URI) or pass --target-uri-file")
+    with _metrics_after(arguments, storage):
+        reporter = ProgressReporter()
+        try:
+            result = run_drill(storage, uri, archive=arguments.archive, rto_seconds=_rto(arguments), progress=reporter)
+        finally:
+            reporter.close()
+    log_event(
+        "drill.finished",
+        archive=result.archive,
+        documents=result.documents,
+        duration_seconds=result.duration_seconds,
+        rto_met=result.rto_met,
+    )
+    print(
+        f"drill of {result.archive}: {result.namespaces} namespaces, {humanize.intcomma(result.documents)} "
+        "documents restored and checked against the archive, scratch data dropped"
+    )
+    print(
+        f"restored in {duration_text(result.duration_seconds)} "
+        f"(RTO target {duration_text(result.rto_seconds)}: {'met' if result.rto_met else 'MISSED'})"
+    )
+    return ExitCode.OK
+
+
+def report(arguments: argparse.Namespace) -> ExitCode:
+    storage = _storage(arguments)
+    data = build_report(
+        storage,
+        arguments.month,
+        schedule=_schedule(arguments),
+        policy=_policy(arguments),
+        now=datetime.now(UTC),
+        rto_seconds=_rto(arguments),
+        target_percent=setting(arguments.target_percent, "target_percent", DEFAULT_TARGET_PERCENT, float),
+    )
+    text = render(data, arguments.format)
+    if arguments.output:
+        arguments.output.write_text(text)
+        print(f"wrote {arguments.output}")
+    else:
+        sys.stdout.write(text)
+    return ExitCode.OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], ExitCode]] = {
     "backup": backup,
     "list": list_command,
     "verify": verify,
     "restore": restore,
+    "purge": purge,
+    "hold": hold,
+    "unhold": unhold,
+    "status": status,
+    "drill": drill,
+    "report": report,
 }

@@ -1,0 +1,194 @@
+"""The monthly SLA report for an auditor: compliance with every missed slot, restores and drills against the
+RTO, retention adherence, archive sizes over time. Built as plain data, rendered as JSON, Markdown or HTML."""
+
+from __future__ import annotations
+
+import html
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from engine.catalog import list_archives
+from engine.compliance import DEFAULT_TARGET_PERCENT, Schedule, compute_compliance
+from engine.errors import ConfigError
+from engine.holds import read_holds
+from engine.ledger import list_runs
+from engine.restore import DEFAULT_RTO_SECONDS
+from engine.retention import RetentionPolicy, plan_purge
+from engine.storage import Storage
+
+FORMATS = ("md", "html", "json")
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    try:
+        start = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
+    except ValueError:
+        raise ConfigError(f"--month {month!r} is not a month: use YYYY-MM") from None
+    end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+    return start, end
+
+
+def build_report(
+    storage: Storage,
+    month: str,
+    *,
+    schedule: Schedule,
+    policy: RetentionPolicy,
+    now: datetime,
+    rto_seconds: float = DEFAULT_RTO_SECONDS,
+    target_percent: float = DEFAULT_TARGET_PERCENT,
+) -> dict[str, Any]:
+    start, end = month_bounds(month)
+    if start > now:
+        raise ConfigError(f"{month} has not started yet")
+    runs = list_runs(storage)
+    compliance = compute_compliance(
+        runs, schedule, now, window_start=start, window_end=end, target_percent=target_percent
+    )
+    entries = list_archives(storage)
+    plan = plan_purge(entries, read_holds(storage, entries), policy, now)
+    past_limit = [
+        {"archive": decision.name, "age_days": decision.age_days, "why_kept": decision.reason}
+        for decision in plan.keepers
+        if decision.age_days > policy.max_age_days
+    ]
+    in_month = [run for run in runs if start <= run.started < end]
+    recoveries = [
+        {
+            "kind": run.kind,
+            "started": run.started_at,
+            "archive": run.archive,
+            "result": run.result,
+            "duration_seconds": run.duration_seconds,
+            "rto_seconds": run.details.get("rto_seconds", rto_seconds),
+            "rto_met": run.result == "success" and run.duration_seconds <= run.details.get("rto_seconds", rto_seconds),
+        }
+        for run in sorted(in_month, key=lambda run: run.started)
+        if run.kind in ("restore", "drill") and run.result != "skipped"
+    ]
+    return {
+        "month": month,
+        "generated_at": now.astimezone(UTC).isoformat(timespec="seconds"),
+        "storage": storage.url,
+        "schedule": {"cron": schedule.cron, "timezone": schedule.timezone},
+        "compliance": {
+            "target_percent": target_percent,
+            "expected": compliance.expected,
+            "met": compliance.met,
+            "percent": None if compliance.percent is None else round(compliance.percent, 2),
+            "target_met": not compliance.below_target,
+            "missed": [{"slot": slot.start.isoformat(), "cause": slot.cause} for slot in compliance.missed],
+        },
+        "recovery": {"rto_seconds": rto_seconds, "runs": recoveries},
+        "retention": {
+            "max_age_days": policy.max_age_days,
+            "keep_last": policy.keep_last,
+            "archives": len(entries),
+            "oldest_age_days": max((decision.age_days for decision in plan.decisions), default=None),
+            "past_limit": past_limit,
+            "due_for_purge": [decision.name for decision in plan.deletions],
+        },
+        "archives": [
+            {"archive": entry.name, "time": entry.ref.time.isoformat(), "bytes": entry.size, "status": entry.status}
+            for entry in sorted(entries, key=lambda entry: entry.ref.time)
+            if start <= entry.ref.time < end
+        ],
+    }
+
+
+def render(report: dict[str, Any], form: str) -> str:
+    if form == "json":
+        return json.dumps(report, indent=1) + "\n"
+    if form == "md":
+        return _markdown(report)
+    if form == "html":
+        return _html(report)
+    raise ConfigError(f"unknown report format {form!r}: choose one of {', '.join(FORMATS)}")
+
+
+def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]], list[str]]]:
+    """Each section as (title, header, rows, sentences): shared by the Markdown and HTML renderers."""
+    compliance, recovery, retention = report["compliance"], report["recovery"], report["retention"]
+    percent = "n/a" if compliance["percent"] is None else f"{compliance['percent']:.2f} %"
+    verdict = "met" if compliance["target_met"] else "NOT met"
+    summary = [
+        f"Backup compliance: {percent} ({compliance['met']} of {compliance['expected']} scheduled backups), "
+        f"target {compliance['target_percent']:.0f} %: {verdict}.",
+        f"Schedule: `{report['schedule']['cron']}` ({report['schedule']['timezone']}).",
+    ]
+    missed = [[row["slot"], row["cause"]] for row in compliance["missed"]]
+    runs = [
+        [
+            row["kind"],
+            row["started"],
+            row["archive"] or "",
+            row["result"],
+            f"{row['duration_seconds']:.1f}",
+            f"{row['rto_seconds']:.0f}",
+            "yes" if row["rto_met"] else "NO",
+        ]
+        for row in recovery["runs"]
+    ]
+    oldest = retention["oldest_age_days"]
+    retention_text = [
+        f"Policy: delete after {retention['max_age_days']} days"
+        + (f", keep the last {retention['keep_last']}" if retention["keep_last"] else "")
+        + f". {retention['archives']} archives; the oldest is {'n/a' if oldest is None else oldest} days old.",
+        f"Due for purge now: {len(retention['due_for_purge'])}.",
+    ]
+    past = [[row["archive"], str(row["age_days"]), row["why_kept"]] for row in retention["past_limit"]]
+    sizes = [[row["archive"], row["time"], str(row["bytes"]), row["status"]] for row in report["archives"]]
+    return [
+        ("Compliance", [], [], summary),
+        ("Missed slots", ["slot", "cause"], missed, [] if missed else ["None."]),
+        (
+            "Restores and drills",
+            ["kind", "started", "archive", "result", "seconds", "RTO s", "RTO met"],
+            runs,
+            [] if runs else ["None this month."],
+        ),
+        ("Retention", ["archive past the limit", "age (days)", "kept because"], past, retention_text),
+        ("Archives this month", ["archive", "time", "bytes", "status"], sizes, [] if sizes else ["None."]),
+    ]
+
+
+def _markdown(report: dict[str, Any]) -> str:
+    lines = [
+        f"# vaultui SLA report — {report['month']}",
+        "",
+        f"Storage: {report['storage']}. Generated {report['generated_at']}.",
+        "",
+    ]
+    for title, header, rows, sentences in _sections(report):
+        lines += [f"## {title}", ""]
+        lines += [sentence for sentence in sentences] + ([""] if sentences else [])
+        if rows:
+            lines.append("| " + " | ".join(header) + " |")
+            lines.append("|" + "---|" * len(header))
+            lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+            lines.append("")
+    return "\n".join(lines)
+
+
+def _html(report: dict[str, Any]) -> str:
+    escape = html.escape
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>vaultui SLA report {escape(report['month'])}</title>",
+        "<style>body{font-family:sans-serif;max-width:60rem;margin:2rem auto}"
+        "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.2rem .5rem;text-align:left}</style>",
+        "</head><body>",
+        f"<h1>vaultui SLA report — {escape(report['month'])}</h1>",
+        f"<p>Storage: {escape(report['storage'])}. Generated {escape(report['generated_at'])}.</p>",
+    ]
+    for title, header, rows, sentences in _sections(report):
+        parts.append(f"<h2>{escape(title)}</h2>")
+        parts += [f"<p>{escape(sentence)}</p>" for sentence in sentences]
+        if rows:
+            parts.append("<table><tr>" + "".join(f"<th>{escape(cell)}</th>" for cell in header) + "</tr>")
+            parts += ["<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows]
+            parts.append("</table>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"

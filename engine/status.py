@@ -1,0 +1,77 @@
+"""One summary of the storage's state for `status`, the dashboard and metrics: compliance, archives, purge
+and recovery figures, all read from one listing and the ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from engine.catalog import ArchiveEntry, list_archives
+from engine.compliance import (
+    DEFAULT_TARGET_PERCENT,
+    DEFAULT_WINDOW_DAYS,
+    ComplianceReport,
+    Schedule,
+    compute_compliance,
+)
+from engine.holds import read_holds
+from engine.ledger import RunRecord, list_runs
+from engine.restore import DEFAULT_RTO_SECONDS
+from engine.retention import PurgePlan, RetentionPolicy, plan_purge
+from engine.storage import Storage
+
+
+@dataclass
+class StatusSummary:
+    now: datetime
+    compliance: ComplianceReport
+    archives: list[ArchiveEntry]
+    runs: list[RunRecord]
+    purge_plan: PurgePlan
+    rto_seconds: float
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(entry.size for entry in self.archives)
+
+    @property
+    def newest(self) -> ArchiveEntry | None:
+        return self.archives[0] if self.archives else None
+
+    @property
+    def oldest(self) -> ArchiveEntry | None:
+        return self.archives[-1] if self.archives else None
+
+    def last(self, kind: str) -> RunRecord | None:
+        return next((run for run in self.runs if run.kind == kind and run.result != "skipped"), None)
+
+    @property
+    def next_purge(self) -> datetime | None:
+        """When the next archive becomes a purge candidate (now, when some already are)."""
+        if self.purge_plan.deletions:
+            return self.now
+        days = [decision.purge_in_days for decision in self.purge_plan.keepers if decision.purge_in_days is not None]
+        return self.now + timedelta(days=min(days)) if days else None
+
+    @property
+    def healthy(self) -> bool:
+        return not self.compliance.below_target and not self.compliance.stale
+
+
+def summarize(
+    storage: Storage,
+    now: datetime,
+    *,
+    schedule: Schedule | None = None,
+    policy: RetentionPolicy | None = None,
+    window_days: int = DEFAULT_WINDOW_DAYS,
+    target_percent: float = DEFAULT_TARGET_PERCENT,
+    rto_seconds: float = DEFAULT_RTO_SECONDS,
+) -> StatusSummary:
+    runs = list_runs(storage)
+    entries = list_archives(storage)
+    compliance = compute_compliance(
+        runs, schedule or Schedule(), now, window_days=window_days, target_percent=target_percent
+    )
+    plan = plan_purge(entries, read_holds(storage, entries), policy or RetentionPolicy(), now)
+    return StatusSummary(now, compliance, entries, runs, plan, rto_seconds)
