@@ -92,7 +92,9 @@ def plan_purge(
         elif entry.name in newest_few:
             decision = Decision(entry, "keep", f"keep-last {policy.keep_last}", age_days, None)
         elif age > limit:
-            decision = Decision(entry, "delete", f"{age_days} days old (limit {policy.max_age_days})", age_days, None)
+            decision = Decision(
+                entry, "delete", f"{age_days} days old, past the {policy.max_age_days}-day limit", age_days, None
+            )
         else:
             decision = Decision(entry, "keep", f"within {policy.max_age_days} days", age_days, purge_in)
         decisions.append(decision)

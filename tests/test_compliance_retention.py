@@ -1,0 +1,123 @@
+"""Compliance and retention over 120 simulated nights (injected clock), with exact expected numbers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from engine.compliance import Schedule, compute_compliance
+from engine.errors import ConfigError
+from engine.holds import Hold
+from engine.retention import RetentionPolicy, plan_purge
+from tests.history import NOW, archives_of, nightly_runs, record
+
+
+def test_thirty_day_window_counts_failed_missing_late_and_retried_nights() -> None:
+    report = compute_compliance(nightly_runs(), Schedule(), NOW, window_days=30)
+    # Slots 2026-10-27 … 2026-11-25 (today's already met): 30 expected. Missed: 11-03 and 11-18 failed,
+    # 11-05 and 11-10 had no run (11-05's run started after midnight, so it counts for 11-06).
+    assert (report.expected, report.met) == (30, 26)
+    assert report.percent == pytest.approx(86.6667, abs=1e-4)
+    assert report.below_target and not report.stale
+    assert [(slot.start.strftime("%m-%d"), slot.cause) for slot in report.missed] == [
+        ("11-03", "failed at 2026-11-03 00:05: cannot reach MongoDB at db-0:27017"),
+        ("11-05", "no backup ran"),
+        ("11-10", "no backup ran"),
+        ("11-18", "failed at 2026-11-18 00:05: cannot reach MongoDB at db-0:27017"),
+    ]
+    assert report.last_success == datetime(2026, 11, 25, 0, 5, tzinfo=UTC)
+    assert report.next_slot == datetime(2026, 11, 26, tzinfo=UTC)
+
+
+def test_hundred_twenty_day_window() -> None:
+    report = compute_compliance(nightly_runs(), Schedule(), NOW, window_days=120)
+    # Slots 2026-07-29 … 2026-11-25: 120. Missed: the four above, plus 08-15 (no run) and 09-10 (failed).
+    assert (report.expected, report.met) == (120, 114)
+    assert report.percent == pytest.approx(95.0)
+
+
+def test_before_tonights_backup_the_open_slot_is_pending_and_a_missed_night_is_stale() -> None:
+    runs = [run for run in nightly_runs() if run.started < datetime(2026, 11, 24, tzinfo=UTC)]
+    report = compute_compliance(runs, Schedule(), NOW, window_days=30)
+    assert report.slots[-1].status == "pending"
+    assert report.expected == 29 and report.slots[-2].cause == "no backup ran"
+    assert report.stale  # 11-24 passed without a success
+
+
+def test_time_zone_moves_the_slots() -> None:
+    schedule = Schedule("0 2 * * *", "Europe/Paris")
+    [first, *_] = schedule.fire_times(NOW - timedelta(days=1), NOW)
+    assert first == datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [
+        (Schedule("every night"), "invalid cron expression"),
+        (Schedule("0 0 * * *", "Mars/Olympus"), "unknown time zone"),
+    ],
+)
+def test_bad_schedules(schedule: Schedule, expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        compute_compliance([], schedule, NOW)
+
+
+def test_retention_over_the_same_history_with_a_hold() -> None:
+    entries = archives_of(nightly_runs())
+    held = next(entry for entry in entries if entry.ref.time.date().isoformat() == "2026-08-01")
+    plan = plan_purge(entries, {held.name: Hold(held.name, "incident 2026-08-01", "")}, RetentionPolicy(), NOW)
+    deleted = {decision.entry.ref.time.date().isoformat() for decision in plan.deletions}
+    # Older than 90 days means taken before 2026-08-27 12:00: the nights 07-28 … 08-27 (31), less the missing
+    # 08-15 and the held 08-01.
+    assert len(deleted) == 31 - 1 - 1 and "2026-08-01" not in deleted
+    assert "2026-08-27" in deleted and "2026-08-28" not in deleted
+    reasons = {decision.entry.ref.time.date().isoformat(): decision.reason for decision in plan.decisions}
+    assert reasons["2026-08-01"] == "held (incident 2026-08-01)"
+    assert reasons["2026-07-28"] == "120 days old, past the 90-day limit"
+    assert reasons["2026-11-25"] == "newest verified archive"
+    assert reasons["2026-11-24"] == "within 90 days"
+    purge_in = {decision.entry.ref.time.date().isoformat(): decision.purge_in_days for decision in plan.keepers}
+    assert purge_in["2026-08-28"] == 1 and purge_in["2026-11-24"] == 89
+
+
+def test_keep_last_keeps_the_newest_even_past_the_age_limit() -> None:
+    entries = archives_of(nightly_runs())
+    plan = plan_purge(entries, {}, RetentionPolicy(max_age_days=10, keep_last=15), NOW)
+    keepers = [decision for decision in plan.keepers]
+    assert len(keepers) == 15
+    assert keepers[1].reason == "keep-last 15" and keepers[0].reason == "newest verified archive"
+
+
+def test_backups_failing_for_a_hundred_days_keep_the_last_good_archive() -> None:
+    runs = nightly_runs()
+    cutoff = NOW - timedelta(days=100)
+    good = archives_of([run for run in runs if run.started < cutoff])
+    plan = plan_purge(good, {}, RetentionPolicy(), NOW)
+    [kept] = plan.keepers
+    assert kept.entry == max(good, key=lambda entry: entry.ref.time) and kept.reason == "newest verified archive"
+
+
+def test_incomplete_and_legacy_archives() -> None:
+    from engine.archive import parse_archive_name
+    from engine.catalog import ArchiveEntry
+
+    def entry(name: str, manifest: bool) -> ArchiveEntry:
+        ref = parse_archive_name(name)
+        assert ref is not None
+        return ArchiveEntry(ref, 10, ref.time, manifest)
+
+    legacy_old, legacy_new = entry("20260101.tar.gz", False), entry("20260201.tar.gz", False)
+    broken = entry("20260301T000000Z.tar.gz", False)
+    plan = plan_purge([legacy_old, legacy_new, broken], {}, RetentionPolicy(), NOW)
+    fates = {decision.name: (decision.action, decision.reason) for decision in plan.decisions}
+    assert fates["20260201.tar.gz"] == ("keep", "newest restorable (legacy, unverified) archive")
+    assert fates["20260101.tar.gz"][0] == fates["20260301T000000Z.tar.gz"][0] == "delete"
+
+
+def test_bad_retention_numbers() -> None:
+    with pytest.raises(ConfigError, match="at least 1 day"):
+        plan_purge([], {}, RetentionPolicy(max_age_days=-5), NOW)
+    with pytest.raises(ConfigError, match="--keep-last must be 0 or more"):
+        plan_purge([], {}, RetentionPolicy(keep_last=-1), NOW)
+    assert record  # the shared history helper stays importable for other tests

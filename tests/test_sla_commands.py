@@ -1,0 +1,210 @@
+"""Purge, holds, backup --purge, drills, status, metrics and the SLA report, through the real CLI and bed."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pymongo
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from engine.compliance import Schedule
+from engine.drill import compare_collection, scratch_names
+from engine.errors import ExitCode
+from engine.ledger import list_runs, record_run
+from engine.report import build_report, render
+from engine.retention import RetentionPolicy
+from engine.storage import open_storage
+from engine.verify import CollectionFound, add_to_digest
+from tests.bed.servers import free_port
+from tests.helpers import run_vaultui, seed
+from tests.history import NOW, nightly_runs, record
+
+GOLDEN = Path(__file__).parent / "data" / "report-2026-11.md"
+
+
+def fake_archive(folder: Path, moment: datetime, manifest: bool = True) -> str:
+    """An archive object as far as listing, retention and holds care (content is never read by them)."""
+    name = moment.strftime("%Y%m%dT%H%M%SZ") + ".tar.zst"
+    (folder / name).write_bytes(b"x" * 100)
+    if manifest:
+        (folder / f"{name}.manifest.json").write_text("{}")
+    return name
+
+
+@pytest.fixture
+def backups(tmp_path: Path) -> Path:
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    return folder
+
+
+def test_purge_preview_then_apply_respects_holds(backups: Path) -> None:
+    now = datetime.now(UTC)
+    old = [fake_archive(backups, now - timedelta(days=days)) for days in (120, 100, 95)]
+    recent = fake_archive(backups, now - timedelta(days=3))
+    env = {"VAULTUI_STORAGE": str(backups)}
+    held = run_vaultui("--headless", "hold", old[1], "--reason", "incident 2026-08-17", env=env)
+    assert held.returncode == 0 and "held" in held.stdout
+
+    preview = run_vaultui("--headless", "purge", "--dry-run", env=env)
+    assert preview.returncode == 0
+    assert "2 to delete, 2 to keep" in preview.stdout
+    assert f"keep   {old[1]}" in preview.stdout and "held (incident 2026-08-17)" in preview.stdout
+    assert f"delete {old[0]}" in preview.stdout and "120 days old, past the 90-day limit" in preview.stdout
+    assert f"keep   {recent}" in preview.stdout and "newest verified archive" in preview.stdout
+    assert (backups / old[0]).exists(), "a dry run deletes nothing"
+
+    applied = run_vaultui("--headless", "purge", env=env)
+    assert applied.returncode == 0 and "purged 2 archives" in applied.stdout
+    assert sorted(path.name for path in backups.glob("*.tar.zst")) == sorted([old[1], recent])
+    assert not (backups / f"{old[0]}.manifest.json").exists()
+    [run] = list_runs(open_storage(str(backups)), "purge")
+    assert sorted(run.details["deleted"]) == sorted([old[0], old[2]])
+
+    assert run_vaultui("--headless", "unhold", old[1], env=env).returncode == 0
+    assert "delete" in run_vaultui("--headless", "purge", "--dry-run", env=env).stdout.split(old[1])[0][-8:]
+
+
+def test_hold_errors(backups: Path) -> None:
+    env = {"VAULTUI_STORAGE": str(backups)}
+    missing = run_vaultui("--headless", "hold", "20261101T000000Z.tar.zst", "--reason", "x", env=env)
+    assert missing.returncode == ExitCode.STORAGE and "not found" in missing.stderr
+    name = fake_archive(backups, datetime.now(UTC))
+    empty = run_vaultui("--headless", "hold", name, "--reason", " ", env=env)
+    assert empty.returncode == ExitCode.CONFIG and "a hold needs a reason" in empty.stderr
+    not_held = run_vaultui("--headless", "unhold", name, env=env)
+    assert not_held.returncode == ExitCode.CONFIG and "is not held" in not_held.stderr
+
+
+def test_backup_purge_runs_only_after_a_successful_backup(
+    backups: Path, mongo_client: pymongo.MongoClient, mongo_uri: str, database_name: str
+) -> None:
+    now = datetime.now(UTC)
+    old = [fake_archive(backups, now - timedelta(days=days)) for days in (130, 110, 100)]
+    down = {"VAULTUI_STORAGE": str(backups), "VAULTUI_MONGO_URI": f"mongodb://127.0.0.1:{free_port()}/"}
+    failed = run_vaultui("--headless", "backup", "--purge", "--connect-timeout", "1", env=down)
+    assert failed.returncode == ExitCode.SOURCE_UNREACHABLE
+    assert all((backups / name).exists() for name in old), "a failing backup must never purge"
+
+    seed(mongo_client, database_name, {"c": 10})
+    up = {"VAULTUI_STORAGE": str(backups), "VAULTUI_MONGO_URI": mongo_uri}
+    done = run_vaultui("--headless", "backup", "--purge", "--db", database_name, env=up)
+    assert done.returncode == 0, done.stderr
+    assert "purged 3 archives" in done.stdout
+    assert not any((backups / name).exists() for name in old)
+
+
+def test_drill_restores_checks_and_cleans_up(
+    backups: Path, mongo_client: pymongo.MongoClient, mongo_uri: str, database_name: str
+) -> None:
+    seed(mongo_client, database_name, {"orders": 800, "users": 20})
+    env = {"VAULTUI_STORAGE": str(backups), "VAULTUI_MONGO_URI": mongo_uri, "VAULTUI_DRILL_URI": mongo_uri}
+    assert run_vaultui("--headless", "backup", "--db", database_name, env=env).returncode == 0
+    done = run_vaultui("--headless", "drill", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "2 namespaces, 820 documents restored and checked" in done.stdout
+    assert "(RTO target 10m00s: met)" in done.stdout
+    assert not [name for name in mongo_client.list_database_names() if name.startswith("vaultui_drill_")]
+    [run] = list_runs(open_storage(str(backups)), "drill")
+    assert run.result == "success" and run.details["rto_met"] and run.documents == 820
+
+
+def test_drill_comparison_catches_a_changed_document(mongo_client: pymongo.MongoClient, database_name: str) -> None:
+    import bson
+
+    documents = [{"_id": index, "value": index} for index in range(5)]
+    expected = CollectionFound(documents=5)
+    for document in documents:
+        expected.unordered_digest = add_to_digest(expected.unordered_digest, bson.encode(document))
+    collection = mongo_client[database_name]["c"]
+    collection.insert_many(list(reversed(documents)))
+    assert compare_collection(mongo_client, f"{database_name}.c", expected) is None  # order does not matter
+    collection.update_one({"_id": 3}, {"$set": {"value": 33}})
+    assert "differ from the archive" in (compare_collection(mongo_client, f"{database_name}.c", expected) or "")
+    assert scratch_names(["a", "b"]) == {"a": "vaultui_drill_a", "b": "vaultui_drill_b"}
+
+
+def test_status_exit_code_and_metrics_file(backups: Path, tmp_path: Path) -> None:
+    storage = open_storage(str(backups))
+    now = datetime.now(UTC).replace(microsecond=0)
+    for days in range(1, 6):
+        record_run(storage, record("backup", now - timedelta(days=days), "success", seconds=42))
+    record_run(storage, record("drill", now - timedelta(hours=3), "success", seconds=75, rto_seconds=600))
+    fake_archive(backups, now - timedelta(days=1))
+    metrics = tmp_path / "vaultui.prom"
+    env = {"VAULTUI_STORAGE": str(backups)}
+
+    healthy = run_vaultui(
+        "--headless", "status", "--json", "--window-days", "5", "--metrics-file", str(metrics), env=env
+    )
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    state = json.loads(healthy.stdout)
+    assert state["compliance_percent"] == 100.0 and state["last_drill"]["duration_seconds"] == 75
+
+    families = {family.name: family for family in text_string_to_metric_families(metrics.read_text())}
+    assert families["vaultui_compliance_ratio"].samples[0].value == 1.0
+    assert families["vaultui_archives"].samples[0].value == 1
+    runs = {
+        (sample.labels["kind"], sample.labels["result"]): sample.value
+        for sample in families["vaultui_runs"].samples
+        if sample.name == "vaultui_runs_total"
+    }
+    assert runs == {("backup", "success"): 5, ("drill", "success"): 1}
+    durations = {
+        sample.labels["kind"]: sample.value for sample in families["vaultui_last_run_duration_seconds"].samples
+    }
+    assert durations == {"backup": 42, "drill": 75}
+    assert families["vaultui_last_success_timestamp_seconds"].samples[0].value == (now - timedelta(days=1)).timestamp()
+
+    below = run_vaultui("--headless", "status", "--window-days", "10", env=env)
+    assert below.returncode == ExitCode.COMPLIANCE_BELOW_TARGET
+    assert "BELOW TARGET" in below.stdout and "no backup ran" in below.stdout
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["status", "--schedule", "every night"], "invalid cron expression 'every night'"),
+        (["status", "--max-age-days", "-3"], "at least 1 day, not -3"),
+        (["purge", "--keep-last", "-1"], "--keep-last must be 0 or more"),
+        (["status", "--window-days", "0"], "at least 1 day, not 0"),
+        (["report", "--month", "November"], "--month 'November' is not a month"),
+        (["report", "--month", "2026-11", "--format", "pdf"], "unknown report format 'pdf'"),
+    ],
+)
+def test_bad_sla_input(arguments: list[str], expected: str, backups: Path) -> None:
+    done = run_vaultui("--headless", *arguments, env={"VAULTUI_STORAGE": str(backups)})
+    assert done.returncode == ExitCode.CONFIG, done.stderr
+    assert expected in done.stderr and "Traceback" not in done.stderr
+
+
+def fixed_history(folder: Path) -> None:
+    storage = open_storage(str(folder))
+    for run in nightly_runs():
+        record_run(storage, run)
+        if run.succeeded and run.archive and run.started >= NOW - timedelta(days=100):
+            (folder / run.archive).write_bytes(b"x" * (1000 + run.started.day))
+            (folder / f"{run.archive}.manifest.json").write_text("{}")
+    record_run(
+        storage, record("drill", datetime(2026, 11, 8, 3, tzinfo=UTC), "success", seconds=312.5, rto_seconds=600)
+    )
+    record_run(
+        storage, record("restore", datetime(2026, 11, 19, 9, tzinfo=UTC), "success", seconds=671, rto_seconds=600)
+    )
+    (folder / "20260820T000500Z.tar.zst.hold.json").write_text(
+        json.dumps({"archive": "20260820T000500Z.tar.zst", "reason": "audit 2026-Q3", "held_at": ""})
+    )
+
+
+def test_report_matches_the_golden_file(backups: Path) -> None:
+    fixed_history(backups)
+    report = build_report(open_storage(str(backups)), "2026-11", schedule=Schedule(), policy=RetentionPolicy(), now=NOW)
+    text = render(report, "md").replace(str(backups), "<storage>")
+    assert text == GOLDEN.read_text()
+    html = render(report, "html")
+    assert "<h2>Missed slots</h2>" in html and "2026-11-05T00:00:00+00:00" in html
+    data = json.loads(render(report, "json"))
+    assert (data["compliance"]["expected"], data["compliance"]["met"]) == (25, 21)
