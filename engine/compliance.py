@@ -92,6 +92,19 @@ class ComplianceReport:
     def below_target(self) -> bool:
         return self.percent is not None and self.percent < self.target_percent
 
+    def since(self, start: datetime) -> ComplianceReport:
+        """The same report narrowed to the slots from `start` on (a dashboard loads 90 days for its strip and
+        shows the configured window's figure)."""
+        return ComplianceReport(
+            max(start, self.window_start),
+            self.window_end,
+            self.target_percent,
+            [slot for slot in self.slots if slot.start >= start],
+            self.last_success,
+            self.next_slot,
+            self.stale,
+        )
+
 
 def compute_compliance(
     runs: list[RunRecord],

@@ -64,18 +64,27 @@ def try_record_run(storage: Storage, record: RunRecord) -> str | None:
     return None
 
 
-def list_runs(storage: Storage, kind: str | None = None) -> list[RunRecord]:
-    """Every run record, newest first; unreadable records are skipped rather than hiding the rest."""
+def list_runs(
+    storage: Storage, kind: str | None = None, *, since: datetime | None = None, limit: int | None = None
+) -> list[RunRecord]:
+    """Run records, newest first: those of `kind`, started at or after `since`, at most `limit` of them.
+    Keys begin with the start time, so the filters apply to the listing before any record is read: a
+    status or a dashboard reads only the records it shows. Unreadable records are skipped."""
     known = {item.name for item in fields(RunRecord)}
+    floor = LEDGER_PREFIX + since.astimezone(UTC).strftime("%Y%m%dT%H%M%S") if since else ""
+    keys = sorted(
+        (
+            info.key
+            for info in storage.list(LEDGER_PREFIX)
+            if info.key.endswith(".json") and (not kind or f"-{kind}-" in info.key) and info.key >= floor
+        ),
+        reverse=True,
+    )
     records = []
-    for info in storage.list(LEDGER_PREFIX):
-        if not info.key.endswith(".json"):
-            continue
-        if kind and f"-{kind}-" not in info.key:
-            continue
+    for key in keys[:limit] if limit else keys:
         try:
-            raw = json.loads(read_bytes(storage, info.key))
-            records.append(RunRecord(**{key: value for key, value in raw.items() if key in known}))
+            raw = json.loads(read_bytes(storage, key))
+            records.append(RunRecord(**{name: value for name, value in raw.items() if name in known}))
         except (ValueError, TypeError):
             continue
     records.sort(key=lambda record: record.started, reverse=True)

@@ -33,7 +33,7 @@ def connect(uri: str, *, role: str = "source", timeout_seconds: float = 10.0, **
     except ServerSelectionTimeoutError:
         client.close()
         raise SourceError(
-            f"cannot reach MongoDB at {hosts_of(uri)} ({role}) within {timeout_seconds:.0f} s: "
+            f"cannot reach MongoDB at {hosts_of(uri)} ({role}) within {timeout_seconds:g} s: "
             "check the URI, that the server is running, and the network"
         ) from None
     except OperationFailure as error:

@@ -68,7 +68,10 @@ def summarize(
     target_percent: float = DEFAULT_TARGET_PERCENT,
     rto_seconds: float = DEFAULT_RTO_SECONDS,
 ) -> StatusSummary:
-    runs = list_runs(storage)
+    # Only the window's backups (plus a day, for the slot that straddles its start) and recent other runs.
+    runs = list_runs(storage, "backup", since=now - timedelta(days=window_days + 1))
+    runs += [run for kind in ("restore", "drill", "purge", "verify") for run in list_runs(storage, kind, limit=20)]
+    runs.sort(key=lambda run: run.started, reverse=True)
     entries = list_archives(storage)
     compliance = compute_compliance(
         runs, schedule or Schedule(), now, window_days=window_days, target_percent=target_percent

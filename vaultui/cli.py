@@ -71,6 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"vaultui {__version__}")
     parser.add_argument("--headless", action="store_true", help="run one command and exit (what CronJobs use)")
+    dashboard = parser.add_argument_group("dashboard (without --headless)")
+    dashboard.add_argument("--storage", dest="dashboard_storage", metavar="URL", help="where archives live")
+    dashboard.add_argument(
+        "--command", dest="view", metavar="VIEW", help="open straight into archives|runs|compliance|purge"
+    )
+    dashboard.add_argument("--refresh", type=float, metavar="SECONDS", help="reload interval (default 30)")
+    dashboard.add_argument("--readonly", action="store_true", help="hide restore, purge and hold actions")
+    dashboard.add_argument("--context", metavar="NAME", help="Kubernetes context (default: the current one)")
+    dashboard.add_argument("--namespace", metavar="NS", help="Kubernetes namespace of the MongoDB pods")
+    dashboard.add_argument("--theme", metavar="NAME", help="Textual theme, e.g. textual-dark, textual-light")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = _storage_options()
     retention, sla, metrics = _retention_options(), _sla_options(), _metrics_options()
@@ -174,15 +184,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run_dashboard(arguments: argparse.Namespace) -> int:
+    from vaultui.dashboard import open_dashboard  # Textual loads only when the dashboard is wanted
+
+    try:
+        return open_dashboard(arguments)
+    except VaultError as error:
+        print(f"vaultui: {error}", file=sys.stderr)
+        return int(error.exit_code)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
-    if not arguments.headless or not arguments.command:
+    if not arguments.headless:
         if arguments.command:
             parser.error("commands run with --headless (the dashboard opens without one)")
-        parser.print_help(sys.stderr)
-        print("\nvaultui: the dashboard is not built yet; use --headless COMMAND", file=sys.stderr)
-        return ExitCode.USAGE
+        return run_dashboard(arguments)
+    if not arguments.command:
+        parser.error("--headless needs a COMMAND")
     try:
         return int(headless.COMMANDS[arguments.command](arguments))
     except VaultError as error:

@@ -1,0 +1,138 @@
+"""`make demo`: FerretDB with a sample database, ~100 nights of real archives made by the engine under an
+injected clock (some failed, some missed, one held, some past 90 days), then the dashboard on all of it."""
+
+from __future__ import annotations
+
+import argparse
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pymongo
+
+from engine.backup import BackupOptions, run_backup
+from engine.errors import VaultError
+from engine.holds import place_hold
+from engine.storage import open_storage
+from tests.bed import servers
+
+DEMO_HOME = Path.home() / ".cache" / "vaultui-demo"
+SAMPLE = "shop"
+
+
+def seed_sample(client: pymongo.MongoClient, customers: int = 300) -> None:
+    """A small shop: customers, orders referring to them, an index or two."""
+    database = client[SAMPLE]
+    if database["customers"].estimated_document_count():
+        return
+    chance = random.Random(7)
+    database["customers"].insert_many(
+        [
+            {
+                "_id": index,
+                "name": f"customer {index}",
+                "city": chance.choice(["Lyon", "Oslo", "Porto", "Tartu"]),
+                "since": datetime(2024, 1, 1) + timedelta(days=index),
+            }
+            for index in range(customers)
+        ]
+    )
+    database["orders"].insert_many(
+        [
+            {
+                "customer": chance.randrange(customers),
+                "total": round(chance.uniform(5, 500), 2),
+                "items": [
+                    {"sku": f"SKU-{chance.randrange(90)}", "quantity": chance.randint(1, 4)}
+                    for _ in range(chance.randint(1, 3))
+                ],
+            }
+            for _ in range(customers * 4)
+        ]
+    )
+    database["orders"].create_index([("customer", 1)], name="customer_1")
+    database["customers"].create_index([("city", 1), ("name", 1)], name="city_name")
+
+
+def frozen_clock(start: datetime) -> Callable[[], datetime]:
+    """A clock that starts at `start` and advances with real time: runs keep realistic durations."""
+    origin = datetime.now(UTC)
+    return lambda: start + (datetime.now(UTC) - origin)
+
+
+def make_history(
+    storage_url: str,
+    uri: str,
+    now: datetime,
+    days: int = 100,
+    failed: tuple[int, ...] = (3, 17, 41, 66),
+    missed: tuple[int, ...] = (9, 52, 88),
+    late: tuple[int, ...] = (24,),
+    held: int = 30,
+    report: Callable[[str], None] = print,
+) -> None:
+    """One nightly backup per day for `days` days up to yesterday, through the real engine. Days are
+    counted back from `now` (1 = last night): `failed` nights fail against an unreachable server,
+    `missed` nights have no run, `late` ones start at 05:40, `held` gets an incident hold."""
+    storage = open_storage(storage_url)
+    unreachable = f"mongodb://127.0.0.1:{servers.free_port()}/"
+    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    for back in range(days, 0, -1):
+        if back in missed:
+            continue
+        start = (
+            midnight
+            - timedelta(days=back)
+            + (timedelta(hours=5, minutes=40) if back in late else timedelta(seconds=12))
+        )
+        try:
+            result = run_backup(
+                storage,
+                unreachable if back in failed else uri,
+                BackupOptions(connect_timeout=0.5),
+                clock=frozen_clock(start),
+            )
+            if back == held:
+                place_hold(
+                    storage,
+                    result.manifest.archive,
+                    "incident 2026-10: keep for the post-mortem",
+                    clock=frozen_clock(start + timedelta(hours=9)),
+                )
+        except VaultError as error:
+            report(f"  night -{back}: failed as planned ({str(error)[:60]}…)")
+    report(f"demo: {days} nights of archives in {storage_url}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--fresh", action="store_true", help="throw away the demo's data and start again")
+    options = parser.parse_args()
+    backups, data = DEMO_HOME / "backups", DEMO_HOME / "ferretdb"
+    if options.fresh:
+        import shutil
+
+        shutil.rmtree(DEMO_HOME, ignore_errors=True)
+    backups.mkdir(parents=True, exist_ok=True)
+    print("demo: starting FerretDB (the MongoDB stand-in) …")
+    server = servers.start_ferretdb(data_dir=data)
+    try:
+        client: pymongo.MongoClient = pymongo.MongoClient(server.url)
+        seed_sample(client)
+        if not any(backups.iterdir()):
+            print("demo: making ~100 nights of archives with the real engine (about a minute, once) …")
+            make_history(str(backups), server.url, datetime.now(UTC))
+        from vaultui.app import make_app
+        from vaultui.settings import AppSettings
+
+        settings = AppSettings(
+            storage_url=str(backups), source_uri=server.url, targets={"ferretdb": server.url}, drill_uri=server.url
+        )
+        make_app(settings).run()
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,344 @@
+"""The Textual app: holds the loaded state, runs long work in workers, routes keys and `:` commands."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.screen import Screen
+
+from engine.backup import BackupOptions, run_backup
+from engine.catalog import ArchiveEntry
+from engine.clock import iso
+from engine.drill import run_drill
+from engine.errors import ConfigError, VaultError
+from engine.holds import place_hold, release_hold
+from engine.ledger import RunRecord, record_run
+from engine.status import StatusSummary, summarize
+from engine.storage import Storage, open_storage
+from engine.verify import verify_archive
+from vaultui.messages import ActionFinished, StateFailed, StateLoaded, WorkProgressed
+from vaultui.screens.archives import ArchivesScreen
+from vaultui.screens.compliance import ComplianceScreen
+from vaultui.screens.dialogs import ConfirmScreen, PromptScreen
+from vaultui.screens.help import HelpScreen
+from vaultui.screens.purge import PurgeScreen
+from vaultui.screens.restore import RestoreScreen
+from vaultui.screens.runs import RunsScreen
+from vaultui.settings import AppSettings
+
+ALIASES = {
+    "a": "archives",
+    "archives": "archives",
+    "r": "runs",
+    "runs": "runs",
+    "c": "compliance",
+    "compliance": "compliance",
+    "p": "purge",
+    "purge": "purge",
+}
+DANGEROUS = {"restore", "hold", "switch_view:purge"}
+
+
+class VaultApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "vaultui"
+    MODES = {"archives": ArchivesScreen, "runs": RunsScreen, "compliance": ComplianceScreen}
+    BINDINGS = [
+        Binding("question_mark", "help", "Help"),
+        Binding("colon", "command_line", "Command", show=False),
+        Binding("ctrl+r", "refresh", "Refresh"),
+        Binding("escape", "back", "Back", show=False),
+        Binding("q", "quit", "Quit", show=False),
+    ]
+
+    summary: reactive[StatusSummary | None] = reactive(None, init=False)
+    state_error: reactive[str] = reactive("", init=False)
+
+    def __init__(self, settings: AppSettings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.storage: Storage | None = None
+        self.storage_label = settings.storage_url
+        self.kube_label = "k8s: " + (settings.kube_context or "not configured")
+        self.busy: str | None = None
+
+    def now(self) -> datetime:
+        return self.settings.clock()
+
+    def on_mount(self) -> None:
+        try:
+            self.storage = open_storage(self.settings.storage_url)
+            self.storage_label = self.storage.url
+        except ConfigError as error:
+            self.state_error = str(error)
+        self.switch_mode("archives")
+        if self.settings.start_view != "archives":
+            self.action_switch_view(self.settings.start_view)
+        self.refresh_state()
+        if self.settings.refresh_seconds > 0:
+            self.set_interval(self.settings.refresh_seconds, self.refresh_on_timer)
+
+    # ---- state -------------------------------------------------------------------------------------
+
+    def refresh_on_timer(self) -> None:
+        if not isinstance(self.screen, Screen) or self.screen.is_modal or self.busy:
+            return  # never reload under an open dialog or a running action
+        self.refresh_state()
+
+    @work(thread=True, exclusive=True, group="state", exit_on_error=False)
+    def refresh_state(self) -> None:
+        if self.storage is None:
+            return
+        try:
+            summary = summarize(
+                self.storage,
+                self.now(),
+                schedule=self.settings.schedule,
+                policy=self.settings.policy,
+                window_days=max(self.settings.window_days, 90),
+                target_percent=self.settings.target_percent,
+                rto_seconds=self.settings.rto_seconds,
+            )
+        except VaultError as error:
+            self.post_message(StateFailed(str(error)))
+            return
+        self.post_message(StateLoaded(summary))
+
+    @on(StateLoaded)
+    def state_loaded(self, message: StateLoaded) -> None:
+        self.state_error = ""
+        self.summary = message.summary
+
+    @on(StateFailed)
+    def state_failed(self, message: StateFailed) -> None:
+        self.state_error = message.error
+        self.notify(message.error, title="Storage", severity="error", timeout=10)
+
+    # ---- views and keys ----------------------------------------------------------------------------
+
+    def action_switch_view(self, view: str) -> None:
+        if view == "purge":
+            if not self.settings.readonly:
+                self.push_screen(PurgeScreen())
+            return
+        self.switch_mode(view)
+
+    def action_back(self) -> None:
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+        elif self.current_mode != "archives":
+            self.switch_mode("archives")
+
+    def action_refresh(self) -> None:
+        self.refresh_state()
+        self.notify("refreshing", timeout=2)
+
+    def action_help(self) -> None:
+        rows = []
+        for key, binding in [*self.screen.active_bindings.items()]:
+            if binding.binding.description:
+                rows.append((key, binding.binding.description))
+        self.push_screen(HelpScreen(rows))
+
+    def action_command_line(self) -> None:
+        self.push_screen(
+            PromptScreen(":", "archives, runs, compliance, purge, help, quit", "command-line"), self.run_command
+        )
+
+    def run_command(self, text: str | None) -> None:
+        if not text:
+            return
+        word = text.strip().lstrip(":").lower()
+        if word in ("q", "quit"):
+            self.exit()
+        elif word in ("help", "h", "?"):
+            self.action_help()
+        elif word in ALIASES:
+            self.action_switch_view(ALIASES[word])
+        else:
+            self.notify(f"unknown command :{word} (try :help)", severity="warning")
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for view in ("archives", "runs", "compliance", "purge"):
+            yield SystemCommand(
+                f"Show {view}", f"Open the {view} view", lambda view=view: self.action_switch_view(view)
+            )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        name = action if not parameters else f"{action}:{parameters[0]}"
+        if self.settings.readonly and name in DANGEROUS:
+            return None  # hidden, like k9s in read-only mode
+        return True
+
+    # ---- actions on the selected archive -----------------------------------------------------------
+
+    def selected_archive(self) -> ArchiveEntry | None:
+        screen = self.screen
+        entry = screen.selected if isinstance(screen, ArchivesScreen) else None
+        if entry is None:
+            self.notify("select an archive first", severity="warning")
+        return entry
+
+    def start(self, action: str) -> bool:
+        if self.storage is None:
+            self.notify(self.state_error or "no storage", severity="error")
+            return False
+        if self.busy:
+            self.notify(f"{self.busy} is still running", severity="warning")
+            return False
+        self.busy = action
+        return True
+
+    def action_restore(self) -> None:
+        entry = self.selected_archive()
+        if entry is not None and self.storage is not None:
+            self.push_screen(RestoreScreen(entry))
+
+    def action_backup(self) -> None:
+        if not self.settings.source_uri:
+            self.notify("set VAULTUI_MONGO_URI to the MongoDB to back up", title="Backup", severity="error")
+            return
+        if self.start("backup"):
+            self.notify("backup started", title="Backup")
+            self.backup_worker()
+
+    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
+    def backup_worker(self) -> None:
+        assert self.storage is not None
+        try:
+            result = run_backup(
+                self.storage,
+                self.settings.source_uri,
+                BackupOptions(),
+                progress=lambda p: self.post_message(WorkProgressed(p)),
+                clock=self.settings.clock,
+            )
+            self.post_message(
+                ActionFinished(
+                    "backup", True, f"backup {result.manifest.archive}: {result.manifest.documents} documents"
+                )
+            )
+        except VaultError as error:
+            self.post_message(ActionFinished("backup", False, str(error)))
+
+    def action_verify(self) -> None:
+        entry = self.selected_archive()
+        if entry is not None and self.start("verify"):
+            self.verify_worker(entry)
+
+    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
+    def verify_worker(self, entry: ArchiveEntry) -> None:
+        assert self.storage is not None
+        try:
+            started = self.now()
+            report = verify_archive(self.storage, entry, lambda p: self.post_message(WorkProgressed(p)))
+            record_run(
+                self.storage,
+                RunRecord(
+                    "verify",
+                    iso(started),
+                    iso(self.now()),
+                    "success" if report.ok else "failure",
+                    archive=entry.name,
+                    duration_seconds=report.duration_seconds,
+                    documents=report.documents,
+                    error="; ".join(report.problems) or None,
+                ),
+            )
+            text = f"{entry.name}: " + ("verified" if report.ok else "FAILED: " + "; ".join(report.problems))
+            self.post_message(ActionFinished("verify", report.ok, text))
+        except VaultError as error:
+            self.post_message(ActionFinished("verify", False, str(error)))
+
+    def action_drill(self) -> None:
+        if not self.settings.drill_uri:
+            self.notify("set VAULTUI_DRILL_URI (or VAULTUI_TARGET_URI) for drills", title="Drill", severity="error")
+            return
+        if self.start("drill"):
+            self.notify("drill started: restoring the latest good archive into scratch databases", title="Drill")
+            self.drill_worker()
+
+    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
+    def drill_worker(self) -> None:
+        assert self.storage is not None
+        try:
+            result = run_drill(
+                self.storage,
+                self.settings.drill_uri,
+                rto_seconds=self.settings.rto_seconds,
+                progress=lambda p: self.post_message(WorkProgressed(p)),
+                clock=self.settings.clock,
+            )
+            verdict = "met" if result.rto_met else "MISSED"
+            self.post_message(
+                ActionFinished(
+                    "drill",
+                    True,
+                    f"drill of {result.archive}: {result.documents} documents "
+                    f"checked in {result.duration_seconds:.1f}s (RTO {verdict})",
+                )
+            )
+        except VaultError as error:
+            self.post_message(ActionFinished("drill", False, str(error)))
+
+    def action_hold(self) -> None:
+        entry = self.selected_archive()
+        if entry is None:
+            return
+        if entry.held:
+            body = f"{entry.name} will become subject to retention again (it may be purged)."
+            self.push_screen(
+                ConfirmScreen("Release hold?", body, "Unhold"),
+                lambda yes: self.hold_worker(entry, None) if yes and self.start("unhold") else None,
+            )
+        else:
+            self.push_screen(
+                PromptScreen(f"Hold {entry.name}: reason?", "incident 2026-11-02"),
+                lambda reason: self.hold_worker(entry, reason) if reason and self.start("hold") else None,
+            )
+
+    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
+    def hold_worker(self, entry: ArchiveEntry, reason: str | None) -> None:
+        assert self.storage is not None
+        try:
+            if reason is None:
+                release_hold(self.storage, entry.name)
+                self.post_message(ActionFinished("unhold", True, f"released the hold on {entry.name}"))
+            else:
+                place_hold(self.storage, entry.name, reason, clock=self.settings.clock)
+                self.post_message(ActionFinished("hold", True, f"held {entry.name}: {reason}"))
+        except VaultError as error:
+            self.post_message(ActionFinished("hold", False, str(error)))
+
+    @on(WorkProgressed)
+    def progressed(self, message: WorkProgressed) -> None:
+        progress = message.progress
+        if isinstance(self.screen, ArchivesScreen):
+            fraction = progress.fraction
+            shown = f" {fraction:.0%}" if fraction is not None else ""
+            self.screen.flash(f"{progress.phase}{shown}: {progress.done_documents} documents {progress.current}")
+
+    @on(ActionFinished)
+    def finished(self, message: ActionFinished) -> None:
+        self.busy = None
+        self.notify(
+            message.text,
+            title=message.action.capitalize(),
+            severity="information" if message.ok else "error",
+            timeout=8,
+        )
+        if isinstance(self.screen, ArchivesScreen):
+            self.screen.flash("")
+        self.refresh_state()
+
+
+def make_app(settings: AppSettings) -> VaultApp:
+    """The one way to build the app, for the entry point and the tests alike."""
+    return VaultApp(settings)

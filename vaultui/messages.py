@@ -1,0 +1,41 @@
+"""Messages workers post to the UI: past tense, plain data. Only `@on` handlers change what is shown."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from engine.progress import Progress
+from engine.status import StatusSummary
+
+
+class StateLoaded(Message):
+    def __init__(self, summary: StatusSummary) -> None:
+        super().__init__()
+        self.summary = summary
+
+
+class StateFailed(Message):
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+class WorkProgressed(Message):
+    """Progress of a long action; a newer one replaces an unhandled older one (no queue of stale bars)."""
+
+    def __init__(self, progress: Progress) -> None:
+        super().__init__()
+        self.progress = progress
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, WorkProgressed)
+
+
+class ActionFinished(Message):
+    """A long action (backup, verify, drill, hold, purge, restore) ended: `ok` and one line to show."""
+
+    def __init__(self, action: str, ok: bool, text: str) -> None:
+        super().__init__()
+        self.action = action
+        self.ok = ok
+        self.text = text

@@ -1,0 +1,247 @@
+"""The main view: archives newest first, grouped by day, the slot strip, and the selected archive's details."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import humanize
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from engine.catalog import ArchiveEntry
+from engine.errors import VaultError
+from engine.manifest import Manifest
+from engine.status import StatusSummary
+from vaultui.widgets.slot_strip import SlotStrip
+from vaultui.widgets.status_line import StatusLine
+
+if TYPE_CHECKING:
+    from vaultui.app import VaultApp
+
+STATUS_STYLES = {
+    "held": "bold magenta",
+    "corrupt": "bold red",
+    "verified": "green",
+    "complete": "green",
+    "legacy": "yellow",
+    "incomplete": "red",
+}
+
+
+def archive_status(entry: ArchiveEntry, summary: StatusSummary) -> str:
+    """held, corrupt or verified (by the newest verify run), else the listing's status."""
+    if entry.held:
+        return "held"
+    verify = next((run for run in summary.runs if run.kind == "verify" and run.archive == entry.name), None)
+    if verify is not None:
+        return "verified" if verify.succeeded else "corrupt"
+    return entry.status
+
+
+def short_age(age: timedelta) -> str:
+    if age.days:
+        return f"{age.days}d"
+    hours = age.seconds // 3600
+    return f"{hours}h" if hours else f"{age.seconds // 60}m"
+
+
+class ArchivesScreen(Screen[None]):
+    BINDINGS = [
+        Binding("r", "app.restore", "Restore"),
+        Binding("p", "app.switch_view('purge')", "Purge"),
+        Binding("b", "app.backup", "Backup now"),
+        Binding("v", "app.verify", "Verify"),
+        Binding("d", "app.drill", "Drill"),
+        Binding("h", "app.hold", "Hold/unhold"),
+        Binding("slash", "filter", "Filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter_text = ""
+        self.rows: dict[str, ArchiveEntry] = {}
+
+    @property
+    def vault(self) -> VaultApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield StatusLine(id="status-line")
+        yield SlotStrip(id="slots")
+        with Horizontal(id="archives-body"):
+            yield DataTable(id="archives", cursor_type="row", zebra_stripes=True)
+            with VerticalScroll(id="detail"):
+                yield Static("Select an archive to see its manifest.", id="detail-text")
+        yield Input(placeholder="filter by date, name or status (esc clears)", id="filter")
+        yield Static("", id="flash")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#archives", DataTable)
+        table.add_columns("Date", "Archive", "Size", "Age", "Codec", "Status", "Purge")
+        self.query_one("#filter", Input).display = False
+        self.watch(self.app, "summary", self.show_summary)
+        self.watch(self.app, "state_error", lambda _: self.show_summary(self.vault.summary))
+
+    def on_screen_resume(self) -> None:
+        self.show_summary(self.vault.summary)
+
+    def on_resize(self) -> None:
+        # Side by side on wide terminals; the manifest goes under the table on narrow ones (80×24).
+        self.set_class(self.size.width < 130, "narrow")
+
+    @property
+    def selected(self) -> ArchiveEntry | None:
+        table = self.query_one("#archives", DataTable)
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self.rows.get(str(key))
+
+    def show_summary(self, summary: StatusSummary | None) -> None:
+        now = self.vault.now()
+        self.query_one(StatusLine).show(self.vault)
+        self.query_one(SlotStrip).show(summary.compliance if summary else None, 90)
+        if summary is not None:
+            self.fill_table(summary, now)
+
+    def fill_table(self, summary: StatusSummary, now: datetime) -> None:
+        table = self.query_one("#archives", DataTable)
+        previous = self.selected.name if self.selected else None
+        table.clear()
+        self.rows = {}
+        fates = {decision.name: decision for decision in summary.purge_plan.decisions}
+        last_day = None
+        needle = self.filter_text.lower()
+        for entry in summary.archives:
+            status = archive_status(entry, summary)
+            day = entry.ref.time.strftime("%Y-%m-%d")
+            if needle and needle not in f"{day} {entry.name} {status}".lower():
+                continue
+            fate = fates.get(entry.name)
+            purge = (
+                ""
+                if fate is None
+                else (
+                    "now"
+                    if fate.action == "delete"
+                    else (f"in {fate.purge_in_days} d" if fate.purge_in_days is not None else "kept")
+                )
+            )
+            table.add_row(
+                day if day != last_day else "",
+                entry.name,
+                humanize.naturalsize(entry.size, binary=True, format="%.0f"),
+                short_age(now - entry.ref.time),
+                entry.ref.codec,
+                Text(status, style=STATUS_STYLES.get(status, "")),
+                Text(purge, style="red" if purge == "now" else ""),
+                key=entry.name,
+            )
+            self.rows[entry.name] = entry
+            last_day = day
+        if not summary.archives:
+            self.query_one("#detail-text", Static).update(
+                "No archives yet.\n\nPress [b]b[/b] to run the first backup now, or run\n"
+                "  vaultui --headless backup\n(the MongoDB URI comes from VAULTUI_MONGO_URI)."
+            )
+        elif previous in self.rows:
+            table.move_cursor(row=table.get_row_index(previous))
+
+    @on(DataTable.RowHighlighted, "#archives")
+    def highlighted(self, event: DataTable.RowHighlighted) -> None:
+        entry = self.rows.get(str(event.row_key.value))
+        if entry is not None:
+            self.load_detail(entry)
+
+    @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
+    def load_detail(self, entry: ArchiveEntry) -> None:
+        try:
+            manifest = entry.manifest(self.vault.storage) if self.vault.storage else None
+            text = self.describe(entry, manifest)
+        except VaultError as error:
+            text = f"[red]{error}[/red]"
+        self.app.call_from_thread(self.query_one("#detail-text", Static).update, text)
+
+    def describe(self, entry: ArchiveEntry, manifest: Manifest | None) -> str:
+        summary = self.vault.summary
+        lines = [
+            f"[b]{entry.name}[/b]",
+            f"taken {entry.ref.time:%Y-%m-%d %H:%M:%S} UTC, "
+            f"{humanize.naturalsize(entry.size, binary=True)}, {entry.ref.codec}",
+        ]
+        if summary is not None:
+            fate = next((d for d in summary.purge_plan.decisions if d.name == entry.name), None)
+            status = archive_status(entry, summary)
+            lines.append(f"status: {status}" + (f"; retention: {fate.action}, {fate.reason}" if fate else ""))
+        if manifest is None:
+            lines.append(
+                "\nno manifest: "
+                + (
+                    "made by the old pipeline, unverified (press v to check it)"
+                    if entry.ref.legacy
+                    else "the run never completed"
+                )
+            )
+        else:
+            lines += [
+                f"server {manifest.server_version}, dumper {manifest.dumper}",
+                f"took {manifest.duration_seconds:.1f}s, {humanize.intcomma(manifest.documents)} documents, "
+                f"{humanize.naturalsize(manifest.bson_bytes, binary=True)} of BSON",
+                f"sha256 {manifest.archive_sha256[:16]}…",
+                "oplog "
+                + (
+                    f"{manifest.oplog_start} → {manifest.oplog_end}"
+                    if manifest.oplog_start
+                    else "none (standalone server)"
+                ),
+                "",
+                "[b]collections[/b]",
+            ]
+            lines += [
+                f"  {c.namespace}: {humanize.intcomma(c.documents)} docs, "
+                f"{humanize.naturalsize(c.bson_bytes, binary=True)}"
+                + (f" ({c.type})" if c.type != "collection" else "")
+                for c in manifest.collections
+            ]
+            lines += [f"  skipped {item}" for item in manifest.skipped]
+        if summary is not None:
+            history = [run for run in summary.runs if run.archive == entry.name]
+            if history:
+                lines += ["", "[b]history[/b]"]
+                lines += [
+                    f"  {run.started_at} {run.kind} {run.result}" + (f": {run.error}" if run.error else "")
+                    for run in history[:10]
+                ]
+        return "\n".join(lines)
+
+    def action_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.display = True
+        field.focus()
+
+    @on(Input.Changed, "#filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+        if self.vault.summary is not None:
+            self.fill_table(self.vault.summary, self.vault.now())
+
+    @on(Input.Submitted, "#filter")
+    def filter_done(self) -> None:
+        self.query_one("#archives", DataTable).focus()
+
+    def action_clear_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.value = ""
+        field.display = False
+        self.query_one("#archives", DataTable).focus()
+
+    def flash(self, text: str) -> None:
+        self.query_one("#flash", Static).update(text)

@@ -1,0 +1,86 @@
+"""Compliance at a glance: the live percentage against the target, missed slots and why, recovery vs RTO."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Digits, Footer, Static
+
+from engine.status import StatusSummary
+from vaultui.widgets.slot_strip import SlotStrip
+from vaultui.widgets.status_line import StatusLine
+
+if TYPE_CHECKING:
+    from vaultui.app import VaultApp
+
+
+def duration(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m{rest:02d}s" if minutes else f"{seconds:.1f}s"
+
+
+class ComplianceScreen(Screen[None]):
+    def compose(self) -> ComposeResult:
+        yield StatusLine()
+        with Horizontal(id="compliance-top"):
+            with Vertical(id="compliance-figure"):
+                yield Digits("--", id="percent")
+                yield Static("", id="compliance-caption")
+            yield Static("", id="rto-panel")
+        yield SlotStrip()
+        yield DataTable(id="missed", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#missed", DataTable).add_columns("Missed slot", "Cause")
+        self.watch(self.app, "summary", self.show)
+
+    def on_screen_resume(self) -> None:
+        self.show(self.vault.summary)
+
+    @property
+    def vault(self) -> VaultApp:
+        return self.app  # type: ignore[return-value]
+
+    def show(self, summary: StatusSummary | None) -> None:
+        vault = self.vault
+        self.query_one(StatusLine).show(vault)
+        if summary is None:
+            return
+        # The app loads 90 days for the strip; the figure uses the configured window.
+        window = vault.settings.window_days
+        report = summary.compliance
+        figures = report.since(vault.now() - timedelta(days=window))
+        slots, percent, met = figures.slots, figures.percent, figures.met
+        good = percent is None or percent >= report.target_percent
+        digits = self.query_one("#percent", Digits)
+        digits.update("--" if percent is None else f"{percent:.1f}%")
+        digits.set_class(not good, "below")
+        self.query_one("#compliance-caption", Static).update(
+            Text.assemble(
+                (f"target {report.target_percent:.0f}%  ", "bold"),
+                (f"{met} met of {figures.expected} expected over {window} days", ""),
+                ("  BELOW TARGET" if not good else "  on target", "bold red" if not good else "bold green"),
+            )
+        )
+        self.query_one(SlotStrip).show(report, 90)
+        table = self.query_one("#missed", DataTable)
+        table.clear()
+        for slot in reversed([slot for slot in slots if slot.status == "missed"]):
+            table.add_row(f"{slot.start:%Y-%m-%d %H:%M}", Text(slot.cause, style="red"))
+        lines = [f"[b]Recovery[/b] (RTO {duration(summary.rto_seconds)})"]
+        recoveries = [run for run in summary.runs if run.kind in ("restore", "drill") and run.result != "skipped"]
+        for run in recoveries[:6]:
+            ok = run.succeeded and run.duration_seconds <= summary.rto_seconds
+            mark = "[green]met[/green]" if ok else "[red]MISSED[/red]"
+            lines.append(
+                f"{run.started_at[:16].replace('T', ' ')} {run.kind:<7} {duration(run.duration_seconds):>7} {mark}"
+            )
+        if not recoveries:
+            lines.append("no restore or drill yet: press d on the archives view to run a drill")
+        self.query_one("#rto-panel", Static).update("\n".join(lines))

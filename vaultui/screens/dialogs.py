@@ -1,0 +1,88 @@
+"""Modal dialogs: a confirmation with Cancel focused, a typed confirmation, a one-line prompt."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Yes or no for a dangerous action; Cancel has the focus, so a stray enter does nothing harmful."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, body: str, action_label: str = "Confirm") -> None:
+        super().__init__()
+        self.title_text, self.body, self.action_label = title, body, action_label
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.body, classes="dialog-body")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button(self.action_label, id="confirm", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    @on(Button.Pressed, "#confirm")
+    def confirm(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class TypedConfirmScreen(ConfirmScreen):
+    """Confirmation that also requires typing a word (the target's name), as k9s does for deletes."""
+
+    def __init__(self, title: str, body: str, word: str, action_label: str = "Restore") -> None:
+        super().__init__(title, body, action_label)
+        self.word = word
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.body, classes="dialog-body")
+            yield Label(f"Type [b]{self.word}[/b] to confirm:")
+            yield Input(placeholder=self.word, id="typed")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button(self.action_label, id="confirm", variant="error", disabled=True)
+
+    @on(Input.Changed, "#typed")
+    def typed(self, event: Input.Changed) -> None:
+        self.query_one("#confirm", Button).disabled = event.value.strip() != self.word
+
+    @on(Input.Submitted, "#typed")
+    def submitted(self, event: Input.Submitted) -> None:
+        if event.value.strip() == self.word:
+            self.dismiss(True)
+
+
+class PromptScreen(ModalScreen[str | None]):
+    """Asks for one line of text (a hold's reason, a command); escape cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, prompt: str, placeholder: str = "", classes: str = "dialog") -> None:
+        super().__init__()
+        self.prompt, self.placeholder, self.box_classes = prompt, placeholder, classes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes=self.box_classes):
+            yield Label(self.prompt)
+            yield Input(placeholder=self.placeholder, id="answer")
+
+    @on(Input.Submitted, "#answer")
+    def submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,115 @@
+"""The purge preview: every archive's fate and reason; applying it takes a confirmation."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import humanize
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from engine.errors import VaultError
+from engine.retention import PurgePlan, apply_purge, make_plan
+from vaultui.messages import ActionFinished, WorkProgressed
+from vaultui.screens.dialogs import ConfirmScreen
+
+if TYPE_CHECKING:
+    from vaultui.app import VaultApp
+
+
+class PurgeScreen(Screen[None]):
+    BINDINGS = [Binding("a", "apply", "Apply purge"), Binding("escape", "app.back", "Back")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.plan: PurgePlan | None = None
+
+    @property
+    def vault(self) -> VaultApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Static("Purge plan (dry run) — loading…", id="purge-title", classes="view-title")
+        yield DataTable(id="plan", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="purge-flash")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns("Action", "Archive", "Age", "Size", "Reason")
+        self.load()
+
+    @work(thread=True, exclusive=True, group="purge", exit_on_error=False)
+    def load(self) -> None:
+        vault = self.vault
+        if vault.storage is None:
+            return
+        try:
+            plan = make_plan(vault.storage, vault.settings.policy, vault.now())
+        except VaultError as error:
+            self.app.call_from_thread(self.notify, str(error), severity="error")
+            return
+        self.app.call_from_thread(self.show, plan)
+
+    def show(self, plan: PurgePlan) -> None:
+        self.plan = plan
+        freed = sum(decision.entry.size for decision in plan.deletions)
+        self.query_one("#purge-title", Static).update(
+            f"Purge plan (dry run, limit {plan.policy.max_age_days} days): [b]{len(plan.deletions)}[/b] to delete "
+            f"({humanize.naturalsize(freed, binary=True)}), {len(plan.keepers)} to keep. "
+            + ("Press [b]a[/b] to apply." if plan.deletions else "Nothing to delete.")
+        )
+        table = self.query_one(DataTable)
+        table.clear()
+        for decision in plan.decisions:
+            style = "bold red" if decision.action == "delete" else "green"
+            table.add_row(
+                Text(decision.action, style=style),
+                decision.name,
+                f"{decision.age_days} d",
+                humanize.naturalsize(decision.entry.size, binary=True),
+                decision.reason,
+            )
+
+    def action_apply(self) -> None:
+        if self.plan is None or not self.plan.deletions:
+            self.notify("nothing to purge", severity="warning")
+            return
+        names = "\n".join(f"  {decision.name}  ({decision.reason})" for decision in self.plan.deletions[:12])
+        more = len(self.plan.deletions) - 12
+        body = f"These archives and their manifests will be deleted for good:\n{names}" + (
+            f"\n  … and {more} more" if more > 0 else ""
+        )
+        self.app.push_screen(
+            ConfirmScreen(f"Delete {len(self.plan.deletions)} archives?", body, "Delete"), self.confirmed
+        )
+
+    def confirmed(self, yes: bool | None) -> None:
+        if yes and self.vault.start("purge"):
+            self.apply_worker()
+
+    @work(thread=True, exclusive=True, group="purge", exit_on_error=False)
+    def apply_worker(self) -> None:
+        vault = self.vault
+        assert vault.storage is not None
+        try:
+            result = apply_purge(
+                vault.storage,
+                vault.settings.policy,
+                clock=vault.settings.clock,
+                progress=lambda progress: self.post_message(WorkProgressed(progress)),
+            )
+            text = (
+                f"purged {len(result.deleted)} archives, {humanize.naturalsize(result.freed_bytes, binary=True)} freed"
+            )
+            self.app.post_message(ActionFinished("purge", True, text))
+        except VaultError as error:
+            self.app.post_message(ActionFinished("purge", False, str(error)))
+        self.app.call_from_thread(self.load)
+
+    @on(WorkProgressed)
+    def progressed(self, message: WorkProgressed) -> None:
+        self.query_one("#purge-flash", Static).update(f"deleting {message.progress.current}…")

@@ -1,0 +1,240 @@
+"""The restore flow for one archive: target, scope, mode; a verified preview; a typed confirmation naming
+the target; then live progress and the result against the RTO."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, RadioButton, RadioSet, Static
+
+from engine.catalog import ArchiveEntry
+from engine.config import split_list
+from engine.errors import VaultError
+from engine.kube import KubernetesError, connect, list_mongodb_pods
+from engine.remap import build_renames
+from engine.restore import RestoreRequest, RestoreResult, run_restore
+from engine.source import NamespaceFilter
+from vaultui.messages import WorkProgressed
+from vaultui.screens.dialogs import TypedConfirmScreen
+
+if TYPE_CHECKING:
+    from vaultui.app import VaultApp
+
+
+def duration(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m{rest:02d}s" if minutes else f"{seconds:.1f}s"
+
+
+def describe_pods(context: str | None, namespace: str | None) -> str:
+    """A few lines about the MongoDB pods, or how to configure Kubernetes: for read-only display."""
+    try:
+        target = connect(context, namespace)
+        pods = list_mongodb_pods(target)
+    except KubernetesError as error:
+        return f"Kubernetes pods: {error}"
+    if not pods:
+        return f"Kubernetes pods: no MongoDB StatefulSet in {target.context}/{target.namespace}"
+    lines = [f"Kubernetes pods in {target.context}/{target.namespace}:"]
+    lines += [f"  {pod.name} ({pod.statefulset}) {'ready' if pod.ready else pod.phase}" for pod in pods]
+    return "\n".join(lines)
+
+
+class RestoreScreen(Screen[None]):
+    BINDINGS = [Binding("escape", "app.back", "Back"), Binding("ctrl+p", "preview", "Preview", show=True)]
+
+    def __init__(self, entry: ArchiveEntry) -> None:
+        super().__init__()
+        self.entry = entry
+        self.preview_result: RestoreResult | None = None
+
+    @property
+    def vault(self) -> VaultApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        targets = self.vault.settings.targets
+        with VerticalScroll(id="restore-form"):
+            yield Static(
+                f"[b]Restore {self.entry.name}[/b]  ({self.entry.status}, taken "
+                f"{self.entry.ref.time:%Y-%m-%d %H:%M} UTC)",
+                classes="view-title",
+            )
+            with Horizontal(classes="restore-row"):
+                with Vertical(classes="restore-column"):
+                    yield Label("Target")
+                    with RadioSet(id="target"):
+                        for index, name in enumerate(targets):
+                            yield RadioButton(self.vault.settings.target_label(name), value=index == 0, name=name)
+                    if not targets:
+                        yield Static(
+                            "[red]no saved target[/red]: set VAULTUI_TARGET_URI or VAULTUI_TARGETS='name=mongodb://…;…'"
+                        )
+                    yield Static("Kubernetes pods: looking…", id="pods")
+                with Vertical(classes="restore-column"):
+                    yield Label("Mode")
+                    with RadioSet(id="mode"):
+                        yield RadioButton("guarded: refuse if the target holds data", value=True, name="guarded")
+                        yield RadioButton("drop: replace the restored collections", name="drop")
+                    yield Label("Scope (empty = everything)")
+                    yield Input(placeholder="databases, comma-separated", id="databases")
+                    yield Input(placeholder="namespace pattern, e.g. sales.*", id="include")
+                    with Horizontal(classes="remap"):
+                        yield Input(placeholder="rename from, e.g. sales.*", id="ns-from")
+                        yield Input(placeholder="rename to, e.g. sales_copy.*", id="ns-to")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Preview", id="preview")
+                yield Button("Restore…", id="restore", variant="error", disabled=not targets)
+            yield DataTable(id="restore-plan", cursor_type="row")
+            yield ProgressBar(id="restore-progress", show_eta=True)
+            yield Static("", id="restore-result")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#restore-plan", DataTable).add_columns("From", "To", "Documents", "Target now", "Action")
+        self.query_one("#restore-progress", ProgressBar).display = False
+        self.load_pods()
+
+    @work(thread=True, exclusive=True, group="pods", exit_on_error=False)
+    def load_pods(self) -> None:
+        settings = self.vault.settings
+        text = describe_pods(settings.kube_context, settings.kube_namespace)
+        self.app.call_from_thread(self.query_one("#pods", Static).update, text)
+
+    def request(self, dry_run: bool) -> RestoreRequest:
+        mode_button = self.query_one("#mode", RadioSet).pressed_button
+        renames = build_renames(
+            [value] if (value := self.query_one("#ns-from", Input).value.strip()) else None,
+            [value] if (value := self.query_one("#ns-to", Input).value.strip()) else None,
+        )
+        include = self.query_one("#include", Input).value.strip()
+        return RestoreRequest(
+            archive=self.entry.name,
+            namespaces=NamespaceFilter(
+                databases=split_list(self.query_one("#databases", Input).value), include=(include,) if include else ()
+            ),
+            renames=renames,
+            mode=mode_button.name if mode_button and mode_button.name else "guarded",
+            dry_run=dry_run,
+            rto_seconds=self.vault.settings.rto_seconds,
+        )
+
+    def target_name(self) -> str | None:
+        button = self.query_one("#target", RadioSet).pressed_button
+        return button.name if button is not None else None
+
+    @on(Button.Pressed, "#preview")
+    def action_preview(self) -> None:
+        self.start(dry_run=True)
+
+    @on(Button.Pressed, "#restore")
+    def restore_pressed(self) -> None:
+        self.start(dry_run=True, then_confirm=True)
+
+    def start(self, dry_run: bool, then_confirm: bool = False) -> None:
+        name = self.target_name()
+        if name is None:
+            self.notify("choose a target", severity="warning")
+            return
+        try:
+            request = self.request(dry_run)
+        except VaultError as error:
+            self.notify(str(error), severity="error")
+            return
+        self.query_one("#restore-result", Static).update("verifying the archive…")
+        self.run_restore_worker(request, name, then_confirm)
+
+    @work(thread=True, exclusive=True, group="restore", exit_on_error=False)
+    def run_restore_worker(self, request: RestoreRequest, target: str, then_confirm: bool) -> None:
+        vault = self.vault
+        assert vault.storage is not None
+        try:
+            result = run_restore(
+                vault.storage,
+                vault.settings.targets[target],
+                request,
+                progress=lambda progress: self.post_message(WorkProgressed(progress)),
+                clock=vault.settings.clock,
+            )
+        except VaultError as error:
+            self.app.call_from_thread(self.failed, str(error))
+            return
+        self.app.call_from_thread(self.finished, result, target, then_confirm)
+
+    def failed(self, error: str) -> None:
+        vault = self.vault
+        vault.busy = None if vault.busy == "restore" else vault.busy
+        self.query_one("#restore-progress", ProgressBar).display = False
+        self.query_one("#restore-result", Static).update(Text(error, style="bold red"))
+        self.notify(error, title="Restore", severity="error", timeout=10)
+
+    def finished(self, result: RestoreResult, target: str, then_confirm: bool) -> None:
+        table = self.query_one("#restore-plan", DataTable)
+        if result.status == "dry-run":
+            self.preview_result = result
+            table.clear()
+            drop = self.query_one("#mode", RadioSet).pressed_button
+            dropping = drop is not None and drop.name == "drop"
+            for item in result.plan:
+                action = ("replace" if dropping else "REFUSED") if item.target_documents else "restore"
+                style = "bold red" if item.target_documents else "green"
+                table.add_row(
+                    item.source, item.target, str(item.documents), str(item.target_documents), Text(action, style=style)
+                )
+            self.query_one("#restore-result", Static).update(
+                f"{result.archive} verified; {len(result.plan)} namespaces"
+            )
+            if then_confirm:
+                self.confirm(result, target, dropping)
+            return
+        self.vault.busy = None
+        self.query_one("#restore-progress", ProgressBar).display = False
+        verdict = "met" if result.rto_met else "MISSED"
+        text = (
+            f"restored {result.archive} into {target}: {result.documents} documents, {result.indexes} indexes, "
+            f"in {duration(result.duration_seconds)} (RTO target {duration(result.rto_seconds)}: {verdict})"
+        )
+        self.query_one("#restore-result", Static).update(
+            Text(text, style="bold green" if result.rto_met else "bold red")
+        )
+        self.notify(text, title="Restore", timeout=10)
+        self.vault.refresh_state()
+
+    def confirm(self, preview: RestoreResult, target: str, dropping: bool) -> None:
+        replaced = [item for item in preview.plan if item.target_documents]
+        lines = [f"Restore {preview.archive} into [b]{target}[/b] ({self.vault.settings.target_label(target)})", ""]
+        if replaced and dropping:
+            lines.append("[b red]These collections will be DROPPED and replaced:[/b red]")
+            lines += [f"  {item.target} ({item.target_documents} documents now)" for item in replaced[:10]]
+        elif replaced:
+            lines.append("[red]The target holds data in these collections: the guarded restore will refuse.[/red]")
+            lines += [f"  {item.target}" for item in replaced[:10]]
+        lines.append(f"\n{len(preview.plan)} namespaces, {sum(item.documents for item in preview.plan)} documents.")
+        self.app.push_screen(
+            TypedConfirmScreen("Restore?", "\n".join(lines), target), lambda yes: self.confirmed(yes, target)
+        )
+
+    def confirmed(self, yes: bool | None, target: str) -> None:
+        if not yes or not self.vault.start("restore"):
+            return
+        bar = self.query_one("#restore-progress", ProgressBar)
+        bar.update(total=None, progress=0)
+        bar.display = True
+        self.query_one("#restore-result", Static).update("restoring…")
+        self.run_restore_worker(self.request(dry_run=False), target, False)
+
+    @on(WorkProgressed)
+    def progressed(self, message: WorkProgressed) -> None:
+        progress = message.progress
+        bar = self.query_one("#restore-progress", ProgressBar)
+        if progress.phase == "restore" and progress.total_documents:
+            bar.update(total=progress.total_documents, progress=progress.done_documents)
+        self.query_one("#restore-result", Static).update(
+            f"{progress.phase}: {progress.done_documents} documents, {progress.done_bytes} bytes — {progress.current}"
+        )

@@ -1,0 +1,64 @@
+"""The ledger: every run newest first, failures highlighted with their error."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from engine.errors import VaultError
+from engine.ledger import RunRecord, list_runs
+from vaultui.widgets.status_line import StatusLine
+
+if TYPE_CHECKING:
+    from vaultui.app import VaultApp
+
+SHOWN = 500
+
+
+class RunsScreen(Screen[None]):
+    def compose(self) -> ComposeResult:
+        yield StatusLine()
+        yield Static(f"Runs — the newest {SHOWN} ledger records", classes="view-title")
+        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns("Started (UTC)", "Kind", "Result", "Archive", "Duration", "Error")
+        self.watch(self.app, "summary", lambda _: self.load())
+
+    def on_screen_resume(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
+    def load(self) -> None:
+        vault: VaultApp = self.app  # type: ignore[assignment]
+        self.app.call_from_thread(self.query_one(StatusLine).show, vault)
+        if vault.storage is None:
+            return
+        try:
+            runs = list_runs(vault.storage, limit=SHOWN)
+        except VaultError as error:
+            self.app.call_from_thread(self.notify, str(error), severity="error")
+            return
+        self.app.call_from_thread(self.show, runs)
+
+    def show(self, runs: list[RunRecord]) -> None:
+        table = self.query_one(DataTable)
+        table.clear()
+        for run in runs:
+            style = {"failure": "bold red", "skipped": "yellow"}.get(run.result, "green")
+            table.add_row(
+                run.started_at.replace("+00:00", "").replace("T", " "),
+                run.kind,
+                Text(run.result, style=style),
+                run.archive or "",
+                f"{run.duration_seconds:.1f}s",
+                Text(run.error or "", style="red"),
+            )
+        if not runs:
+            table.add_row("no runs recorded yet", "", "", "", "", "")

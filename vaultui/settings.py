@@ -1,0 +1,48 @@
+"""The dashboard's settings: one object built from flags and VAULTUI_* variables, handed to `make_app`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from engine.clock import Clock, utc_now
+from engine.compliance import DEFAULT_TARGET_PERCENT, DEFAULT_WINDOW_DAYS, Schedule
+from engine.restore import DEFAULT_RTO_SECONDS
+from engine.retention import RetentionPolicy
+from engine.secrets import redact_uri
+
+VIEWS = ("archives", "runs", "compliance", "purge")
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    storage_url: str
+    source_uri: str = ""  # what "backup now" dumps (VAULTUI_MONGO_URI)
+    targets: dict[str, str] = field(default_factory=dict)  # saved restore targets: name → URI
+    drill_uri: str = ""
+    schedule: Schedule = field(default_factory=Schedule)
+    policy: RetentionPolicy = field(default_factory=RetentionPolicy)
+    window_days: int = DEFAULT_WINDOW_DAYS
+    target_percent: float = DEFAULT_TARGET_PERCENT
+    rto_seconds: float = DEFAULT_RTO_SECONDS
+    refresh_seconds: float = 30.0
+    readonly: bool = False
+    start_view: str = "archives"
+    kube_context: str | None = None
+    kube_namespace: str | None = None
+    clock: Clock = utc_now
+
+    def target_label(self, name: str) -> str:
+        return f"{name}  ({redact_uri(self.targets[name])})"
+
+
+def targets_from_env() -> dict[str, str]:
+    """Saved restore targets: VAULTUI_TARGETS='name=uri;name=uri', plus VAULTUI_TARGET_URI as 'target'."""
+    targets: dict[str, str] = {}
+    for item in os.environ.get("VAULTUI_TARGETS", "").split(";"):
+        name, _, uri = item.strip().partition("=")
+        if name and uri:
+            targets[name.strip()] = uri.strip()
+    if uri := os.environ.get("VAULTUI_TARGET_URI", "").strip():
+        targets.setdefault("target", uri)
+    return targets
