@@ -14,6 +14,7 @@ class ConfirmScreen(ModalScreen[bool]):
     """Yes or no for a dangerous action; Cancel has the focus, so a stray enter does nothing harmful."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    AUTO_FOCUS = "#cancel"
 
     def __init__(self, title: str, body: str, action_label: str = "Confirm") -> None:
         super().__init__()
@@ -27,9 +28,6 @@ class ConfirmScreen(ModalScreen[bool]):
                 yield Button("Cancel", id="cancel")
                 yield Button(self.action_label, id="confirm", variant="error")
 
-    def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
-
     @on(Button.Pressed, "#confirm")
     def confirm(self) -> None:
         self.dismiss(True)
@@ -41,6 +39,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
 class TypedConfirmScreen(ConfirmScreen):
     """Confirmation that also requires typing a word (the target's name), as k9s does for deletes."""
+
+    AUTO_FOCUS = "#typed"  # the typed word is the safety: enter does nothing until it matches
 
     def __init__(self, title: str, body: str, word: str, action_label: str = "Restore") -> None:
         super().__init__(title, body, action_label)
@@ -70,6 +70,7 @@ class PromptScreen(ModalScreen[str | None]):
     """Asks for one line of text (a hold's reason, a command); escape cancels."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    AUTO_FOCUS = "#answer"
 
     def __init__(self, prompt: str, placeholder: str = "", classes: str = "dialog") -> None:
         super().__init__()

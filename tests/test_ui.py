@@ -1,0 +1,244 @@
+"""The dashboard driven through Textual's pilot against the real bed: restore, purge, filter, backup now,
+holds, views and commands, read-only mode, and the ways it must open (empty, unreachable, no Kubernetes)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pymongo
+import pytest
+from textual.widgets import DataTable, Input, Static
+
+from engine.catalog import list_archives
+from engine.retention import RetentionPolicy
+from engine.storage import open_storage
+from tests.bed import demo
+from tests.helpers import raw_documents
+from vaultui.app import VaultApp, make_app
+from vaultui.screens.archives import ArchivesScreen
+from vaultui.screens.dialogs import ConfirmScreen, TypedConfirmScreen
+from vaultui.screens.purge import PurgeScreen
+from vaultui.screens.restore import RestoreScreen
+from vaultui.settings import AppSettings
+
+
+@pytest.fixture(scope="session")
+def history(ferretdb, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: ANN001
+    """Twenty nights of real archives of the demo shop (one failed, one missed, one held), made once."""
+    client: pymongo.MongoClient = pymongo.MongoClient(ferretdb.url)
+    demo.seed_sample(client, customers=60)
+    folder = tmp_path_factory.mktemp("ui-history")
+    demo.make_history(
+        str(folder),
+        ferretdb.url,
+        datetime.now(UTC),
+        days=20,
+        failed=(4,),
+        missed=(7,),
+        late=(),
+        held=15,
+        report=lambda _: None,
+    )
+    return folder
+
+
+@pytest.fixture
+def backups(history: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "backups"
+    shutil.copytree(history, copy)
+    return copy
+
+
+@pytest.fixture
+def settings(backups: Path, mongo_uri: str) -> AppSettings:
+    return AppSettings(
+        storage_url=str(backups),
+        source_uri=mongo_uri,
+        targets={"ferretdb": mongo_uri},
+        drill_uri=mongo_uri,
+        refresh_seconds=0,
+        policy=RetentionPolicy(max_age_days=12),
+    )
+
+
+async def settle(app: VaultApp, pilot) -> None:  # noqa: ANN001
+    """Until every worker is done and every message handled: no sleeping on guesses."""
+    for _ in range(3):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def table_names(app: VaultApp) -> list[str]:
+    table = app.screen.query_one("#archives", DataTable)
+    return [str(row.value) for row in table.rows]
+
+
+async def test_archives_listed_newest_first_with_status_and_detail(settings: AppSettings, backups: Path) -> None:
+    app = make_app(settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        names = table_names(app)
+        assert names == [entry.name for entry in list_archives(open_storage(str(backups)))]
+        assert len(names) == 18  # 20 nights, less one failed and one missed
+        table = app.screen.query_one("#archives", DataTable)
+        statuses = {str(table.get_row(name)[5]) for name in names}
+        assert {"held", "complete"} <= statuses
+        detail = str(app.screen.query_one("#detail-text", Static).render())
+        assert "shop.orders: 240 docs" in detail and "newest verified archive" in detail
+
+
+async def test_filter_narrows_and_escape_clears(settings: AppSettings) -> None:
+    app = make_app(settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        everything = table_names(app)
+        await pilot.press("slash")
+        await pilot.press(*"held")
+        await pilot.pause()
+        assert len(table_names(app)) == 1
+        await pilot.press("escape")
+        await pilot.pause()
+        assert table_names(app) == everything and not app.screen.query_one("#filter", Input).display
+
+
+async def test_restore_into_ferretdb_through_the_ui(
+    settings: AppSettings, mongo_client: pymongo.MongoClient, database_name: str
+) -> None:
+    app = make_app(settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, RestoreScreen)
+        app.screen.query_one("#ns-from", Input).value = "shop.*"
+        app.screen.query_one("#ns-to", Input).value = f"{database_name}.*"
+        await pilot.click("#restore")
+        await settle(app, pilot)
+        assert isinstance(app.screen, TypedConfirmScreen)
+        await pilot.press(*"ferretdb")
+        await pilot.press("enter")
+        await settle(app, pilot)
+        result = str(app.screen.query_one("#restore-result", Static).render())
+        assert "restored" in result and "RTO target 10m00s: met" in result
+    assert raw_documents(mongo_client[database_name]["orders"]) == raw_documents(mongo_client["shop"]["orders"])
+    assert "customer_1" in mongo_client[database_name]["orders"].index_information()
+
+
+async def test_guarded_restore_is_refused_in_the_ui(settings: AppSettings) -> None:
+    app = make_app(settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("r")
+        await pilot.click("#preview")
+        await settle(app, pilot)
+        plan = app.screen.query_one("#restore-plan", DataTable)
+        assert {str(plan.get_row_at(index)[4]) for index in range(plan.row_count)} == {"REFUSED"}
+
+
+async def test_purge_through_the_ui(settings: AppSettings, backups: Path) -> None:
+    before = {entry.name for entry in list_archives(open_storage(str(backups)))}
+    app = make_app(settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("p")
+        await settle(app, pilot)
+        assert isinstance(app.screen, PurgeScreen)
+        plan = app.screen.plan
+        assert plan is not None and plan.deletions
+        doomed = {decision.name for decision in plan.deletions}
+        await pilot.press("a")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen) and app.screen.focused is not None
+        assert app.screen.focused.id == "cancel"  # a stray enter cancels
+        await pilot.click("#confirm")
+        await settle(app, pilot)
+    after = {entry.name for entry in list_archives(open_storage(str(backups)))}
+    assert after == before - doomed and doomed
+
+
+async def test_backup_now_and_hold_from_the_ui(settings: AppSettings, backups: Path) -> None:
+    app = make_app(settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        count = len(table_names(app))
+        await pilot.press("b")
+        await settle(app, pilot)
+        assert len(table_names(app)) == count + 1
+        selected = app.screen.selected
+        assert selected is not None and not selected.held
+        await pilot.press("h")
+        await pilot.pause()
+        await pilot.press(*"audit")
+        await pilot.press("enter")
+        await settle(app, pilot)
+    held = {entry.name for entry in list_archives(open_storage(str(backups))) if entry.held}
+    assert selected.name in held
+
+
+async def test_views_commands_and_help(settings: AppSettings) -> None:
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("colon", *"runs", "enter")
+        await settle(app, pilot)
+        assert app.current_mode == "runs"
+        runs = app.screen.query_one("#runs", DataTable)
+        assert runs.row_count == 19 and "failure" in {str(runs.get_row_at(i)[2]) for i in range(runs.row_count)}
+        await pilot.press("colon", *"c", "enter")
+        await settle(app, pilot)
+        assert app.current_mode == "compliance"
+        await pilot.press("escape")
+        assert app.current_mode == "archives"
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert "Restore" in str(app.screen.query_one(Static).render())
+
+
+async def test_readonly_hides_dangerous_actions(settings: AppSettings) -> None:
+    from dataclasses import replace
+
+    app = make_app(replace(settings, readonly=True))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("r")
+        await pilot.press("p")
+        await pilot.pause()
+        assert isinstance(app.screen, ArchivesScreen)
+
+
+async def test_opens_on_empty_storage_unreachable_storage_and_without_kubernetes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    app = make_app(AppSettings(storage_url=str(empty), refresh_seconds=0, targets={"x": "mongodb://127.0.0.1:1/"}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        assert "Press b to run the first backup" in str(app.screen.query_one("#detail-text", Static).render())
+    app = make_app(AppSettings(storage_url=str(tmp_path / "not-mounted"), refresh_seconds=0))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        assert "does not exist" in app.state_error
+    app = make_app(AppSettings(storage_url="s3://", refresh_seconds=0))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        assert "malformed storage URL" in app.state_error
+
+
+@pytest.fixture
+def no_kubernetes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
+    yield
+
+
+async def test_restore_screen_says_how_to_configure_kubernetes(settings: AppSettings, no_kubernetes: None) -> None:
+    app = make_app(settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("r")
+        await settle(app, pilot)
+        assert "no Kubernetes configuration: set KUBECONFIG" in str(app.screen.query_one("#pods", Static).render())
