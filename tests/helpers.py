@@ -68,3 +68,16 @@ def index_definitions(collection: Collection) -> dict[str, dict]:
         name: {key: value for key, value in spec.items() if key not in ("v", "ns")}
         for name, spec in collection.index_information().items()
     }
+
+
+async def settle(app, pilot) -> None:  # noqa: ANN001 - a Textual App and its Pilot
+    """Until every worker is done and every message handled: no sleeping on guesses. A worker that an
+    exclusive newer one cancelled counts as done."""
+    from textual.worker import WorkerCancelled
+
+    for _ in range(4):
+        try:
+            await app.workers.wait_for_complete()
+        except WorkerCancelled:
+            continue
+        await pilot.pause()

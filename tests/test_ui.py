@@ -16,7 +16,7 @@ from engine.catalog import list_archives
 from engine.retention import RetentionPolicy
 from engine.storage import open_storage
 from tests.bed import demo
-from tests.helpers import raw_documents
+from tests.helpers import raw_documents, settle
 from vaultui.app import VaultApp, make_app
 from vaultui.screens.archives import ArchivesScreen
 from vaultui.screens.dialogs import ConfirmScreen, TypedConfirmScreen
@@ -62,13 +62,6 @@ def settings(backups: Path, mongo_uri: str) -> AppSettings:
         refresh_seconds=0,
         policy=RetentionPolicy(max_age_days=12),
     )
-
-
-async def settle(app: VaultApp, pilot) -> None:  # noqa: ANN001
-    """Until every worker is done and every message handled: no sleeping on guesses."""
-    for _ in range(3):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
 
 
 def table_names(app: VaultApp) -> list[str]:

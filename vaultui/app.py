@@ -67,14 +67,15 @@ class VaultApp(App[None]):
         self.storage_label = settings.storage_url
         self.kube_label = "k8s: " + (settings.kube_context or "not configured")
         self.busy: str | None = None
+        self.storage_override: Storage | None = None  # tests: a storage shown under another URL
 
     def now(self) -> datetime:
         return self.settings.clock()
 
     def on_mount(self) -> None:
         try:
-            self.storage = open_storage(self.settings.storage_url)
-            self.storage_label = self.storage.url
+            self.storage = self.storage_override or open_storage(self.settings.storage_url)
+            self.storage_label = open_storage(self.settings.storage_url).url
         except ConfigError as error:
             self.state_error = str(error)
         self.switch_mode("archives")

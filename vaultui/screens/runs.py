@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
@@ -18,6 +19,12 @@ if TYPE_CHECKING:
     from vaultui.app import VaultApp
 
 SHOWN = 500
+
+
+class RunsLoaded(Message):
+    def __init__(self, runs: list[RunRecord], error: str = "") -> None:
+        super().__init__()
+        self.runs, self.error = runs, error
 
 
 class RunsScreen(Screen[None]):
@@ -34,20 +41,25 @@ class RunsScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         self.load()
 
-    @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
     def load(self) -> None:
+        self.query_one(StatusLine).show(self.app)  # type: ignore[arg-type]
+        self.load_runs()
+
+    @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
+    def load_runs(self) -> None:
         vault: VaultApp = self.app  # type: ignore[assignment]
-        self.app.call_from_thread(self.query_one(StatusLine).show, vault)
         if vault.storage is None:
             return
         try:
-            runs = list_runs(vault.storage, limit=SHOWN)
+            self.post_message(RunsLoaded(list_runs(vault.storage, limit=SHOWN)))
         except VaultError as error:
-            self.app.call_from_thread(self.notify, str(error), severity="error")
-            return
-        self.app.call_from_thread(self.show, runs)
+            self.post_message(RunsLoaded([], str(error)))
 
-    def show(self, runs: list[RunRecord]) -> None:
+    @on(RunsLoaded)
+    def show(self, message: RunsLoaded) -> None:
+        if message.error:
+            self.notify(message.error, severity="error")
+        runs = message.runs
         table = self.query_one(DataTable)
         table.clear()
         for run in runs:

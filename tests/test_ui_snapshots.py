@@ -1,0 +1,90 @@
+"""Snapshots of the main screens at 80×24 and 120×40, on a fixed history with the clock frozen."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from engine.ledger import record_run
+from engine.manifest import CollectionEntry, Manifest
+from engine.storage import open_storage
+from tests.helpers import settle
+from tests.history import NOW, nightly_runs, record
+from vaultui.app import make_app
+from vaultui.settings import AppSettings
+
+
+def fixed_storage(folder: Path) -> None:
+    storage = open_storage(str(folder))
+    for run in nightly_runs():
+        record_run(storage, run)
+        if run.succeeded and run.archive and run.started >= NOW - timedelta(days=100):
+            (folder / run.archive).write_bytes(b"x" * (20_000 + run.started.day * 100))
+            manifest = Manifest(
+                archive=run.archive,
+                stamp=run.archive.split(".")[0],
+                codec="zstd",
+                archive_bytes=20_000 + run.started.day * 100,
+                archive_sha256="ab" * 32,
+                started_at=run.started_at,
+                finished_at=run.finished_at,
+                duration_seconds=60.0,
+                server_version="7.0.14",
+                dumper="native",
+                tool_version="vaultui 0.1.0",
+                collections=[
+                    CollectionEntry("shop", "orders", documents=1200, bson_bytes=160_000),
+                    CollectionEntry("shop", "customers", documents=300, bson_bytes=20_000),
+                ],
+            )
+            (folder / f"{run.archive}.manifest.json").write_text(json.dumps(asdict(manifest)))
+    record_run(storage, record("drill", NOW - timedelta(days=17, hours=9), "success", seconds=312.5, rto_seconds=600))
+    (folder / "20260820T000500Z.tar.zst.hold.json").write_text(
+        json.dumps({"archive": "20260820T000500Z.tar.zst", "reason": "audit 2026-Q3", "held_at": ""})
+    )
+
+
+@pytest.fixture
+def app_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    fixed_storage(folder)
+
+    def factory(view: str = "archives"):  # noqa: ANN202
+        settings = AppSettings(
+            storage_url="/srv/backups",
+            refresh_seconds=0,
+            clock=lambda: NOW,
+            start_view=view,
+            targets={"staging": "mongodb://restore:secret@staging-0.db:27017/"},
+        )
+        app = make_app(settings)
+        app.storage_override = open_storage(str(folder))  # shown as /srv/backups so snapshots do not vary
+        return app
+
+    return factory
+
+
+async def settled(pilot) -> None:  # noqa: ANN001
+    await settle(pilot.app, pilot)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+@pytest.mark.parametrize("view", ["archives", "compliance", "runs"])
+def test_main_screens(view: str, size: tuple[int, int], app_factory, snap_compare) -> None:  # noqa: ANN001
+    assert snap_compare(app_factory(view), terminal_size=size, run_before=settled)
+
+
+async def open_purge(pilot) -> None:  # noqa: ANN001
+    await settle(pilot.app, pilot)
+    await pilot.press("p")
+    await settle(pilot.app, pilot)
+
+
+def test_purge_preview(app_factory, snap_compare) -> None:  # noqa: ANN001
+    assert snap_compare(app_factory(), terminal_size=(120, 40), run_before=open_purge)
