@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: test bed lint bench clean
+.PHONY: demo test bed lint bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,11 @@ $(INSTALLED): pyproject.toml
 # FerretDB and mongo-tools, built once through the Go module proxy and cached in ~/.cache/vaultui-testbed.
 bed:
 	bash tests/bed/build.sh
+
+# The dashboard on a local FerretDB with a sample shop and ~100 nights of archives (made once, kept in
+# ~/.cache/vaultui-demo; `make demo DEMO_ARGS=--fresh` starts again).
+demo: $(INSTALLED) bed
+	$(PY) -m tests.bed.demo $(DEMO_ARGS)
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check engine vaultui tests bench

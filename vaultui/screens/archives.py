@@ -154,6 +154,9 @@ class ArchivesScreen(Screen[None]):
             )
         elif previous in self.rows:
             table.move_cursor(row=table.get_row_index(previous))
+        else:
+            table.move_cursor(row=0)
+            table.scroll_home(animate=False)
 
     @on(DataTable.RowHighlighted, "#archives")
     def highlighted(self, event: DataTable.RowHighlighted) -> None:

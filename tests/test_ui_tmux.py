@@ -1,0 +1,74 @@
+"""End to end in a real terminal: `vaultui` runs in tmux, keys are sent, the screen is read back."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import VAULTUI
+from tests.test_ui_snapshots import fixed_storage
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is installed by .ci/run")
+
+
+class Terminal:
+    def __init__(self, socket: str) -> None:
+        self.socket = socket
+
+    def tmux(self, *arguments: str) -> str:
+        return subprocess.run(["tmux", "-L", self.socket, *arguments], capture_output=True, text=True,
+                              check=False).stdout
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "vaultui")
+
+    def wait_for(self, text: str, timeout: float = 20) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in (shown := self.screen()):
+                return shown
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} never appeared; the screen was:\n{self.screen()}")
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", "vaultui", *keys)
+
+
+@pytest.fixture
+def terminal(tmp_path: Path) -> Iterator[Terminal]:
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    fixed_storage(folder)
+    term = Terminal(f"vaultui-{uuid.uuid4().hex[:8]}")
+    command = f"env -u COLUMNS -u LINES KUBECONFIG={tmp_path}/none {VAULTUI} --storage {folder} --refresh 0; echo vaultui-exited; sleep 30"
+    term.tmux("new-session", "-d", "-s", "vaultui", "-x", "200", "-y", "30", command)
+    try:
+        yield term
+    finally:
+        term.tmux("kill-server")
+
+
+def test_keys_drive_the_dashboard_in_a_real_terminal(terminal: Terminal) -> None:
+    shown = terminal.wait_for("compliance")
+    assert "Archive" in shown and "r Restore" in shown and "20261125T000500Z.tar.zst" in shown
+    terminal.keys(":")
+    terminal.wait_for("archives, runs, compliance")
+    terminal.keys("runs", "Enter")
+    shown = terminal.wait_for("cannot reach MongoDB at db-0:27017")
+    assert "Runs — the newest" in shown and "failure" in shown
+    terminal.keys("Escape")
+    terminal.wait_for("r Restore")
+    terminal.keys("/")
+    terminal.keys("held")
+    shown = terminal.wait_for("held (audit 2026-Q3)")
+    assert "20260820T000500Z.tar.zst  " in shown and "20261125T000500Z.tar.zst" not in shown
+    terminal.keys("Escape")  # alone: an escape followed at once by a key reads as alt+key
+    terminal.wait_for("20261125T000500Z.tar.zst")
+    terminal.keys("q")
+    terminal.wait_for("vaultui-exited")
