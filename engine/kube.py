@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import os
+import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kubernetes import client, config
@@ -128,3 +132,153 @@ def list_mongodb_pods(
                 )
             )
     return sorted(pods, key=lambda pod: (pod.statefulset, pod.name))
+
+
+def find_pod(target: KubeTarget, name: str) -> MongoPod:
+    """The named pod, with the StatefulSet that owns it and that StatefulSet's headless Service."""
+    core, apps = client.CoreV1Api(target.api), client.AppsV1Api(target.api)
+    try:
+        pod = core.read_namespaced_pod(name, target.namespace)
+    except ApiException as error:
+        if error.status == 404:
+            raise KubernetesError(f"pod {name!r} not found in namespace {target.namespace!r}") from None
+        raise explain(error, "get", "pods", target.namespace) from None
+    except HTTPError as error:
+        raise explain(error, "get", "pods", target.namespace) from None
+    owner = next((ref for ref in pod.metadata.owner_references or [] if ref.kind == "StatefulSet"), None)
+    if owner is None:
+        raise KubernetesError(f"pod {name!r} does not belong to a StatefulSet, so it has no stable DNS name")
+    try:
+        statefulset = apps.read_namespaced_stateful_set(owner.name, target.namespace)
+    except (ApiException, HTTPError) as error:
+        raise explain(error, "get", "statefulsets", target.namespace) from None  # type: ignore[arg-type]
+    conditions = (pod.status.conditions or []) if pod.status else []
+    ready = any(condition.type == "Ready" and condition.status == "True" for condition in conditions)
+    return MongoPod(
+        name,
+        target.namespace,
+        owner.name,
+        statefulset.spec.service_name or owner.name,
+        ready,
+        pod.status.phase if pod.status and pod.status.phase else "Unknown",
+    )
+
+
+def mongodb_port(target: KubeTarget, pod: MongoPod) -> int:
+    """The pod's MongoDB port: a container port named like mongo, else 27017."""
+    spec = client.CoreV1Api(target.api).read_namespaced_pod(pod.name, target.namespace).spec
+    for container in spec.containers:
+        for port in container.ports or []:
+            if "mongo" in (port.name or "") or port.container_port == 27017:
+                return int(port.container_port)
+    return 27017
+
+
+def restore_job(cronjob: client.V1CronJob, pod: MongoPod, port: int, arguments: list[str], name: str) -> client.V1Job:
+    """A Job from the backup CronJob's pod template (same image, identity, secrets, volumes, security), that
+    restores into one pod through its stable DNS name. The source URI's Secret also gives the target URI;
+    --target-host points it at the pod."""
+    template = copy.deepcopy(cronjob.spec.job_template.spec.template)
+    container = template.spec.containers[0]
+    env = list(container.env or [])
+    source = next((item for item in env if item.name == "VAULTUI_MONGO_URI"), None)
+    if source is None:
+        raise KubernetesError(f"CronJob {cronjob.metadata.name!r} sets no VAULTUI_MONGO_URI to derive the target URI")
+    env = [item for item in env if item.name != "VAULTUI_TARGET_URI"]
+    env.append(client.V1EnvVar(name="VAULTUI_TARGET_URI", value=source.value, value_from=source.value_from))
+    container.env = env
+    container.command = None
+    container.args = ["--headless", "restore", *arguments, "--target-host", f"{pod.dns_name}:{port}"]
+    labels = {
+        "app.kubernetes.io/name": "vaultui",
+        "app.kubernetes.io/component": "restore",
+        "vaultui.io/target-pod": pod.name,
+    }
+    template.metadata = client.V1ObjectMeta(labels=labels)
+    template.spec.restart_policy = "Never"
+    return client.V1Job(
+        api_version="batch/v1",
+        kind="Job",
+        metadata=client.V1ObjectMeta(
+            name=name, labels=labels, annotations={"vaultui.io/arguments": " ".join(arguments)}
+        ),
+        spec=client.V1JobSpec(backoff_limit=0, ttl_seconds_after_finished=7 * 86400, template=template),
+    )
+
+
+def start_restore_job(
+    target: KubeTarget, pod_name: str, arguments: list[str], *, cronjob: str = "vaultui-backup"
+) -> client.V1Job:
+    pod = find_pod(target, pod_name)
+    try:
+        template = client.BatchV1Api(target.api).read_namespaced_cron_job(cronjob, target.namespace)
+    except ApiException as error:
+        if error.status == 404:
+            raise KubernetesError(
+                f"CronJob {cronjob!r} not found in {target.namespace!r}: restore Jobs copy its pod template "
+                "(install k8s/base, or name yours with --cronjob)"
+            ) from None
+        raise explain(error, "get", "cronjobs", target.namespace) from None
+    except HTTPError as error:
+        raise explain(error, "get", "cronjobs", target.namespace) from None
+    name = f"vaultui-restore-{pod.name}-{uuid.uuid4().hex[:5]}"[:63]
+    job = restore_job(template, pod, mongodb_port(target, pod), arguments, name)
+    try:
+        created: client.V1Job = client.BatchV1Api(target.api).create_namespaced_job(target.namespace, job)
+    except (ApiException, HTTPError) as error:
+        raise explain(error, "create", "jobs", target.namespace) from None
+    return created
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    name: str
+    succeeded: bool
+    reason: str
+    logs: str
+
+
+def _job_logs(target: KubeTarget, job: str, lines: int = 20) -> str:
+    core = client.CoreV1Api(target.api)
+    try:
+        pods = core.list_namespaced_pod(target.namespace, label_selector=f"job-name={job}").items
+        if not pods:
+            return ""
+        return str(core.read_namespaced_pod_log(pods[-1].metadata.name, target.namespace, tail_lines=lines))
+    except (ApiException, HTTPError):
+        return ""  # no kubelet (or no pod yet): logs are a courtesy, the status is the truth
+
+
+def follow_job(
+    target: KubeTarget,
+    name: str,
+    *,
+    timeout: float = 3600,
+    poll: float = 2.0,
+    on_status: Callable[[str], None] | None = None,
+) -> JobOutcome:
+    """Polls the Job until it succeeds or fails (or `timeout`); returns its last log lines. The Job runs in
+    the cluster, so a dropped laptop connection does not stop the restore: follow it again by name."""
+    batch = client.BatchV1Api(target.api)
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        try:
+            status = batch.read_namespaced_job_status(name, target.namespace).status
+        except (ApiException, HTTPError) as error:
+            raise explain(error, "get", "jobs", target.namespace) from None
+        conditions = {condition.type: condition for condition in status.conditions or [] if condition.status == "True"}
+        if "Complete" in conditions:
+            return JobOutcome(name, True, "completed", _job_logs(target, name))
+        if "Failed" in conditions:
+            failed = conditions["Failed"]
+            return JobOutcome(
+                name, False, f"{failed.reason or 'Failed'}: {failed.message or ''}".strip(": "), _job_logs(target, name)
+            )
+        text = f"active {status.active or 0}, failed {status.failed or 0}"
+        if on_status and text != last:
+            on_status(text)
+            last = text
+        if time.monotonic() >= deadline:
+            raise KubernetesError(f"Job {name} still running after {timeout:.0f} s: follow it with kubectl")
+        time.sleep(poll)

@@ -40,3 +40,19 @@ def scrub(message: str, secrets: list[str]) -> str:
         if password:
             message = message.replace(password, "***")
     return message
+
+
+def with_host(uri: str, host: str) -> str:
+    """The URI aimed at one server (`host:port`) with a direct connection: the credentials and options
+    stay, the host list and any replica set name go (a restore targets one member, as a restart hook does)."""
+    parts = urlsplit(uri)
+    userinfo = parts.netloc.rpartition("@")[0]
+    options = [
+        item
+        for item in parts.query.split("&")
+        if item and not item.lower().startswith(("replicaset=", "directconnection="))
+    ]
+    if parts.scheme == "mongodb+srv" and not any(item.lower().startswith(("tls=", "ssl=")) for item in options):
+        options.append("tls=true")  # +srv implies TLS; a plain mongodb:// URI must say so
+    options.append("directConnection=true")
+    return urlunsplit(("mongodb", f"{userinfo}@{host}" if userinfo else host, parts.path or "/", "&".join(options), ""))

@@ -118,6 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
     guard.add_argument("--drop", action="store_true", help="replace the collections being restored")
     guard.add_argument("--if-empty", action="store_true", help="do nothing (exit 0) when the target holds data")
     restore.add_argument("--target-uri-file", type=Path, metavar="PATH", help="file holding the target URI")
+    restore.add_argument("--target-host", metavar="HOST:PORT", help="aim the target URI at this one server")
+    restore.add_argument("--pod", metavar="NAME", help="restore into this pod through a Kubernetes Job")
+    restore.add_argument("--namespace", dest="kube_namespace", metavar="NS", help="the pod's namespace")
+    restore.add_argument("--context", dest="kube_context", metavar="NAME", help="kubeconfig context")
+    restore.add_argument(
+        "--cronjob",
+        default="vaultui-backup",
+        metavar="NAME",
+        help="the backup CronJob whose pod template restore Jobs copy (default vaultui-backup)",
+    )
     restore.add_argument("--wait-ready", type=float, metavar="SECONDS", help="wait for the target to come up")
     restore.add_argument("--ns-from", action="append", metavar="PATTERN", help="rename from, e.g. 'sales.*'")
     restore.add_argument("--ns-to", action="append", metavar="PATTERN", help="rename to, e.g. 'sales_copy.*'")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import humanize
 
+from engine import kube
 from engine.backup import DEFAULT_CODEC, BackupOptions, run_backup
 from engine.catalog import ArchiveEntry, find_archive, list_archives
 from engine.compliance import DEFAULT_SCHEDULE, DEFAULT_TARGET_PERCENT, DEFAULT_WINDOW_DAYS, Schedule
@@ -26,6 +27,7 @@ from engine.remap import build_renames
 from engine.report import build_report, render
 from engine.restore import DEFAULT_RTO_SECONDS, RestoreRequest, run_restore
 from engine.retention import DEFAULT_MAX_AGE_DAYS, PurgeResult, RetentionPolicy, apply_purge, make_plan
+from engine.secrets import with_host
 from engine.source import NamespaceFilter
 from engine.status import StatusSummary, summarize
 from engine.storage import Storage, open_storage
@@ -232,7 +234,60 @@ def duration_text(seconds: float) -> str:
     return f"{minutes}m{rest:02d}s" if minutes else f"{seconds:.1f}s"
 
 
+def _job_arguments(arguments: argparse.Namespace) -> list[str]:
+    """The restore flags a Job in the cluster must repeat (storage and URIs come from its own env)."""
+    out: list[str] = []
+    if arguments.latest:
+        out.append("--latest")
+    for flag, value in (
+        ("--archive", arguments.archive),
+        ("--date", arguments.date),
+        ("--loader", arguments.loader),
+        ("--rto", arguments.rto),
+        ("--wait-ready", arguments.wait_ready),
+    ):
+        if value is not None:
+            out += [flag, str(value)]
+    for flag, values in (
+        ("--db", arguments.db),
+        ("--ns-include", arguments.ns_include),
+        ("--ns-exclude", arguments.ns_exclude),
+        ("--ns-from", arguments.ns_from),
+        ("--ns-to", arguments.ns_to),
+    ):
+        for value in values or []:
+            out += [flag, value]
+    for flag, on in (
+        ("--drop", arguments.drop),
+        ("--if-empty", arguments.if_empty),
+        ("--dry-run", arguments.dry_run),
+        ("--no-indexes", arguments.no_indexes),
+    ):
+        if on:
+            out.append(flag)
+    return out
+
+
+def restore_in_cluster(arguments: argparse.Namespace) -> ExitCode:
+    target = kube.connect(arguments.kube_context, arguments.kube_namespace)
+    job = kube.start_restore_job(target, arguments.pod, _job_arguments(arguments), cronjob=arguments.cronjob)
+    name = job.metadata.name
+    print(
+        f"started Job {name} in {target.context}/{target.namespace}: it restores into pod {arguments.pod} "
+        "and keeps running if this terminal goes away"
+    )
+    outcome = kube.follow_job(target, name, on_status=lambda text: log_event("restore.job", job=name, status=text))
+    if outcome.logs:
+        print(outcome.logs.rstrip())
+    if not outcome.succeeded:
+        raise kube.KubernetesError(f"restore Job {name} failed ({outcome.reason}); its log is above")
+    print(f"restore Job {name} completed")
+    return ExitCode.OK
+
+
 def restore(arguments: argparse.Namespace) -> ExitCode:
+    if arguments.pod:
+        return restore_in_cluster(arguments)
     storage = _storage(arguments)
     request = RestoreRequest(
         latest=arguments.latest,
@@ -252,6 +307,8 @@ def restore(arguments: argparse.Namespace) -> ExitCode:
     uri = read_secret("VAULTUI_TARGET_URI", arguments.target_uri_file, "target MongoDB URI")
     if not uri:
         raise ConfigError("no target MongoDB URI: set VAULTUI_TARGET_URI or pass --target-uri-file")
+    if arguments.target_host:
+        uri = with_host(uri, arguments.target_host)
     reporter = ProgressReporter()
     log_event("restore.started", storage=storage.url, mode=request.mode, loader=request.loader)
     try:

@@ -15,11 +15,13 @@ MONGO_TOOLS_MODULE_VERSION=v0.0.0-20250715155915-${MONGO_TOOLS_COMMIT}
 KUBERNETES_VERSION=v1.34.4
 KUBERNETES_STAGING_VERSION=v0.34.4
 ETCD_VERSION=v3.6.16
+KUSTOMIZE_VERSION=v5.7.1
 
 CACHE="${VAULTUI_TESTBED_CACHE:-$HOME/.cache/vaultui-testbed}"
 FERRETDB_DIR="$CACHE/ferretdb-$FERRETDB_VERSION"
 TOOLS_DIR="$CACHE/mongo-tools-$MONGO_TOOLS_RELEASE"
 KUBE_DIR="$CACHE/kubernetes-$KUBERNETES_VERSION-etcd-$ETCD_VERSION"
+KUSTOMIZE_DIR="$CACHE/kustomize-$KUSTOMIZE_VERSION"
 
 command -v go >/dev/null || { echo "testbed: Go is required (https://go.dev); it builds FerretDB and mongo-tools" >&2; exit 1; }
 
@@ -99,13 +101,18 @@ GO
   rm -rf "$work"
 }
 
-mkdir -p "$FERRETDB_DIR/bin" "$TOOLS_DIR/bin" "$KUBE_DIR/bin"
+build_kustomize() {
+  GOBIN="$KUSTOMIZE_DIR/bin" go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
+}
+
+mkdir -p "$FERRETDB_DIR/bin" "$TOOLS_DIR/bin" "$KUBE_DIR/bin" "$KUSTOMIZE_DIR/bin"
 [ -x "$FERRETDB_DIR/bin/ferretdb" ] || timed "FerretDB $FERRETDB_VERSION" build_ferretdb
 [ -x "$TOOLS_DIR/bin/bsondump" ] && [ -x "$TOOLS_DIR/bin/mongorestore" ] && [ -x "$TOOLS_DIR/bin/mongodump" ] \
   || timed "mongo-tools $MONGO_TOOLS_RELEASE ($MONGO_TOOLS_COMMIT)" build_mongo_tools
 if [ "${VAULTUI_TESTBED_KUBERNETES:-1}" = 1 ]; then
   [ -x "$KUBE_DIR/bin/kube-apiserver" ] && [ -x "$KUBE_DIR/bin/etcd" ] \
     || timed "kube-apiserver $KUBERNETES_VERSION and etcd $ETCD_VERSION" build_kubernetes
+  [ -x "$KUSTOMIZE_DIR/bin/kustomize" ] || timed "kustomize $KUSTOMIZE_VERSION" build_kustomize
 fi
 
 # The mongo-tools module source also holds real mongodump output from real MongoDB servers (its test data),
@@ -120,5 +127,6 @@ VAULTUI_MONGO_TOOLS=$TOOLS_DIR/bin
 VAULTUI_MONGO_TOOLS_SOURCE=$TOOLS_SOURCE
 VAULTUI_KUBE_APISERVER=$KUBE_DIR/bin/kube-apiserver
 VAULTUI_ETCD=$KUBE_DIR/bin/etcd
+VAULTUI_KUSTOMIZE=$KUSTOMIZE_DIR/bin/kustomize
 ENV
 echo "testbed: ready: FerretDB $FERRETDB_VERSION, mongo-tools $MONGO_TOOLS_RELEASE, in $CACHE"
