@@ -43,8 +43,10 @@ def connect(context: str | None = None, namespace: str | None = None) -> KubeTar
             return KubeTarget(client.ApiClient(configuration), namespace or own, "in-cluster")
         except ConfigException as error:
             raise KubernetesError(f"in-cluster Kubernetes configuration is broken: {error}") from None
+    # Read KUBECONFIG now, not when the kubernetes package was imported (its default is fixed at import).
+    config_file = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
     try:
-        contexts, active = config.list_kube_config_contexts()
+        contexts, active = config.list_kube_config_contexts(config_file=config_file)
     except (ConfigException, OSError):
         raise KubernetesError(
             "no Kubernetes configuration: set KUBECONFIG (or create ~/.kube/config), or run vaultui in a pod"
@@ -54,7 +56,7 @@ def connect(context: str | None = None, namespace: str | None = None) -> KubeTar
     if chosen not in names:
         raise KubernetesError(f"Kubernetes context {chosen!r} not found in the kubeconfig (it has: {', '.join(names)})")
     try:
-        api = config.new_client_from_config(context=chosen)
+        api = config.new_client_from_config(config_file=config_file, context=chosen)
     except ConfigException as error:
         raise KubernetesError(f"Kubernetes context {chosen!r} is unusable: {error}") from None
     context_namespace = next(item for item in contexts if item["name"] == chosen)["context"].get("namespace")
@@ -264,7 +266,7 @@ def follow_job(
     last = ""
     while True:
         try:
-            status = batch.read_namespaced_job_status(name, target.namespace).status
+            status = batch.read_namespaced_job(name, target.namespace).status
         except (ApiException, HTTPError) as error:
             raise explain(error, "get", "jobs", target.namespace) from None
         conditions = {condition.type: condition for condition in status.conditions or [] if condition.status == "True"}

@@ -22,8 +22,9 @@ class Terminal:
         self.socket = socket
 
     def tmux(self, *arguments: str) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *arguments], capture_output=True, text=True,
-                              check=False).stdout
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *arguments], capture_output=True, text=True, check=False
+        ).stdout
 
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", "vaultui")

@@ -1,0 +1,320 @@
+"""The cluster side against a real kube-apiserver (with etcd; no kubelet, scheduler or controllers):
+every manifest passes server-side dry-run, pods are discovered, restore Jobs are made right and followed,
+and the Role is enough for every call, as the ServiceAccount itself."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client, config
+from kubernetes.dynamic import DynamicClient
+
+from engine import kube
+from engine.errors import ExitCode
+from tests.bed.kubernetes import Cluster, start_cluster
+from tests.helpers import run_vaultui
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def cluster(bed_binaries: dict[str, Path]) -> Iterator[Cluster]:
+    running = start_cluster()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def api(cluster: Cluster) -> client.ApiClient:
+    return config.new_client_from_config(config_file=str(cluster.kubeconfig))
+
+
+@pytest.fixture
+def namespace(api: client.ApiClient) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    client.CoreV1Api(api).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+
+
+def rendered(bed_binaries: dict[str, Path], folder: str) -> list[dict]:
+    output = subprocess.run(
+        [str(bed_binaries["kustomize"]), "build", str(ROOT / "k8s" / folder)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [document for document in yaml.safe_load_all(output) if document]
+
+
+def apply(api: client.ApiClient, documents: list[dict], namespace: str, dry_run: bool = False) -> None:
+    dynamic = DynamicClient(api)
+    for document in documents:
+        document.setdefault("metadata", {})["namespace"] = namespace
+        resource = dynamic.resources.get(api_version=document["apiVersion"], kind=document["kind"])
+        resource.create(body=document, namespace=namespace, **({"dry_run": "All"} if dry_run else {}))
+
+
+@pytest.mark.parametrize("folder", ["base", "overlays/example"])
+def test_every_manifest_passes_server_side_dry_run(
+    folder: str, api: client.ApiClient, namespace: str, bed_binaries: dict[str, Path]
+) -> None:
+    documents = rendered(bed_binaries, folder)
+    kinds = sorted(document["kind"] for document in documents)
+    assert {"CronJob", "Role", "RoleBinding", "ServiceAccount", "ConfigMap"} <= set(kinds)
+    apply(api, documents, namespace, dry_run=True)  # raises ApiException on any rejected field
+    if folder == "overlays/example":
+        statefulset = next(document for document in documents if document["kind"] == "StatefulSet")
+        [sidecar] = statefulset["spec"]["template"]["spec"]["initContainers"]
+        assert sidecar["restartPolicy"] == "Always" and "--if-empty" in sidecar["args"][0]
+    cronjob = next(document for document in documents if document["kind"] == "CronJob")
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    assert cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"] == [
+        "--headless",
+        "backup",
+        "--purge",
+    ]
+    rules = next(document for document in documents if document["kind"] == "Role")["rules"]
+    assert not any("secrets" in rule["resources"] for rule in rules)
+
+
+def make_mongodb(api: client.ApiClient, namespace: str, ready: bool = True) -> None:
+    """A StatefulSet and its pod as a kubelet would leave them (there is none: the test sets pod status)."""
+    labels = {"app": "mongodb"}
+    container = client.V1Container(
+        name="mongod", image="mongo:7.0", ports=[client.V1ContainerPort(container_port=27017, name="mongodb")]
+    )
+    statefulset = client.V1StatefulSet(
+        metadata=client.V1ObjectMeta(name="mongodb"),
+        spec=client.V1StatefulSetSpec(
+            service_name="mongodb-headless",
+            replicas=1,
+            selector=client.V1LabelSelector(match_labels=labels),
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(labels=labels), spec=client.V1PodSpec(containers=[container])
+            ),
+        ),
+    )
+    created = client.AppsV1Api(api).create_namespaced_stateful_set(namespace, statefulset)
+    owner = client.V1OwnerReference(
+        api_version="apps/v1", kind="StatefulSet", name="mongodb", uid=created.metadata.uid, controller=True
+    )
+    pod = client.V1Pod(
+        metadata=client.V1ObjectMeta(name="mongodb-0", labels=labels, owner_references=[owner]),
+        spec=client.V1PodSpec(containers=[container]),
+    )
+    core = client.CoreV1Api(api)
+    core.create_namespaced_pod(namespace, pod)
+    now = datetime.now(UTC)
+    core.patch_namespaced_pod_status(
+        "mongodb-0",
+        namespace,
+        {
+            "status": {
+                "phase": "Running",
+                "conditions": [
+                    {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": now.isoformat()}
+                ],
+            }
+        },
+    )
+    other = client.V1StatefulSet(
+        metadata=client.V1ObjectMeta(name="cache"),
+        spec=client.V1StatefulSetSpec(
+            service_name="cache",
+            selector=client.V1LabelSelector(match_labels={"app": "c"}),
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(labels={"app": "c"}),
+                spec=client.V1PodSpec(containers=[client.V1Container(name="r", image="redis")]),
+            ),
+        ),
+    )
+    client.AppsV1Api(api).create_namespaced_stateful_set(namespace, other)
+
+
+@pytest.fixture
+def kubeconfig_env(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
+    return cluster.kubeconfig
+
+
+def test_pod_discovery(api: client.ApiClient, namespace: str, kubeconfig_env: Path) -> None:
+    make_mongodb(api, namespace)
+    target = kube.connect(namespace=namespace)
+    [pod] = kube.list_mongodb_pods(target)
+    assert (pod.name, pod.statefulset, pod.ready) == ("mongodb-0", "mongodb", True)
+    assert pod.dns_name == f"mongodb-0.mongodb-headless.{namespace}.svc.cluster.local"
+    assert kube.find_pod(target, "mongodb-0") == pod
+
+
+def install_base(api: client.ApiClient, namespace: str, bed_binaries: dict[str, Path]) -> None:
+    apply(api, rendered(bed_binaries, "base"), namespace)
+
+
+def finish_job(api: client.ApiClient, namespace: str, succeed: bool, after: float = 1.0) -> threading.Thread:
+    """Plays the Job controller's part: marks the newest Job done after a moment."""
+
+    def run() -> None:
+        batch = client.BatchV1Api(api)
+        deadline = time.monotonic() + 60
+        while not (jobs := batch.list_namespaced_job(namespace).items) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(after)
+        [job] = jobs
+        now = datetime.now(UTC).isoformat()
+        if succeed:
+            conditions = [
+                {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": now, "lastProbeTime": now},
+                {"type": "Complete", "status": "True", "lastTransitionTime": now, "lastProbeTime": now},
+            ]
+            status = {"startTime": now, "completionTime": now, "succeeded": 1, "conditions": conditions}
+        else:
+            conditions = [
+                {
+                    "type": "FailureTarget",
+                    "status": "True",
+                    "lastTransitionTime": now,
+                    "lastProbeTime": now,
+                    "reason": "BackoffLimitExceeded",
+                    "message": "Job has reached the specified backoff limit",
+                },
+                {
+                    "type": "Failed",
+                    "status": "True",
+                    "lastTransitionTime": now,
+                    "lastProbeTime": now,
+                    "reason": "BackoffLimitExceeded",
+                    "message": "Job has reached the specified backoff limit",
+                },
+            ]
+            status = {"startTime": now, "failed": 1, "conditions": conditions}
+        batch.patch_namespaced_job_status(job.metadata.name, namespace, {"status": status})
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_restore_job_copies_the_cronjob_and_is_followed_to_success(
+    api: client.ApiClient, namespace: str, kubeconfig_env: Path, bed_binaries: dict[str, Path]
+) -> None:
+    make_mongodb(api, namespace)
+    install_base(api, namespace, bed_binaries)
+    finisher = finish_job(api, namespace, succeed=True)
+    done = run_vaultui(
+        "--headless",
+        "restore",
+        "--pod",
+        "mongodb-0",
+        "--namespace",
+        namespace,
+        "--archive",
+        "20261125T000012Z.tar.zst",
+        "--drop",
+        "--ns-from",
+        "shop.*",
+        "--ns-to",
+        "shop2.*",
+        env={"KUBECONFIG": str(kubeconfig_env)},
+        timeout=120,
+    )
+    finisher.join()
+    assert done.returncode == 0, done.stderr
+    assert "restore Job vaultui-restore-mongodb-0-" in done.stdout and "completed" in done.stdout
+    [job] = client.BatchV1Api(api).list_namespaced_job(namespace).items
+    spec = job.spec.template.spec
+    container = spec.containers[0]
+    assert container.args == [
+        "--headless",
+        "restore",
+        "--archive",
+        "20261125T000012Z.tar.zst",
+        "--ns-from",
+        "shop.*",
+        "--ns-to",
+        "shop2.*",
+        "--drop",
+        "--target-host",
+        f"mongodb-0.mongodb-headless.{namespace}.svc.cluster.local:27017",
+    ]
+    target_env = next(item for item in container.env if item.name == "VAULTUI_TARGET_URI")
+    assert target_env.value_from.secret_key_ref.name == "vaultui-mongodb"
+    assert spec.service_account_name == "vaultui" and spec.restart_policy == "Never"
+    assert container.security_context.read_only_root_filesystem and spec.security_context.run_as_non_root
+    assert job.spec.backoff_limit == 0 and job.metadata.labels["vaultui.io/target-pod"] == "mongodb-0"
+
+
+def test_failed_restore_job_is_reported(
+    api: client.ApiClient, namespace: str, kubeconfig_env: Path, bed_binaries: dict[str, Path]
+) -> None:
+    make_mongodb(api, namespace)
+    install_base(api, namespace, bed_binaries)
+    finisher = finish_job(api, namespace, succeed=False)
+    done = run_vaultui(
+        "--headless",
+        "restore",
+        "--pod",
+        "mongodb-0",
+        "--namespace",
+        namespace,
+        "--latest",
+        env={"KUBECONFIG": str(kubeconfig_env)},
+        timeout=120,
+    )
+    finisher.join()
+    assert done.returncode == ExitCode.KUBERNETES
+    assert "failed (BackoffLimitExceeded: Job has reached the specified backoff limit)" in done.stderr
+
+
+def impersonating(api: client.ApiClient, namespace: str) -> kube.KubeTarget:
+    api.set_default_header("Impersonate-User", f"system:serviceaccount:{namespace}:vaultui")
+    return kube.KubeTarget(api, namespace, "test")
+
+
+def test_the_role_allows_every_call_the_engine_makes(
+    cluster: Cluster, namespace: str, bed_binaries: dict[str, Path]
+) -> None:
+    admin = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+    make_mongodb(admin, namespace)
+    install_base(admin, namespace, bed_binaries)
+    target = impersonating(config.new_client_from_config(config_file=str(cluster.kubeconfig)), namespace)
+    [pod] = kube.list_mongodb_pods(target)
+    finisher = finish_job(admin, namespace, succeed=True, after=0.5)
+    job = kube.start_restore_job(target, pod.name, ["--latest", "--if-empty"])
+    outcome = kube.follow_job(target, job.metadata.name, poll=0.2)
+    finisher.join()
+    assert outcome.succeeded
+
+
+def test_a_missing_permission_is_named(cluster: Cluster, namespace: str, bed_binaries: dict[str, Path]) -> None:
+    admin = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+    make_mongodb(admin, namespace)
+    documents = rendered(bed_binaries, "base")
+    for document in documents:
+        if document["kind"] == "Role":
+            document["rules"] = [rule for rule in document["rules"] if rule["resources"] != ["jobs"]]
+    apply(admin, documents, namespace)
+    target = impersonating(config.new_client_from_config(config_file=str(cluster.kubeconfig)), namespace)
+    with pytest.raises(kube.KubernetesError, match=f"forbidden: cannot create jobs in namespace '{namespace}'"):
+        kube.start_restore_job(target, "mongodb-0", ["--latest"])
+
+
+def test_clear_errors_without_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kubeconfig_env: Path, namespace: str
+) -> None:
+    with pytest.raises(kube.KubernetesError, match="context 'nope' not found"):
+        kube.connect("nope")
+    with pytest.raises(kube.KubernetesError, match="pod 'ghost' not found"):
+        kube.find_pod(kube.connect(namespace=namespace), "ghost")
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    with pytest.raises(kube.KubernetesError, match="no Kubernetes configuration"):
+        kube.connect()
