@@ -14,6 +14,7 @@ import pymongo
 from engine.backup import BackupOptions, run_backup
 from engine.errors import VaultError
 from engine.holds import place_hold
+from engine.source import NamespaceFilter
 from engine.storage import open_storage
 from tests.bed import servers
 
@@ -90,7 +91,7 @@ def make_history(
             result = run_backup(
                 storage,
                 unreachable if back in failed else uri,
-                BackupOptions(connect_timeout=0.5),
+                BackupOptions(connect_timeout=0.5, namespaces=NamespaceFilter(databases=(SAMPLE,))),
                 clock=frozen_clock(start),
             )
             if back == held:
