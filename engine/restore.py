@@ -13,9 +13,9 @@ import pymongo
 from pymongo.errors import PyMongoError
 
 from engine.catalog import ArchiveEntry, find_archive, list_archives
-from engine.clock import Clock, iso, utc_now
+from engine.clock import Clock, utc_now
 from engine.errors import ArchiveNotFound, ConfigError, SourceError, TargetNotEmpty, VerificationError
-from engine.ledger import RunRecord, recorded_run, try_record_run
+from engine.ledger import RunRecord, recorded_run
 from engine.load import LoadItem, build_indexes, create_views, prepare_targets, stream_documents
 from engine.progress import ProgressCallback, ProgressTracker
 from engine.remap import Rename, rename, split_namespace
@@ -23,7 +23,7 @@ from engine.secrets import hosts_of
 from engine.source import NamespaceFilter, connect
 from engine.storage import Storage
 from engine.tools import mongorestore_archive
-from engine.verify import VerifyReport, verify_archive
+from engine.verify import VerifyReport, verify_and_record
 
 MODES = ("guarded", "drop", "if-empty")
 LOADERS = ("native", "mongorestore")
@@ -114,23 +114,11 @@ def choose_verified(
     """The first candidate that verifies in full, and the ones rejected on the way (each recorded)."""
     rejected: list[tuple[str, str]] = []
     for entry in candidates(storage, request):
-        report = verify_archive(storage, entry, progress)
+        report = verify_and_record(storage, entry, progress=progress, clock=clock)
         if report.ok:
             return entry, report, rejected
         reason = "; ".join(report.problems)
         rejected.append((entry.name, reason))
-        try_record_run(
-            storage,
-            RunRecord(
-                "verify",
-                iso(clock()),
-                iso(clock()),
-                "failure",
-                archive=entry.name,
-                error=reason,
-                details={"during": "restore"},
-            ),
-        )
         if not request.latest:
             raise VerificationError(f"archive {entry.name} failed verification, nothing was changed: {reason}")
     raise VerificationError(

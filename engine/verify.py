@@ -14,7 +14,9 @@ from bson import json_util
 
 from engine.archive import HashingReader, check_member, iter_bson, open_decompressor, tar_reader
 from engine.catalog import ArchiveEntry
+from engine.clock import Clock, iso, utc_now
 from engine.errors import VerificationError
+from engine.ledger import RunRecord, try_record_run
 from engine.manifest import Manifest
 from engine.progress import ProgressCallback, ProgressTracker
 from engine.storage import Storage
@@ -162,4 +164,28 @@ def verify_archive(storage: Storage, entry: ArchiveEntry, progress: ProgressCall
         report.problems.append(str(error))
     tracker.finish()
     report.duration_seconds = round(time.monotonic() - began, 3)
+    return report
+
+
+def verify_and_record(
+    storage: Storage, entry: ArchiveEntry, *, progress: ProgressCallback | None = None, clock: Clock = utc_now
+) -> VerifyReport:
+    """Verifies and writes the outcome to the ledger, where the dashboard reads an archive's verified or
+    corrupt state from. A storage that cannot take the record does not hide the report."""
+    started = clock()
+    report = verify_archive(storage, entry, progress)
+    try_record_run(
+        storage,
+        RunRecord(
+            "verify",
+            iso(started),
+            iso(clock()),
+            "success" if report.ok else "failure",
+            archive=entry.name,
+            bytes=report.archive_bytes,
+            documents=report.documents,
+            duration_seconds=report.duration_seconds,
+            error="; ".join(report.problems) or None,
+        ),
+    )
     return report

@@ -14,14 +14,12 @@ from textual.screen import Screen
 
 from engine.backup import BackupOptions, run_backup
 from engine.catalog import ArchiveEntry
-from engine.clock import iso
 from engine.drill import run_drill
 from engine.errors import ConfigError, VaultError
 from engine.holds import place_hold, release_hold
-from engine.ledger import RunRecord, record_run
 from engine.status import StatusSummary, summarize
 from engine.storage import Storage, open_storage
-from engine.verify import verify_archive
+from engine.verify import verify_and_record
 from vaultui.messages import ActionFinished, StateFailed, StateLoaded, WorkProgressed
 from vaultui.screens.archives import ArchivesScreen
 from vaultui.screens.compliance import ComplianceScreen
@@ -238,20 +236,8 @@ class VaultApp(App[None]):
     def verify_worker(self, entry: ArchiveEntry) -> None:
         assert self.storage is not None
         try:
-            started = self.now()
-            report = verify_archive(self.storage, entry, lambda p: self.post_message(WorkProgressed(p)))
-            record_run(
-                self.storage,
-                RunRecord(
-                    "verify",
-                    iso(started),
-                    iso(self.now()),
-                    "success" if report.ok else "failure",
-                    archive=entry.name,
-                    duration_seconds=report.duration_seconds,
-                    documents=report.documents,
-                    error="; ".join(report.problems) or None,
-                ),
+            report = verify_and_record(
+                self.storage, entry, progress=lambda p: self.post_message(WorkProgressed(p)), clock=self.settings.clock
             )
             text = f"{entry.name}: " + ("verified" if report.ok else "FAILED: " + "; ".join(report.problems))
             self.post_message(ActionFinished("verify", report.ok, text))

@@ -31,7 +31,8 @@ from engine.secrets import with_host
 from engine.source import NamespaceFilter
 from engine.status import StatusSummary, summarize
 from engine.storage import Storage, open_storage
-from engine.verify import VerifyReport, verify_archive
+from engine.verify import VerifyReport, verify_and_record
+from vaultui.formatting import duration_text
 from vaultui.output import ProgressReporter, log_event
 
 
@@ -202,7 +203,7 @@ def verify(arguments: argparse.Namespace) -> ExitCode:
     for entry in entries:
         reporter = ProgressReporter()
         try:
-            report = verify_archive(storage, entry, progress=reporter)
+            report = verify_and_record(storage, entry, progress=reporter)
         finally:
             reporter.close()
         reports.append(report)
@@ -227,11 +228,6 @@ def _day(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise ConfigError(f"--date {text!r} is not a date: use YYYY-MM-DD (UTC)") from None
-
-
-def duration_text(seconds: float) -> str:
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes}m{rest:02d}s" if minutes else f"{seconds:.1f}s"
 
 
 def _job_arguments(arguments: argparse.Namespace) -> list[str]:

@@ -12,16 +12,12 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Digits, Footer, Static
 
 from engine.status import StatusSummary
+from vaultui.formatting import duration_text
 from vaultui.widgets.slot_strip import SlotStrip
 from vaultui.widgets.status_line import StatusLine
 
 if TYPE_CHECKING:
     from vaultui.app import VaultApp
-
-
-def duration(seconds: float) -> str:
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes}m{rest:02d}s" if minutes else f"{seconds:.1f}s"
 
 
 class ComplianceScreen(Screen[None]):
@@ -73,13 +69,13 @@ class ComplianceScreen(Screen[None]):
         table.clear()
         for slot in reversed([slot for slot in slots if slot.status == "missed"]):
             table.add_row(f"{slot.start:%Y-%m-%d %H:%M}", Text(slot.cause, style="red"))
-        lines = [f"[b]Recovery[/b] (RTO {duration(summary.rto_seconds)})"]
+        lines = [f"[b]Recovery[/b] (RTO {duration_text(summary.rto_seconds)})"]
         recoveries = [run for run in summary.runs if run.kind in ("restore", "drill") and run.result != "skipped"]
         for run in recoveries[:6]:
             ok = run.succeeded and run.duration_seconds <= summary.rto_seconds
             mark = "[green]met[/green]" if ok else "[red]MISSED[/red]"
             lines.append(
-                f"{run.started_at[:16].replace('T', ' ')} {run.kind:<7} {duration(run.duration_seconds):>7} {mark}"
+                f"{run.started_at[:16].replace('T', ' ')} {run.kind:<7} {duration_text(run.duration_seconds):>7} {mark}"
             )
         if not recoveries:
             lines.append("no restore or drill yet: press d on the archives view to run a drill")

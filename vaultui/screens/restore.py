@@ -20,16 +20,12 @@ from engine.kube import KubernetesError, connect, list_mongodb_pods
 from engine.remap import build_renames
 from engine.restore import RestoreRequest, RestoreResult, run_restore
 from engine.source import NamespaceFilter
+from vaultui.formatting import duration_text
 from vaultui.messages import WorkProgressed
 from vaultui.screens.dialogs import TypedConfirmScreen
 
 if TYPE_CHECKING:
     from vaultui.app import VaultApp
-
-
-def duration(seconds: float) -> str:
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes}m{rest:02d}s" if minutes else f"{seconds:.1f}s"
 
 
 def describe_pods(context: str | None, namespace: str | None) -> str:
@@ -198,7 +194,7 @@ class RestoreScreen(Screen[None]):
         verdict = "met" if result.rto_met else "MISSED"
         text = (
             f"restored {result.archive} into {target}: {result.documents} documents, {result.indexes} indexes, "
-            f"in {duration(result.duration_seconds)} (RTO target {duration(result.rto_seconds)}: {verdict})"
+            f"in {duration_text(result.duration_seconds)} (RTO target {duration_text(result.rto_seconds)}: {verdict})"
         )
         self.query_one("#restore-result", Static).update(
             Text(text, style="bold green" if result.rto_met else "bold red")
