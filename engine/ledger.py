@@ -70,18 +70,26 @@ def list_runs(
     """Run records, newest first: those of `kind`, started at or after `since`, at most `limit` of them.
     Keys begin with the start time, so the filters apply to the listing before any record is read: a
     status or a dashboard reads only the records it shows. Unreadable records are skipped."""
-    known = {item.name for item in fields(RunRecord)}
+    return read_runs(storage, select_keys(run_keys(storage), kind, since=since, limit=limit))
+
+
+def run_keys(storage: Storage) -> list[str]:
+    """Every ledger key, newest first (one listing)."""
+    return sorted((info.key for info in storage.list(LEDGER_PREFIX) if info.key.endswith(".json")), reverse=True)
+
+
+def select_keys(
+    keys: list[str], kind: str | None, *, since: datetime | None = None, limit: int | None = None
+) -> list[str]:
     floor = LEDGER_PREFIX + since.astimezone(UTC).strftime("%Y%m%dT%H%M%S") if since else ""
-    keys = sorted(
-        (
-            info.key
-            for info in storage.list(LEDGER_PREFIX)
-            if info.key.endswith(".json") and (not kind or f"-{kind}-" in info.key) and info.key >= floor
-        ),
-        reverse=True,
-    )
+    chosen = [key for key in keys if (not kind or f"-{kind}-" in key) and key >= floor]
+    return chosen[:limit] if limit else chosen
+
+
+def read_runs(storage: Storage, keys: list[str]) -> list[RunRecord]:
+    known = {item.name for item in fields(RunRecord)}
     records = []
-    for key in keys[:limit] if limit else keys:
+    for key in keys:
         try:
             raw = json.loads(read_bytes(storage, key))
             records.append(RunRecord(**{name: value for name, value in raw.items() if name in known}))

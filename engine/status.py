@@ -15,7 +15,7 @@ from engine.compliance import (
     compute_compliance,
 )
 from engine.holds import read_holds
-from engine.ledger import RunRecord, list_runs
+from engine.ledger import RunRecord, read_runs, run_keys, select_keys
 from engine.restore import DEFAULT_RTO_SECONDS
 from engine.retention import PurgePlan, RetentionPolicy, plan_purge
 from engine.storage import Storage
@@ -69,9 +69,11 @@ def summarize(
     rto_seconds: float = DEFAULT_RTO_SECONDS,
 ) -> StatusSummary:
     # Only the window's backups (plus a day, for the slot that straddles its start) and recent other runs.
-    runs = list_runs(storage, "backup", since=now - timedelta(days=window_days + 1))
-    runs += [run for kind in ("restore", "drill", "purge", "verify") for run in list_runs(storage, kind, limit=20)]
-    runs.sort(key=lambda run: run.started, reverse=True)
+    keys = run_keys(storage)  # one listing, then only the records the summary needs are read
+    chosen = select_keys(keys, "backup", since=now - timedelta(days=window_days + 1))
+    for kind in ("restore", "drill", "purge", "verify"):
+        chosen += select_keys(keys, kind, limit=50)
+    runs = read_runs(storage, chosen)
     entries = list_archives(storage)
     compliance = compute_compliance(
         runs, schedule or Schedule(), now, window_days=window_days, target_percent=target_percent

@@ -65,8 +65,7 @@ def settings(backups: Path, mongo_uri: str) -> AppSettings:
 
 
 def table_names(app: VaultApp) -> list[str]:
-    table = app.screen.query_one("#archives", DataTable)
-    return [str(row.value) for row in table.rows]
+    return [entry.name for entry in app.screen.shown_entries]
 
 
 async def test_archives_listed_newest_first_with_status_and_detail(settings: AppSettings, backups: Path) -> None:
@@ -77,7 +76,7 @@ async def test_archives_listed_newest_first_with_status_and_detail(settings: App
         assert names == [entry.name for entry in list_archives(open_storage(str(backups)))]
         assert len(names) == 18  # 20 nights, less one failed and one missed
         table = app.screen.query_one("#archives", DataTable)
-        statuses = {str(table.get_row(name)[5]) for name in names}
+        statuses = {str(table.get_row_at(index)[5]) for index in range(table.row_count)}
         assert {"held", "complete"} <= statuses
         detail = str(app.screen.query_one("#detail-text", Static).render())
         assert "shop.orders: 240 docs" in detail and "newest verified archive" in detail

@@ -96,20 +96,26 @@ class FolderStorage:
         if not start.is_dir():
             return
         try:
-            walker = os.walk(start) if recursive else [(str(start), [], os.listdir(start))]
-            for directory, subdirectories, files in walker:
-                subdirectories[:] = sorted(name for name in subdirectories if not name.startswith("."))
-                for name in sorted(files):
-                    if name.startswith("."):
-                        continue  # temporary files of writes in progress
-                    path = Path(directory) / name
-                    key = path.relative_to(self.root).as_posix()
-                    if not key.startswith(prefix) or not path.is_file():
-                        continue
-                    stat = path.stat()
-                    yield ObjectInfo(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
+            yield from self._scan(start, prefix, recursive)
         except OSError as error:
             raise _explain(error, "list", start) from error
+
+    def _scan(self, directory: Path, prefix: str, recursive: bool) -> Iterator[ObjectInfo]:
+        """One scandir per folder (its entries carry their stat), sorted, hidden temporaries skipped."""
+        relative = directory.relative_to(self.root).as_posix()
+        base = "" if relative == "." else relative + "/"
+        with os.scandir(directory) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue  # temporary files of writes in progress
+            key = base + entry.name
+            if entry.is_dir(follow_symlinks=False):
+                if recursive and (key + "/").startswith(prefix[: len(key) + 1]):
+                    yield from self._scan(Path(entry.path), prefix, recursive)
+            elif key.startswith(prefix) and entry.is_file():
+                stat = entry.stat()
+                yield ObjectInfo(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
 
     def stat(self, key: str) -> ObjectInfo | None:
         path = self._path(key)

@@ -24,6 +24,8 @@ from vaultui.widgets.status_line import StatusLine
 if TYPE_CHECKING:
     from vaultui.app import VaultApp
 
+# Rows drawn at once: the newest thousand cover months of nightly backups; `/` searches every archive.
+ROW_LIMIT = 1000
 STATUS_STYLES = {
     "held": "bold magenta",
     "corrupt": "bold red",
@@ -34,14 +36,18 @@ STATUS_STYLES = {
 }
 
 
+def verify_states(summary: StatusSummary) -> dict[str, str]:
+    """verified or corrupt, by each archive's newest verify run (runs are newest first)."""
+    states: dict[str, str] = {}
+    for run in summary.runs:
+        if run.kind == "verify" and run.archive and run.archive not in states:
+            states[run.archive] = "verified" if run.succeeded else "corrupt"
+    return states
+
+
 def archive_status(entry: ArchiveEntry, summary: StatusSummary) -> str:
     """held, corrupt or verified (by the newest verify run), else the listing's status."""
-    if entry.held:
-        return "held"
-    verify = next((run for run in summary.runs if run.kind == "verify" and run.archive == entry.name), None)
-    if verify is not None:
-        return "verified" if verify.succeeded else "corrupt"
-    return entry.status
+    return "held" if entry.held else verify_states(summary).get(entry.name, entry.status)
 
 
 def short_age(age: timedelta) -> str:
@@ -66,7 +72,7 @@ class ArchivesScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.filter_text = ""
-        self.rows: dict[str, ArchiveEntry] = {}
+        self.shown_entries: list[ArchiveEntry] = []  # the table's rows, in order
 
     @property
     def vault(self) -> VaultApp:
@@ -100,10 +106,9 @@ class ArchivesScreen(Screen[None]):
     @property
     def selected(self) -> ArchiveEntry | None:
         table = self.query_one("#archives", DataTable)
-        if table.row_count == 0:
+        if table.row_count == 0 or not 0 <= table.cursor_row < len(self.shown_entries):
             return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return self.rows.get(str(key))
+        return self.shown_entries[table.cursor_row]
 
     def show_summary(self, summary: StatusSummary | None) -> None:
         now = self.vault.now()
@@ -113,56 +118,63 @@ class ArchivesScreen(Screen[None]):
             self.fill_table(summary, now)
 
     def fill_table(self, summary: StatusSummary, now: datetime) -> None:
+        """All rows in one batch (10,000 archives stay quick); the selected archive stays selected."""
         table = self.query_one("#archives", DataTable)
         previous = self.selected.name if self.selected else None
-        table.clear()
-        self.rows = {}
         fates = {decision.name: decision for decision in summary.purge_plan.decisions}
-        last_day = None
+        verified = verify_states(summary)
         needle = self.filter_text.lower()
+        rows, visible, last_day, hidden = [], [], None, 0
         for entry in summary.archives:
-            status = archive_status(entry, summary)
+            status = "held" if entry.held else verified.get(entry.name, entry.status)
             day = entry.ref.time.strftime("%Y-%m-%d")
             if needle and needle not in f"{day} {entry.name} {status}".lower():
+                continue
+            if len(rows) >= ROW_LIMIT:
+                hidden += 1
                 continue
             fate = fates.get(entry.name)
             purge = (
                 ""
                 if fate is None
-                else (
-                    "now"
-                    if fate.action == "delete"
-                    else (f"in {fate.purge_in_days} d" if fate.purge_in_days is not None else "kept")
+                else "now"
+                if fate.action == "delete"
+                else (f"in {fate.purge_in_days} d" if fate.purge_in_days is not None else "kept")
+            )
+            rows.append(
+                (
+                    day if day != last_day else "",
+                    entry.name,
+                    humanize.naturalsize(entry.size, binary=True, format="%.0f"),
+                    short_age(now - entry.ref.time),
+                    entry.ref.codec,
+                    Text(status, style=STATUS_STYLES.get(status, "")),
+                    Text(purge, style="red" if purge == "now" else ""),
                 )
             )
-            table.add_row(
-                day if day != last_day else "",
-                entry.name,
-                humanize.naturalsize(entry.size, binary=True, format="%.0f"),
-                short_age(now - entry.ref.time),
-                entry.ref.codec,
-                Text(status, style=STATUS_STYLES.get(status, "")),
-                Text(purge, style="red" if purge == "now" else ""),
-                key=entry.name,
-            )
-            self.rows[entry.name] = entry
+            visible.append(entry)
             last_day = day
+        table.clear()
+        self.shown_entries = visible
+        table.add_rows(rows)
+        self.flash(f"{hidden:,} older archives not listed: press / and type a date to find one" if hidden else "")
         if not summary.archives:
             self.query_one("#detail-text", Static).update(
                 "No archives yet.\n\nPress [b]b[/b] to run the first backup now, or run\n"
                 "  vaultui --headless backup\n(the MongoDB URI comes from VAULTUI_MONGO_URI)."
             )
-        elif previous in self.rows:
-            table.move_cursor(row=table.get_row_index(previous))
+            return
+        names = [entry.name for entry in visible]
+        if previous in names:
+            table.move_cursor(row=names.index(previous))
         else:
             table.move_cursor(row=0)
             table.scroll_home(animate=False)
 
     @on(DataTable.RowHighlighted, "#archives")
     def highlighted(self, event: DataTable.RowHighlighted) -> None:
-        entry = self.rows.get(str(event.row_key.value))
-        if entry is not None:
-            self.load_detail(entry)
+        if 0 <= event.cursor_row < len(self.shown_entries):
+            self.load_detail(self.shown_entries[event.cursor_row])
 
     @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
     def load_detail(self, entry: ArchiveEntry) -> None:
