@@ -73,8 +73,10 @@ def test_backup_list_verify_then_restore_by_hand_with_real_mongorestore(
     assert manifest is not None
     counts = {entry.namespace: entry.documents for entry in manifest.collections}
     assert counts == {f"{seeded}.orders": 1500, f"{seeded}.users": 40, f"{seeded}.empty": 0}
-    [record] = list_runs(storage)
+    [record] = list_runs(storage, "backup")
     assert (record.kind, record.result, record.archive, record.documents) == ("backup", "success", name, 1540)
+    [checked_run] = list_runs(storage, "verify")  # verify records its outcome: the dashboard shows "verified"
+    assert (checked_run.result, checked_run.archive) == ("success", name)
 
     # The escape hatch an on-call engineer trusts: plain tar, then the real mongorestore.
     local = tmp_path / name
