@@ -208,3 +208,42 @@ def test_report_matches_the_golden_file(backups: Path) -> None:
     assert "<h2>Missed slots</h2>" in html and "2026-11-05T00:00:00+00:00" in html
     data = json.loads(render(report, "json"))
     assert (data["compliance"]["expected"], data["compliance"]["met"]) == (25, 21)
+
+
+def test_metrics_are_pushed_to_a_pushgateway(backups: Path) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[tuple[str, str, bytes]] = []
+
+    class Gateway(BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:  # noqa: N802 - the http.server naming
+            received.append(("PUT", self.path, self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *arguments: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", free_port()), Gateway)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        storage = open_storage(str(backups))
+        record_run(storage, record("backup", datetime.now(UTC) - timedelta(hours=2), "success"))
+        done = run_vaultui(
+            "--headless",
+            "status",
+            "--window-days",
+            "1",
+            "--pushgateway",
+            f"http://127.0.0.1:{server.server_port}",
+            env={"VAULTUI_STORAGE": str(backups)},
+        )
+    finally:
+        server.shutdown()
+    assert done.returncode in (0, ExitCode.COMPLIANCE_BELOW_TARGET), done.stderr
+    [(method, path, body)] = received
+    assert path == "/metrics/job/vaultui"
+    families = {family.name for family in text_string_to_metric_families(body.decode())}
+    assert {"vaultui_compliance_ratio", "vaultui_runs", "vaultui_last_success_timestamp_seconds"} <= families

@@ -48,8 +48,10 @@ def terminal(tmp_path: Path) -> Iterator[Terminal]:
     fixed_storage(folder)
     term = Terminal(f"vaultui-{uuid.uuid4().hex[:8]}")
     # COLUMNS/LINES from the test runner would pin the app to their size rather than the terminal's.
-    command = (f"env -u COLUMNS -u LINES KUBECONFIG={tmp_path}/none {VAULTUI} --storage {folder} --refresh 0; "
-               "echo vaultui-exited; sleep 30")
+    command = (
+        f"env -u COLUMNS -u LINES KUBECONFIG={tmp_path}/none {VAULTUI} --storage {folder} --refresh 0; "
+        "echo vaultui-exited; sleep 30"
+    )
     term.tmux("new-session", "-d", "-s", "vaultui", "-x", "200", "-y", "30", command)
     try:
         yield term

@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
 
+from engine import kube
 from engine.backup import BackupOptions, run_backup
 from engine.catalog import ArchiveEntry
 from engine.drill import run_drill
@@ -63,7 +64,7 @@ class VaultApp(App[None]):
         self.settings = settings
         self.storage: Storage | None = None
         self.storage_label = settings.storage_url
-        self.kube_label = "k8s: " + (settings.kube_context or "not configured")
+        self.kube_label = "k8s: …"  # resolved by the first state load (reading a kubeconfig is I/O)
         self.busy: str | None = None
         self.storage_override: Storage | None = None  # tests: a storage shown under another URL
 
@@ -92,6 +93,12 @@ class VaultApp(App[None]):
 
     @work(thread=True, exclusive=True, group="state", exit_on_error=False)
     def refresh_state(self) -> None:
+        if self.kube_label == "k8s: …":
+            try:
+                target = kube.connect(self.settings.kube_context, self.settings.kube_namespace)
+                self.kube_label = f"k8s: {target.context}/{target.namespace}"
+            except kube.KubernetesError:
+                self.kube_label = "k8s: not configured"
         if self.storage is None:
             return
         try:
