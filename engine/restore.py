@@ -268,3 +268,30 @@ def run_restore(
         )
     result.record = record
     return result
+
+
+def request_arguments(request: RestoreRequest) -> list[str]:
+    """The `vaultui --headless restore` flags that make the same request elsewhere (a Job in the cluster);
+    storage and URIs are not among them: the Job has its own from its environment."""
+    out: list[str] = ["--latest"] if request.latest else []
+    if request.archive is not None:
+        out += ["--archive", request.archive]
+    if request.day is not None:
+        out += ["--date", request.day.isoformat()]
+    out += [part for database in request.namespaces.databases for part in ("--db", database)]
+    out += [part for pattern in request.namespaces.include for part in ("--ns-include", pattern)]
+    out += [part for pattern in request.namespaces.exclude for part in ("--ns-exclude", pattern)]
+    for pair in request.renames:
+        out += ["--ns-from", pair.source, "--ns-to", pair.target]
+    out += {"drop": ["--drop"], "if-empty": ["--if-empty"]}.get(request.mode, [])
+    if request.dry_run:
+        out.append("--dry-run")
+    if request.loader != "native":
+        out += ["--loader", request.loader]
+    if not request.indexes:
+        out.append("--no-indexes")
+    if request.wait_ready_seconds:
+        out += ["--wait-ready", f"{request.wait_ready_seconds:g}"]
+    if request.rto_seconds != DEFAULT_RTO_SECONDS:
+        out += ["--rto", f"{request.rto_seconds:g}"]
+    return out

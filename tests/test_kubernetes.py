@@ -318,3 +318,44 @@ def test_clear_errors_without_configuration(
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
     with pytest.raises(kube.KubernetesError, match="no Kubernetes configuration"):
         kube.connect()
+
+
+async def test_dashboard_restores_into_a_pod_through_a_job(
+    api: client.ApiClient, namespace: str, kubeconfig_env: Path, bed_binaries: dict[str, Path], tmp_path: Path
+) -> None:
+    from textual.widgets import Static
+
+    from engine.storage import open_storage as storage_at
+    from tests.helpers import settle
+    from tests.test_ui_snapshots import fixed_storage
+    from vaultui.app import make_app
+    from vaultui.screens.dialogs import TypedConfirmScreen
+    from vaultui.settings import AppSettings
+
+    make_mongodb(api, namespace)
+    install_base(api, namespace, bed_binaries)
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    fixed_storage(folder)
+    newest = storage_at(str(folder))
+    app = make_app(AppSettings(storage_url=str(folder), refresh_seconds=0, kube_namespace=namespace))
+    finisher = finish_job(api, namespace, succeed=True, after=0.5)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        assert app.kube_label == f"k8s: test/{namespace}"
+        await pilot.press("r")
+        await settle(app, pilot)
+        assert "Kubernetes pods in test/" in str(app.screen.query_one("#pods", Static).render())
+        await pilot.click("#target-pod-mongodb-0")
+        await pilot.click("#mode-drop")
+        await pilot.click("#restore")
+        await pilot.pause()
+        assert isinstance(app.screen, TypedConfirmScreen)
+        await pilot.press(*"mongodb-0", "enter")
+        await settle(app, pilot)
+        result = str(app.screen.query_one("#restore-result", Static).render())
+    finisher.join()
+    assert "into pod mongodb-0: completed" in result
+    [job] = client.BatchV1Api(api).list_namespaced_job(namespace).items
+    archive = sorted(info.key for info in newest.list("", recursive=False) if info.key.endswith(".tar.zst"))[-1]
+    assert job.spec.template.spec.containers[0].args[:5] == ["--headless", "restore", "--archive", archive, "--drop"]

@@ -25,7 +25,7 @@ from engine.ledger import RunRecord
 from engine.metrics import publish
 from engine.remap import build_renames
 from engine.report import build_report, render
-from engine.restore import DEFAULT_RTO_SECONDS, RestoreRequest, run_restore
+from engine.restore import DEFAULT_RTO_SECONDS, RestoreRequest, request_arguments, run_restore
 from engine.retention import DEFAULT_MAX_AGE_DAYS, PurgeResult, RetentionPolicy, apply_purge, make_plan
 from engine.secrets import with_host
 from engine.source import NamespaceFilter
@@ -230,43 +230,9 @@ def _day(text: str) -> date:
         raise ConfigError(f"--date {text!r} is not a date: use YYYY-MM-DD (UTC)") from None
 
 
-def _job_arguments(arguments: argparse.Namespace) -> list[str]:
-    """The restore flags a Job in the cluster must repeat (storage and URIs come from its own env)."""
-    out: list[str] = []
-    if arguments.latest:
-        out.append("--latest")
-    for flag, value in (
-        ("--archive", arguments.archive),
-        ("--date", arguments.date),
-        ("--loader", arguments.loader),
-        ("--rto", arguments.rto),
-        ("--wait-ready", arguments.wait_ready),
-    ):
-        if value is not None:
-            out += [flag, str(value)]
-    for flag, values in (
-        ("--db", arguments.db),
-        ("--ns-include", arguments.ns_include),
-        ("--ns-exclude", arguments.ns_exclude),
-        ("--ns-from", arguments.ns_from),
-        ("--ns-to", arguments.ns_to),
-    ):
-        for value in values or []:
-            out += [flag, value]
-    for flag, on in (
-        ("--drop", arguments.drop),
-        ("--if-empty", arguments.if_empty),
-        ("--dry-run", arguments.dry_run),
-        ("--no-indexes", arguments.no_indexes),
-    ):
-        if on:
-            out.append(flag)
-    return out
-
-
-def restore_in_cluster(arguments: argparse.Namespace) -> ExitCode:
+def restore_in_cluster(arguments: argparse.Namespace, request: RestoreRequest) -> ExitCode:
     target = kube.connect(arguments.kube_context, arguments.kube_namespace)
-    job = kube.start_restore_job(target, arguments.pod, _job_arguments(arguments), cronjob=arguments.cronjob)
+    job = kube.start_restore_job(target, arguments.pod, request_arguments(request), cronjob=arguments.cronjob)
     name = job.metadata.name
     print(
         f"started Job {name} in {target.context}/{target.namespace}: it restores into pod {arguments.pod} "
@@ -282,9 +248,6 @@ def restore_in_cluster(arguments: argparse.Namespace) -> ExitCode:
 
 
 def restore(arguments: argparse.Namespace) -> ExitCode:
-    if arguments.pod:
-        return restore_in_cluster(arguments)
-    storage = _storage(arguments)
     request = RestoreRequest(
         latest=arguments.latest,
         archive=arguments.archive,
@@ -300,6 +263,9 @@ def restore(arguments: argparse.Namespace) -> ExitCode:
         wait_ready_seconds=setting(arguments.wait_ready, "wait_ready", 0.0, float),
         rto_seconds=_rto(arguments),
     )
+    if arguments.pod:
+        return restore_in_cluster(arguments, request)
+    storage = _storage(arguments)
     uri = read_secret("VAULTUI_TARGET_URI", arguments.target_uri_file, "target MongoDB URI")
     if not uri:
         raise ConfigError("no target MongoDB URI: set VAULTUI_TARGET_URI or pass --target-uri-file")

@@ -10,15 +10,16 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, RadioButton, RadioSet, Static
 
 from engine.catalog import ArchiveEntry
 from engine.config import split_list
 from engine.errors import VaultError
-from engine.kube import KubernetesError, connect, list_mongodb_pods
+from engine.kube import JobOutcome, KubernetesError, MongoPod, connect, follow_job, list_mongodb_pods, start_restore_job
 from engine.remap import build_renames
-from engine.restore import RestoreRequest, RestoreResult, run_restore
+from engine.restore import RestoreRequest, RestoreResult, request_arguments, run_restore
 from engine.source import NamespaceFilter
 from vaultui.formatting import duration_text
 from vaultui.messages import WorkProgressed
@@ -28,18 +29,30 @@ if TYPE_CHECKING:
     from vaultui.app import VaultApp
 
 
-def describe_pods(context: str | None, namespace: str | None) -> str:
-    """A few lines about the MongoDB pods, or how to configure Kubernetes: for read-only display."""
+class PodsLoaded(Message):
+    def __init__(self, pods: list[MongoPod], text: str) -> None:
+        super().__init__()
+        self.pods, self.text = pods, text
+
+
+class JobProgressed(Message):
+    """A restore Job into a pod: started (`final` False), ended with an `outcome`, or failed with `text`."""
+
+    def __init__(self, pod: str, outcome: JobOutcome | None, text: str = "", final: bool = True) -> None:
+        super().__init__()
+        self.pod, self.outcome, self.text, self.final = pod, outcome, text, final
+
+
+def find_pods(context: str | None, namespace: str | None) -> tuple[list[MongoPod], str]:
+    """The MongoDB pods and a line about them, or how to configure Kubernetes."""
     try:
         target = connect(context, namespace)
         pods = list_mongodb_pods(target)
     except KubernetesError as error:
-        return f"Kubernetes pods: {error}"
+        return [], f"Kubernetes pods: {error}"
     if not pods:
-        return f"Kubernetes pods: no MongoDB StatefulSet in {target.context}/{target.namespace}"
-    lines = [f"Kubernetes pods in {target.context}/{target.namespace}:"]
-    lines += [f"  {pod.name} ({pod.statefulset}) {'ready' if pod.ready else pod.phase}" for pod in pods]
-    return "\n".join(lines)
+        return [], f"Kubernetes pods: no MongoDB StatefulSet in {target.context}/{target.namespace}"
+    return pods, f"Kubernetes pods in {target.context}/{target.namespace}: restored through a Job in the cluster"
 
 
 class RestoreScreen(Screen[None]):
@@ -76,8 +89,10 @@ class RestoreScreen(Screen[None]):
                 with Vertical(classes="restore-column"):
                     yield Label("Mode")
                     with RadioSet(id="mode"):
-                        yield RadioButton("guarded: refuse if the target holds data", value=True, name="guarded")
-                        yield RadioButton("drop: replace the restored collections", name="drop")
+                        yield RadioButton(
+                            "guarded: refuse if the target holds data", value=True, name="guarded", id="mode-guarded"
+                        )
+                        yield RadioButton("drop: replace the restored collections", name="drop", id="mode-drop")
                     yield Label("Scope (empty = everything)")
                     yield Input(placeholder="databases, comma-separated", id="databases")
                     yield Input(placeholder="namespace pattern, e.g. sales.*", id="include")
@@ -100,8 +115,21 @@ class RestoreScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="pods", exit_on_error=False)
     def load_pods(self) -> None:
         settings = self.vault.settings
-        text = describe_pods(settings.kube_context, settings.kube_namespace)
-        self.app.call_from_thread(self.query_one("#pods", Static).update, text)
+        self.post_message(PodsLoaded(*find_pods(settings.kube_context, settings.kube_namespace)))
+
+    @on(PodsLoaded)
+    def pods_loaded(self, message: PodsLoaded) -> None:
+        self.query_one("#pods", Static).update(message.text)
+        targets = self.query_one("#target", RadioSet)
+        for pod in message.pods:
+            state = "ready" if pod.ready else pod.phase
+            targets.mount(
+                RadioButton(
+                    f"pod {pod.name}  ({pod.statefulset}, {state})", name=f"pod:{pod.name}", id=f"target-pod-{pod.name}"
+                )
+            )
+        if message.pods:
+            self.query_one("#restore", Button).disabled = False
 
     def request(self, dry_run: bool) -> RestoreRequest:
         mode_button = self.query_one("#mode", RadioSet).pressed_button
@@ -131,7 +159,66 @@ class RestoreScreen(Screen[None]):
 
     @on(Button.Pressed, "#restore")
     def restore_pressed(self) -> None:
-        self.start(dry_run=True, then_confirm=True)
+        name = self.target_name()
+        if name and name.startswith("pod:"):
+            self.confirm_pod(name.removeprefix("pod:"))
+        else:
+            self.start(dry_run=True, then_confirm=True)
+
+    def confirm_pod(self, pod: str) -> None:
+        try:
+            request = self.request(dry_run=False)
+        except VaultError as error:
+            self.notify(str(error), severity="error")
+            return
+        mode = {
+            "drop": "[b red]drop and replace[/b red] the restored collections",
+            "guarded": "refuse if the pod's database holds data",
+        }.get(request.mode, request.mode)
+        body = (
+            f"Restore {self.entry.name} into pod [b]{pod}[/b] through a Kubernetes Job.\n"
+            f"The Job verifies the archive first, then will {mode}.\n"
+            f"It keeps running in the cluster if this terminal goes away."
+        )
+        self.app.push_screen(
+            TypedConfirmScreen("Restore into a pod?", body, pod), lambda yes: self.pod_confirmed(yes, pod, request)
+        )
+
+    def pod_confirmed(self, yes: bool | None, pod: str, request: RestoreRequest) -> None:
+        if not yes or not self.vault.start("restore"):
+            return
+        self.query_one("#restore-result", Static).update(f"starting a restore Job for pod {pod}…")
+        self.run_pod_worker(pod, request)
+
+    @work(thread=True, exclusive=True, group="restore", exit_on_error=False)
+    def run_pod_worker(self, pod: str, request: RestoreRequest) -> None:
+        settings = self.vault.settings
+        try:
+            target = connect(settings.kube_context, settings.kube_namespace)
+            job = start_restore_job(target, pod, request_arguments(request))
+            self.post_message(JobProgressed(pod, None, f"Job {job.metadata.name} started; following it…", final=False))
+            outcome = follow_job(target, job.metadata.name, poll=1.0)
+        except VaultError as error:
+            self.post_message(JobProgressed(pod, None, str(error)))
+            return
+        self.post_message(JobProgressed(pod, outcome))
+
+    @on(JobProgressed)
+    def job_progressed(self, message: JobProgressed) -> None:
+        result = self.query_one("#restore-result", Static)
+        if message.final:
+            self.vault.busy = None
+        if message.outcome is None:
+            result.update(Text(message.text, style="bold red" if message.final else "yellow"))
+            return
+        outcome = message.outcome
+        text = f"restore Job {outcome.name} into pod {message.pod}: " + (
+            "completed" if outcome.succeeded else f"FAILED ({outcome.reason})"
+        )
+        if outcome.logs:
+            text += "\n" + outcome.logs.rstrip()
+        result.update(Text(text, style="bold green" if outcome.succeeded else "bold red"))
+        self.notify(text.splitlines()[0], title="Restore", severity="information" if outcome.succeeded else "error")
 
     def start(self, dry_run: bool, then_confirm: bool = False) -> None:
         name = self.target_name()
