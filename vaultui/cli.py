@@ -16,8 +16,10 @@ Backup, restore and retention for MongoDB on Kubernetes.
 
 Secrets never go on the command line: the MongoDB URI comes from VAULTUI_MONGO_URI or --mongo-uri-file,
 S3 credentials from the standard AWS variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE) and
-the S3 endpoint from the storage URL or AWS_ENDPOINT_URL_S3. Every flag below also reads VAULTUI_<FLAG>
-(for example VAULTUI_STORAGE, VAULTUI_CODEC); the flag wins."""
+the S3 endpoint from the storage URL or AWS_ENDPOINT_URL_S3. Settings also come from VAULTUI_* variables
+(VAULTUI_STORAGE, VAULTUI_CODEC, VAULTUI_DUMPER, VAULTUI_PARALLEL, VAULTUI_SCHEDULE, VAULTUI_TIMEZONE,
+VAULTUI_MAX_AGE_DAYS, VAULTUI_KEEP_LAST, VAULTUI_RTO_SECONDS, VAULTUI_WINDOW_DAYS, VAULTUI_METRICS_FILE, …);
+a flag on the command line wins."""
 
 EPILOG = f"""\
 storage URLs:
