@@ -81,3 +81,16 @@ async def settle(app, pilot) -> None:  # noqa: ANN001 - a Textual App and its Pi
         except WorkerCancelled:
             continue
         await pilot.pause()
+
+
+def old_pipeline_archive(mongo_uri: str, database: str, mongodump: Path, folder: Path, day: str) -> Path:
+    """What the old CronJob did: mongodump --out /tmp/YYYYMMDD, then tar czf /backup/YYYYMMDD.tar.gz."""
+    work = folder.parent / f"work-{day}"
+    subprocess.run(
+        [str(mongodump), f"--uri={mongo_uri}", f"--db={database}", f"--out={work / day}"],
+        check=True,
+        capture_output=True,
+    )
+    archive = folder / f"{day}.tar.gz"
+    subprocess.run(["tar", "czf", str(archive), "-C", str(work), day], check=True)
+    return archive

@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pymongo
 import pytest
 
 from engine.errors import ExitCode
-from tests.helpers import run_vaultui, seed
-
-
-def old_pipeline_archive(mongo_uri: str, database: str, mongodump: Path, folder: Path, day: str) -> Path:
-    """What the old CronJob did: mongodump --out /tmp/YYYYMMDD, then tar czf /backup/YYYYMMDD.tar.gz."""
-    work = folder.parent / f"work-{day}"
-    subprocess.run(
-        [str(mongodump), f"--uri={mongo_uri}", f"--db={database}", f"--out={work / day}"],
-        check=True,
-        capture_output=True,
-    )
-    archive = folder / f"{day}.tar.gz"
-    subprocess.run(["tar", "czf", str(archive), "-C", str(work), day], check=True)
-    return archive
+from tests.helpers import old_pipeline_archive, run_vaultui, seed
 
 
 @pytest.fixture

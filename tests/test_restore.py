@@ -19,7 +19,7 @@ from engine.errors import ExitCode
 from engine.ledger import list_runs
 from engine.storage import open_storage
 from tests.bed import servers
-from tests.helpers import index_definitions, raw_documents, run_vaultui, seed
+from tests.helpers import index_definitions, old_pipeline_archive, raw_documents, run_vaultui, seed
 
 COUNTS = {"orders": 1200, "users": 60}
 
@@ -65,16 +65,6 @@ def assert_same(client: pymongo.MongoClient, source: str, target: str, indexes: 
         assert raw_documents(client[target][collection]) == raw_documents(client[source][collection]), collection
         if indexes:
             assert index_definitions(client[target][collection]) == index_definitions(client[source][collection])
-
-
-def old_pipeline(mongo_uri: str, database: str, mongodump: Path, folder: Path, day: str) -> None:
-    work = folder.parent / "old-work"
-    subprocess.run(
-        [str(mongodump), f"--uri={mongo_uri}", f"--db={database}", f"--out={work / day}"],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(["tar", "czf", str(folder / f"{day}.tar.gz"), "-C", str(work), day], check=True)
 
 
 @pytest.mark.parametrize("kind", ["folder", "s3"])
@@ -135,7 +125,7 @@ def test_native_archive_restores_through_real_mongorestore(
 def test_old_pipeline_archive_restores_natively(
     source: str, mongo_client: pymongo.MongoClient, mongo_uri: str, backups: Path, mongo_tools: dict[str, Path]
 ) -> None:
-    old_pipeline(mongo_uri, source, mongo_tools["mongodump"], backups, "20261020")
+    old_pipeline_archive(mongo_uri, source, mongo_tools["mongodump"], backups, "20261020")
     target = f"{source}_from_legacy"
     done = restore(
         mongo_uri, str(backups), "--date", "2026-10-20", "--ns-from", f"{source}.*", "--ns-to", f"{target}.*"
