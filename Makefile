@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test bed lint bench clean
+.PHONY: demo test test-repeat bed lint bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ lint: $(INSTALLED)
 
 test: $(INSTALLED) bed lint
 	$(PY) -m pytest
+
+# The UI tests 10 times in a row with one core kept busy: every run must pass (REPEAT=N for another count).
+REPEAT ?= 10
+test-repeat: $(INSTALLED) bed
+	bash tests/repeat.sh $(REPEAT)
 
 # Side-by-side backup/restore figures against mongodump, mongorestore and the old pipeline (100k documents).
 bench: $(INSTALLED) bed

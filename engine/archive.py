@@ -164,20 +164,32 @@ def tar_reader(stream: IO[bytes]) -> tarfile.TarFile:
 
 @dataclass(frozen=True)
 class MemberPath:
-    """Where a tar member sits in the mongodump layout: <stamp>/<db>/<collection>.<kind>."""
+    """Where a tar member sits in the mongodump layout: <stamp>/<db>/<stem>.<kind>. `stem` is the collection's
+    file name as written (escaped as mongodump escapes it; see engine.names), not yet its real name."""
 
     stamp: str
     database: str
-    collection: str
+    stem: str
     kind: str  # "bson" or "metadata"
 
 
+@dataclass(frozen=True)
+class UnmappedMember:
+    """A plain file that is no collection of the dump: what it is and why it is not restored."""
+
+    name: str
+    reason: str
+
+
 _MEMBER = re.compile(r"^(?P<stamp>[^/]+)/(?P<db>[^/]+)/(?P<coll>[^/]+)\.(?P<kind>bson|metadata\.json)$")
+# Files mongodump itself writes at the top of a dump that are not collections.
+_TOP_LEVEL_EXTRAS = ("prelude.json", "oplog.bson")
 
 
-def check_member(member: tarfile.TarInfo, archive: str) -> MemberPath | None:
-    """Refuses members that could write outside the restore folder or are not plain files; returns where a
-    data member sits, or None for harmless extras (folders, prelude.json, oplog.bson)."""
+def check_member(member: tarfile.TarInfo, archive: str) -> MemberPath | UnmappedMember | None:
+    """Refuses members that could write outside the restore folder or are not plain files. Returns where a
+    data member sits; an UnmappedMember for any other file (the caller decides whether that is an error);
+    None for folders and mongodump's own top-level files (prelude.json, oplog.bson)."""
     name = member.name.removeprefix("./")  # `tar -C dir .` writes ./-prefixed names
     if name.startswith("/") or ".." in name.split("/") or "\\" in name:
         raise VerificationError(f"{archive} holds an unsafe path {name!r}: refusing the archive")
@@ -187,11 +199,20 @@ def check_member(member: tarfile.TarInfo, archive: str) -> MemberPath | None:
         raise VerificationError(
             f"{archive} holds {name!r}, which is a link or device, not a file: refusing the archive"
         )
-    match = _MEMBER.match(name.rstrip("/"))
-    if not match:
+    match = _MEMBER.match(name)
+    if match:
+        kind = "bson" if match["kind"] == "bson" else "metadata"
+        return MemberPath(match["stamp"], match["db"], match["coll"], kind)
+    parts = name.split("/")
+    if len(parts) == 2 and parts[1] in _TOP_LEVEL_EXTRAS:
         return None
-    kind = "bson" if match["kind"] == "bson" else "metadata"
-    return MemberPath(match["stamp"], match["db"], match["coll"], kind)
+    if len(parts) > 3 and parts[-1].endswith((".bson", ".metadata.json")):
+        reason = "a collection file inside a sub-folder (a '/' written unescaped into a file name)"
+    elif len(parts) < 3:
+        reason = "not inside a <database>/ folder"
+    else:
+        reason = "not a .bson or .metadata.json file"
+    return UnmappedMember(name, reason)
 
 
 def iter_bson(

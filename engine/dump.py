@@ -20,6 +20,7 @@ from pymongo.errors import PyMongoError
 from engine.archive import add_bytes, add_member, count_documents
 from engine.errors import SourceError
 from engine.manifest import CollectionEntry
+from engine.names import collection_stem
 from engine.progress import ProgressTracker
 from engine.source import CollectionPlan
 
@@ -93,7 +94,8 @@ def dump_into_tar(
     entries: list[CollectionEntry] = []
 
     def add_to_tar(dumped: DumpedCollection) -> None:
-        folder = f"{stamp}/{dumped.plan.database}/{dumped.plan.collection}"
+        # The file names mongodump itself would write (escaped, long ones shortened): see engine.names.
+        folder = f"{stamp}/{dumped.plan.database}/{collection_stem(dumped.plan.collection)}"
         # Metadata first: a one-pass reader can then create the collection (options, collation) before its data.
         add_bytes(tar, f"{folder}.metadata.json", dumped.metadata, started)
         if dumped.spool is not None:

@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     TARGET_NOT_EMPTY = 7
     COMPLIANCE_BELOW_TARGET = 8
     KUBERNETES = 9
+    INDEXES_REFUSED = 10  # the data was restored; some indexes were refused by the target (listed)
     INTERRUPTED = 130
 
 

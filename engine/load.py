@@ -14,9 +14,10 @@ from bson.son import SON
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, CollectionInvalid, PyMongoError
 
-from engine.archive import check_member, iter_bson, open_decompressor, tar_reader
+from engine.archive import MemberPath, check_member, iter_bson, open_decompressor, tar_reader
 from engine.catalog import ArchiveEntry
 from engine.errors import SourceError, VerificationError
+from engine.indexes import index_specs
 from engine.progress import ProgressTracker
 from engine.remap import split_namespace
 from engine.storage import Storage
@@ -37,6 +38,12 @@ class LoadItem:
     metadata: dict[str, Any] = field(hash=False, compare=False)
     documents: int = 0
     bson_bytes: int = 0
+    stem: str = ""  # the collection's file name in the archive, as written (see engine.names)
+
+    @property
+    def member_key(self) -> tuple[str, str]:
+        """(database folder, file stem): how the tar names this namespace's files."""
+        return split_namespace(self.source)[0], self.stem
 
 
 @dataclass
@@ -51,17 +58,6 @@ class LoadStats:
             self.inserted[target] = self.inserted.get(target, 0) + inserted
             if duplicates:
                 self.duplicates[target] = self.duplicates.get(target, 0) + duplicates
-
-
-def index_specs(metadata: dict[str, Any]) -> list[dict[str, Any]]:
-    """The createIndexes specs for a collection's metadata: without the _id index (the server makes it), the
-    legacy "ns" field, and the stored "v", so the target server builds its current index version."""
-    specs = []
-    for index in metadata.get("indexes", []):
-        if index.get("name") == "_id_":
-            continue
-        specs.append({key: value for key, value in index.items() if key not in ("ns", "v")})
-    return specs
 
 
 def create_options(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -99,22 +95,61 @@ def create_views(client: pymongo.MongoClient, items: list[LoadItem]) -> None:
             raise SourceError(f"cannot create view {item.target} in the target: {error}") from None
 
 
-def build_indexes(client: pymongo.MongoClient, items: list[LoadItem], parallel: int) -> int:
-    """Builds every collection's indexes, `parallel` collections at a time; returns how many were built."""
+@dataclass
+class IndexOutcome:
+    """What building the indexes did: how many were built, the specs changed on the way (one line each), and
+    the indexes the target refused (namespace, index name, the server's message)."""
 
-    def build(item: LoadItem) -> int:
-        specs = index_specs(item.metadata)
-        if not specs or item.type != "collection":
-            return 0
-        database_name, collection_name = split_namespace(item.target)
+    built: int = 0
+    changes: list[str] = field(default_factory=list)
+    refused: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def build_indexes(
+    client: pymongo.MongoClient, items: list[LoadItem], parallel: int, *, keep_specs: bool = False
+) -> IndexOutcome:
+    """Builds every collection's indexes, `parallel` collections at a time. Legacy specs are normalised first
+    (unless `keep_specs`). An index the target refuses does not stop the others: it is listed in the outcome."""
+    outcome = IndexOutcome()
+    lock = threading.Lock()
+
+    def build(item: LoadItem) -> None:
+        if item.type != "collection":
+            return
+        specs, changes = index_specs(item.metadata.get("indexes", []), item.target, keep_specs=keep_specs)
+        with lock:
+            outcome.changes += changes
+        if not specs:
+            return
+        database = client[split_namespace(item.target)[0]]
+        collection_name = split_namespace(item.target)[1]
         try:
-            client[database_name].command(SON([("createIndexes", collection_name), ("indexes", specs)]))
-        except PyMongoError as error:
-            raise SourceError(f"cannot build the indexes of {item.target}: {error}") from None
-        return len(specs)
+            database.command(SON([("createIndexes", collection_name), ("indexes", specs)]))
+            built, refused = len(specs), []
+        except PyMongoError:
+            # One refusal fails the whole command: build them one by one to keep every index the target takes.
+            built, refused = 0, []
+            for spec in specs:
+                try:
+                    database.command(SON([("createIndexes", collection_name), ("indexes", [spec])]))
+                    built += 1
+                except PyMongoError as error:
+                    refused.append((item.target, str(spec.get("name", "?")), _server_message(error)))
+        with lock:
+            outcome.built += built
+            outcome.refused += refused
 
     with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="vaultui-index") as pool:
-        return sum(pool.map(build, items))
+        list(pool.map(build, items))
+    outcome.refused.sort()
+    return outcome
+
+
+def _server_message(error: PyMongoError) -> str:
+    details = getattr(error, "details", None)
+    if isinstance(details, dict) and details.get("errmsg"):
+        return str(details["errmsg"])
+    return str(error).split(", full error:")[0]
 
 
 def _insert(
@@ -140,7 +175,7 @@ def stream_documents(
     storage: Storage,
     entry: ArchiveEntry,
     client: pymongo.MongoClient,
-    items: dict[str, LoadItem],
+    items: dict[tuple[str, str], LoadItem],
     tracker: ProgressTracker,
     *,
     insert_workers: int = 4,
@@ -164,9 +199,9 @@ def stream_documents(
                 with open_decompressor(entry.ref.codec, raw) as plain, tar_reader(plain) as tar:
                     for member in tar:
                         where = check_member(member, entry.name)
-                        if where is None or where.kind != "bson":
+                        if not isinstance(where, MemberPath) or where.kind != "bson":
                             continue
-                        item = items.get(f"{where.database}.{where.collection}")
+                        item = items.get((where.database, where.stem))
                         if item is None or item.type != "collection":
                             continue
                         stream = tar.extractfile(member)

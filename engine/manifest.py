@@ -10,7 +10,9 @@ from engine.archive import ArchiveRef
 from engine.errors import VerificationError
 from engine.storage import Storage, read_bytes, write_bytes
 
-MANIFEST_FORMAT = 1
+# 1: vaultui 0.1, collection files named by their raw names. 2: named as mongodump names them (escaped,
+# long names shortened; engine.names), and `read_back` says whether the stored archive was re-read.
+MANIFEST_FORMAT = 2
 
 
 @dataclass
@@ -51,6 +53,9 @@ class Manifest:
     oplog_end: dict[str, int] | None = None
     collections: list[CollectionEntry] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    # True when the backup re-read the stored archive and it matched everything above before this manifest
+    # was written; False when the user turned that off (--no-read-back).
+    read_back: bool = False
     format: int = MANIFEST_FORMAT
 
     @property

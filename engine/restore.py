@@ -45,6 +45,7 @@ class RestoreRequest:
     parallel: int = 4
     insert_workers: int = 4
     indexes: bool = True
+    keep_index_specs: bool = False  # send archived index specs untouched (no legacy normalisation)
     wait_ready_seconds: float = 0.0
     rto_seconds: float = DEFAULT_RTO_SECONDS
 
@@ -82,6 +83,9 @@ class RestoreResult:
     documents: int = 0
     duplicates: int = 0
     indexes: int = 0
+    index_changes: list[str] = field(default_factory=list)  # legacy specs normalised, one line each
+    indexes_refused: list[tuple[str, str, str]] = field(default_factory=list)  # (namespace, index, server says)
+    not_restored: list[str] = field(default_factory=list)  # legacy archive files that map to no namespace
     duration_seconds: float = 0.0
     rto_seconds: float = DEFAULT_RTO_SECONDS
     record: RunRecord | None = None
@@ -153,6 +157,7 @@ def plan_items(report: VerifyReport, request: RestoreRequest) -> list[LoadItem]:
                 metadata,
                 found.documents,
                 found.bson_bytes,
+                found.stem,
             )
         )
     if not items:
@@ -195,11 +200,17 @@ def load_into(
             storage,
             entry,
             client,
-            {item.source: item for item in items},
+            {item.member_key: item for item in items},
             tracker,
             insert_workers=request.insert_workers,
         )
-        result.indexes = build_indexes(client, items, request.parallel) if request.indexes else 0
+        if request.indexes:
+            outcome = build_indexes(client, items, request.parallel, keep_specs=request.keep_index_specs)
+            result.indexes, result.index_changes, result.indexes_refused = (
+                outcome.built,
+                outcome.changes,
+                outcome.refused,
+            )
         create_views(client, items)
         result.documents = sum(stats.inserted.values())
         result.duplicates = sum(stats.duplicates.values())
@@ -231,6 +242,8 @@ def run_restore(
         entry, report, rejected = choose_verified(storage, request, progress, clock)
         record.archive = entry.name
         details["rejected"] = [name for name, _ in rejected]
+        if report.not_restored:
+            details["not_restored"] = report.not_restored
         items = plan_items(report, request)
         client = wait_until_ready(target_uri, request.wait_ready_seconds)
         try:
@@ -240,7 +253,14 @@ def run_restore(
                 for item in items
             ]
             occupied = [entry_ for entry_ in plan if entry_.target_documents]
-            result = RestoreResult(entry.name, "restored", plan, rejected=rejected, rto_seconds=request.rto_seconds)
+            result = RestoreResult(
+                entry.name,
+                "restored",
+                plan,
+                rejected=rejected,
+                rto_seconds=request.rto_seconds,
+                not_restored=report.not_restored,
+            )
             if request.dry_run:
                 result.status, record.result = "dry-run", "dry-run"  # a dry run is not recorded
                 return result
@@ -266,6 +286,8 @@ def run_restore(
         details.update(
             rto_met=result.rto_met, duplicates=result.duplicates, indexes=result.indexes, namespaces=len(items)
         )
+        if result.indexes_refused:
+            details["indexes_refused"] = [f"{ns} {name}: {why}" for ns, name, why in result.indexes_refused]
     result.record = record
     return result
 
@@ -290,6 +312,8 @@ def request_arguments(request: RestoreRequest) -> list[str]:
         out += ["--loader", request.loader]
     if not request.indexes:
         out.append("--no-indexes")
+    if request.keep_index_specs:
+        out.append("--keep-index-specs")
     if request.wait_ready_seconds:
         out += ["--wait-ready", f"{request.wait_ready_seconds:g}"]
     if request.rto_seconds != DEFAULT_RTO_SECONDS:

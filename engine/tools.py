@@ -16,11 +16,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.archive import add_member, check_member, iter_bson, open_decompressor, tar_reader
+from engine.archive import MemberPath, add_member, check_member, iter_bson, open_decompressor, tar_reader
 from engine.catalog import ArchiveEntry
 from engine.errors import ConfigError, SourceError
 from engine.manifest import CollectionEntry
+from engine.names import NameScheme, UndecodableName, collection_from_stem, collection_stem
 from engine.progress import ProgressTracker
+from engine.remap import split_namespace
 from engine.secrets import scrub
 from engine.source import NamespaceFilter
 from engine.storage import Storage
@@ -105,12 +107,16 @@ def add_dump_folder(
     for database_folder in sorted(path for path in folder.iterdir() if path.is_dir()):
         database = database_folder.name
         for metadata in sorted(database_folder.glob("*.metadata.json")):
-            collection = metadata.name.removesuffix(".metadata.json")
+            stem = metadata.name.removesuffix(".metadata.json")  # escaped by mongodump: kept as it wrote it
+            info = json.loads(metadata.read_text() or "{}")
+            try:
+                collection = collection_from_stem(stem, NameScheme.ESCAPED, info.get("collectionName"))
+            except UndecodableName as error:
+                raise SourceError(f"mongodump wrote a file vaultui cannot map back: {error}") from None
             if not chosen.accepts(f"{database}.{collection}"):
                 continue
-            info = json.loads(metadata.read_text() or "{}")
             entry = CollectionEntry(database, collection, info.get("type", "collection"))
-            bson_file = database_folder / f"{collection}.bson"
+            bson_file = database_folder / f"{stem}.bson"
             if bson_file.exists():
                 digest = hashlib.sha256()
                 with bson_file.open("rb") as data:
@@ -121,7 +127,7 @@ def add_dump_folder(
                 entry.bson_bytes = bson_file.stat().st_size
                 entry.bson_sha256 = digest.hexdigest()
                 with bson_file.open("rb") as data:
-                    add_member(tar, f"{stamp}/{database}/{collection}.bson", data, entry.bson_bytes, started)
+                    add_member(tar, f"{stamp}/{database}/{stem}.bson", data, entry.bson_bytes, started)
                 tracker.advance(byte_count=entry.bson_bytes, documents=entry.documents, current=entry.namespace)
             with metadata.open("rb") as data:
                 add_member(tar, f"{stamp}/{database}/{metadata.name}", data, metadata.stat().st_size, started)
@@ -129,16 +135,19 @@ def add_dump_folder(
     return entries
 
 
-def extract_for_mongorestore(storage: Storage, entry: ArchiveEntry, folder: Path, sources: set[str]) -> Path:
-    """Unpacks the chosen namespaces' files (already verified safe) into `folder`; returns the dump folder."""
+def extract_for_mongorestore(storage: Storage, entry: ArchiveEntry, folder: Path, items: list[LoadItem]) -> Path:
+    """Unpacks the chosen namespaces' files (already verified safe) into `folder` under the names mongodump
+    would give them, whatever naming the archive used; returns the dump folder."""
+    chosen = {item.member_key: item for item in items}
     with storage.open_read(entry.name) as raw:
         with open_decompressor(entry.ref.codec, raw) as plain, tar_reader(plain) as tar:
             for member in tar:
                 where = check_member(member, entry.name)
-                if where is None or f"{where.database}.{where.collection}" not in sources:
+                if not isinstance(where, MemberPath) or (item := chosen.get((where.database, where.stem))) is None:
                     continue
                 suffix = "bson" if where.kind == "bson" else "metadata.json"
-                path = folder / where.stamp / where.database / f"{where.collection}.{suffix}"
+                stem = collection_stem(split_namespace(item.source)[1])
+                path = folder / where.stamp / where.database / f"{stem}.{suffix}"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 stream = tar.extractfile(member)
                 assert stream is not None
@@ -152,7 +161,7 @@ def mongorestore_archive(
 ) -> int:
     """Restores through the real mongorestore (it needs the files on disk); returns the documents it restored."""
     tool = find_tool("mongorestore")
-    dump = extract_for_mongorestore(storage, entry, scratch, {item.source for item in items})
+    dump = extract_for_mongorestore(storage, entry, scratch, items)
     arguments = [
         f"--dir={dump}",
         f"--numParallelCollections={request.parallel}",

@@ -12,12 +12,13 @@ from typing import Any
 import zstandard
 from bson import json_util
 
-from engine.archive import HashingReader, check_member, iter_bson, open_decompressor, tar_reader
+from engine.archive import HashingReader, UnmappedMember, check_member, iter_bson, open_decompressor, tar_reader
 from engine.catalog import ArchiveEntry
 from engine.clock import Clock, iso, utc_now
 from engine.errors import VerificationError
 from engine.ledger import RunRecord, try_record_run
 from engine.manifest import Manifest
+from engine.names import NameScheme, UndecodableName, collection_from_stem
 from engine.progress import ProgressCallback, ProgressTracker
 from engine.storage import Storage
 
@@ -35,6 +36,8 @@ class CollectionFound:
     # Sum of every document's sha256 (mod 2**256): equal for the same documents in any order, so a restored
     # collection can be checked against the archive whatever order parallel inserts left it in.
     unordered_digest: int = 0
+    stem: str = ""  # the collection's file name in the archive (without suffix), as written
+    has_bson: bool = False
 
     @property
     def has_metadata(self) -> bool:
@@ -52,6 +55,9 @@ class VerifyReport:
     collections: dict[str, CollectionFound] = field(default_factory=dict)
     archive_bytes: int = 0
     duration_seconds: float = 0.0
+    # Files of a legacy archive that will not be restored, each with the reason (a vaultui archive has none:
+    # there they are problems).
+    not_restored: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -62,11 +68,30 @@ class VerifyReport:
         return sum(found.documents for found in self.collections.values())
 
 
+@dataclass
+class ScanResult:
+    """One read of an archive: its collections by real namespace, the files that map to none, and the bytes."""
+
+    collections: dict[str, CollectionFound]
+    unmapped: list[UnmappedMember]
+    hashed: HashingReader
+
+
+def name_scheme(manifest: Manifest | None) -> NameScheme:
+    """Format-1 manifests (vaultui 0.1) wrote raw collection names into member paths; everything else,
+    mongodump's output and the old pipeline's archives included, is escaped the way mongodump escapes."""
+    return NameScheme.RAW if manifest is not None and manifest.format < 2 else NameScheme.ESCAPED
+
+
 def scan_archive(
-    storage: Storage, entry: ArchiveEntry, tracker: ProgressTracker | None = None
-) -> tuple[dict[str, CollectionFound], HashingReader]:
-    """Reads the whole archive once, checking every member; raises VerificationError at the first break."""
-    found: dict[str, CollectionFound] = {}
+    storage: Storage, entry: ArchiveEntry, scheme: NameScheme, tracker: ProgressTracker | None = None
+) -> ScanResult:
+    """Reads the whole archive once, checking every member; raises VerificationError at the first break.
+    Collection files are matched to namespaces once the read is done, because a shortened file name is
+    resolved from its metadata, which a legacy tar may hold after the data."""
+    by_file: dict[tuple[str, str], CollectionFound] = {}
+    unmapped: list[UnmappedMember] = []
+    seen: set[str] = set()
     with storage.open_read(entry.name) as raw:
         hashed = HashingReader(raw)
         try:
@@ -75,16 +100,23 @@ def scan_archive(
                     where = check_member(member, entry.name)
                     if where is None:
                         continue
+                    if isinstance(where, UnmappedMember):
+                        unmapped.append(where)
+                        continue
                     if where.stamp != entry.ref.stamp:
                         raise VerificationError(
                             f"{entry.name} holds {member.name!r} outside its folder {entry.ref.stamp}/"
                         )
-                    collection = found.setdefault(f"{where.database}.{where.collection}", CollectionFound())
+                    if member.name in seen:
+                        raise VerificationError(f"{entry.name} holds {member.name!r} twice: refusing the archive")
+                    seen.add(member.name)
+                    collection = by_file.setdefault((where.database, where.stem), CollectionFound(stem=where.stem))
                     stream = tar.extractfile(member)
                     assert stream is not None
                     if where.kind == "metadata":
                         collection.metadata = _parse_metadata(stream.read(), f"{entry.name}: {member.name}")
                         continue
+                    collection.has_bson = True
                     digest = hashlib.sha256()
                     for batch in iter_bson(stream, f"{entry.name}: {member.name}"):
                         collection.documents += len(batch)
@@ -100,7 +132,20 @@ def scan_archive(
             raise
         except READ_ERRORS as error:
             raise VerificationError(f"{entry.name} is truncated or corrupt: {error}") from None
-    return found, hashed
+    found: dict[str, CollectionFound] = {}
+    for (database, stem), collection in sorted(by_file.items()):
+        suffix = ".bson" if collection.has_bson else ".metadata.json"
+        where = f"{entry.ref.stamp}/{database}/{stem}{suffix}"
+        try:
+            name = collection_from_stem(stem, scheme, (collection.metadata or {}).get("collectionName"))
+        except UndecodableName as error:
+            unmapped.append(UnmappedMember(where, f"its name does not decode to a collection: {error}"))
+            continue
+        namespace = f"{database}.{name}"
+        if namespace in found:
+            raise VerificationError(f"{entry.name} holds two sets of files for {namespace}: refusing the archive")
+        found[namespace] = collection
+    return ScanResult(found, unmapped, hashed)
 
 
 def add_to_digest(total: int, document: bytes) -> int:
@@ -117,7 +162,10 @@ def _parse_metadata(data: bytes, where: str) -> dict[str, Any]:
     return parsed
 
 
-def compare_with_manifest(manifest: Manifest, found: dict[str, CollectionFound], hashed: HashingReader) -> list[str]:
+def compare_with_manifest(manifest: Manifest, scan: ScanResult) -> list[str]:
+    """Everything that differs between what was read and what the manifest promises. In an archive with a
+    manifest every file must map to exactly one namespace of it, and every namespace must have its files."""
+    found, hashed = scan.collections, scan.hashed
     problems = []
     if hashed.bytes != manifest.archive_bytes:
         problems.append(f"size is {hashed.bytes} bytes, the manifest says {manifest.archive_bytes}")
@@ -127,6 +175,8 @@ def compare_with_manifest(manifest: Manifest, found: dict[str, CollectionFound],
         got = found.get(expected.namespace)
         if got is None or not got.has_metadata:
             problems.append(f"{expected.namespace} is missing from the archive")
+        elif expected.type == "collection" and not got.has_bson:
+            problems.append(f"{expected.namespace} has no .bson file in the archive")
         elif got.documents != expected.documents or (expected.bson_sha256 and got.sha256 != expected.bson_sha256):
             problems.append(
                 f"{expected.namespace} holds {got.documents} documents, the manifest says {expected.documents}"
@@ -134,6 +184,7 @@ def compare_with_manifest(manifest: Manifest, found: dict[str, CollectionFound],
             )
     extra = set(found) - {entry.namespace for entry in manifest.collections}
     problems += [f"{namespace} is in the archive but not in the manifest" for namespace in sorted(extra)]
+    problems += [f"{item.name} maps to no namespace: {item.reason}" for item in scan.unmapped]
     return problems
 
 
@@ -147,19 +198,22 @@ def verify_archive(storage: Storage, entry: ArchiveEntry, progress: ProgressCall
     )
     report = VerifyReport(entry.name, entry.status, checksum_checked=manifest is not None)
     try:
-        found, hashed = scan_archive(storage, entry, tracker)
+        scan = scan_archive(storage, entry, name_scheme(manifest), tracker)
+        found = scan.collections
         report.collections = found
-        report.archive_bytes = hashed.bytes
+        report.archive_bytes = scan.hashed.bytes
         if manifest is not None:
-            report.problems += compare_with_manifest(manifest, found, hashed)
+            report.problems += compare_with_manifest(manifest, scan)
         elif not found:
             report.problems.append("holds no collection in the mongodump layout <stamp>/<db>/<collection>.bson")
+        elif entry.ref.legacy:
+            # The old pipeline's archives are what mongodump wrote: restore what maps, and say what does not.
+            report.not_restored = [f"{item.name}: {item.reason}" for item in scan.unmapped]
         else:
-            report.problems += (
-                [f"{namespace} has no metadata.json" for namespace, got in found.items() if not got.has_metadata]
-                if not entry.ref.legacy
-                else []
-            )
+            report.problems += [f"{item.name} maps to no namespace: {item.reason}" for item in scan.unmapped]
+            report.problems += [
+                f"{namespace} has no metadata.json" for namespace, got in found.items() if not got.has_metadata
+            ]
     except VerificationError as error:
         report.problems.append(str(error))
     tracker.finish()

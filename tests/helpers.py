@@ -70,17 +70,27 @@ def index_definitions(collection: Collection) -> dict[str, dict]:
     }
 
 
-async def settle(app, pilot) -> None:  # noqa: ANN001 - a Textual App and its Pilot
-    """Until every worker is done and every message handled: no sleeping on guesses. A worker that an
-    exclusive newer one cancelled counts as done."""
+async def settle(app, pilot, timeout: float = 60) -> None:  # noqa: ANN001 - a Textual App and its Pilot
+    """Until the app declares itself settled (first load done, no worker pending or running, every screen's
+    data shown, every table laid out): a state, not a guess at time. The deadline only turns a hang into a
+    clear failure."""
+    import time
+
     from textual.worker import WorkerCancelled
 
-    for _ in range(4):
+    deadline = time.monotonic() + timeout
+    while True:
         try:
             await app.workers.wait_for_complete()
-        except WorkerCancelled:
-            continue
+        except WorkerCancelled:  # an exclusive newer worker replaced it: that one is waited for next
+            pass
         await pilot.pause()
+        if app.settled():
+            await pilot.wait_for_scheduled_animations()
+            if app.settled():
+                return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the app did not settle within {timeout:.0f} s")
 
 
 def old_pipeline_archive(mongo_uri: str, database: str, mongodump: Path, folder: Path, day: str) -> Path:

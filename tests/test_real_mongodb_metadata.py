@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from bson import Int64, json_util
 
-from engine.load import create_options, index_specs
+from engine.indexes import index_specs as specs_and_changes
+from engine.load import create_options
 
 
 @pytest.fixture(scope="module")
@@ -19,6 +20,10 @@ def mongo_tools_source(bed_binaries: dict[str, Path]) -> Path:
     source = bed_binaries["mongo_tools_source"]
     assert (source / "mongorestore").is_dir(), f"mongo-tools source missing at {source}: run tests/bed/build.sh"
     return source
+
+
+def index_specs(metadata: dict) -> list[dict]:
+    return specs_and_changes(metadata.get("indexes", []), "test.ns")[0]
 
 
 def load(source: Path, relative: str) -> dict:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import subprocess
 import tarfile
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import bson
@@ -218,7 +220,8 @@ def test_latest_falls_back_to_the_newest_good_archive_and_says_so(
     source: str, mongo_client: pymongo.MongoClient, mongo_uri: str, backups: Path
 ) -> None:
     older = backup(mongo_uri, str(backups), source)
-    time.sleep(1.1)  # archive names have one-second resolution
+    while datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") <= older.split(".")[0]:
+        time.sleep(0.05)  # archive names have one-second resolution: wait for the next second to begin
     newer = backup(mongo_uri, str(backups), source)
     damage(backups / newer, "flip")
     target = f"{source}_fallback"
@@ -273,11 +276,25 @@ def test_duplicate_keys_in_an_archive_are_counted(
 def test_wait_ready_waits_for_a_late_server(source: str, mongo_uri: str, backups: Path) -> None:
     backup(mongo_uri, str(backups), source)
     port = servers.free_port()
+    # The server starts only once the restore has knocked on its port (a state, not a delay): a plain
+    # listener accepts that first attempt and goes away, then FerretDB takes the port.
+    knock = socket.create_server(("127.0.0.1", port))
     late: list[servers.Server] = []
-    starter = threading.Timer(3.0, lambda: late.append(servers.start_ferretdb(port=port)))
+
+    def start_when_knocked() -> None:
+        with knock:
+            knock.settimeout(120)  # a restore that never knocks fails the test below; do not hang here
+            try:
+                connection, _ = knock.accept()
+            except TimeoutError:
+                return
+            connection.close()
+        late.append(servers.start_ferretdb(port=port))
+
+    starter = threading.Thread(target=start_when_knocked)
     starter.start()
     try:
-        done = restore(f"mongodb://127.0.0.1:{port}/", str(backups), "--latest", "--wait-ready", "60")
+        done = restore(f"mongodb://127.0.0.1:{port}/", str(backups), "--latest", "--wait-ready", "120")
         assert done.returncode == 0, done.stderr
         client: pymongo.MongoClient = pymongo.MongoClient(f"mongodb://127.0.0.1:{port}/")
         assert client[source]["orders"].count_documents({}) == 1200

@@ -11,6 +11,8 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.widgets import DataTable
+from textual.worker import WorkerState
 
 from engine import kube
 from engine.backup import BackupOptions, run_backup
@@ -67,6 +69,8 @@ class VaultApp(App[None]):
         self.kube_label = "k8s: …"  # resolved by the first state load (reading a kubeconfig is I/O)
         self.busy: str | None = None
         self.storage_override: Storage | None = None  # tests: a storage shown under another URL
+        # How many state loads have ended (loaded or failed): the first one is the app's declared "ready".
+        self.state_loads = 0
 
     def now(self) -> datetime:
         return self.settings.clock()
@@ -120,11 +124,23 @@ class VaultApp(App[None]):
     def state_loaded(self, message: StateLoaded) -> None:
         self.state_error = ""
         self.summary = message.summary
+        self.state_loads += 1
 
     @on(StateFailed)
     def state_failed(self, message: StateFailed) -> None:
         self.state_error = message.error
+        self.state_loads += 1
         self.notify(message.error, title="Storage", severity="error", timeout=10)
+
+    def settled(self) -> bool:
+        """True once the first load has ended, no worker is pending or running, every screen on the stack has
+        shown the data it asked for, and every table has laid out the rows it was given. Tests and the tmux
+        test wait for this state instead of sleeping."""
+        if self.storage is not None and self.state_loads == 0:
+            return False
+        if any(worker.state in (WorkerState.PENDING, WorkerState.RUNNING) for worker in self.workers):
+            return False
+        return all(screen_settled(screen) for screen in self.screen_stack)
 
     # ---- views and keys ----------------------------------------------------------------------------
 
@@ -331,6 +347,16 @@ class VaultApp(App[None]):
         if isinstance(self.screen, ArchivesScreen):
             self.screen.flash("")
         self.refresh_state()
+
+
+def screen_settled(screen: Screen[Any]) -> bool:
+    if getattr(screen, "loading_data", False):
+        return False
+    # DataTable measures new rows when its message queue is idle; until then its layout is provisional.
+    return not any(
+        table._require_update_dimensions or table._new_rows or table._updated_cells
+        for table in screen.query(DataTable)
+    )
 
 
 def make_app(settings: AppSettings) -> VaultApp:

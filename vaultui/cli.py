@@ -101,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("--spool-dir", type=Path, metavar="PATH", help="scratch folder (default: system temp)")
     backup.add_argument("--connect-timeout", type=float, metavar="SECONDS", help="wait for MongoDB (default 10)")
     backup.add_argument("--purge", action="store_true", help="apply retention after a successful backup")
+    backup.add_argument(
+        "--no-read-back",
+        action="store_true",
+        help="skip re-reading the stored archive before committing it (faster; a backup reported good may then "
+        "not restore; the manifest records that the check was skipped)",
+    )
     backup.add_argument("--system-databases", action="store_true", help="include admin, config and local")
     _namespace_options(backup)
 
@@ -138,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--parallel", type=int, metavar="N", help="collections indexed at once (default 4)")
     restore.add_argument("--insert-workers", type=int, metavar="N", help="parallel insert workers (default 4)")
     restore.add_argument("--no-indexes", action="store_true", help="restore data only, build no indexes")
+    restore.add_argument(
+        "--keep-index-specs",
+        action="store_true",
+        help="send archived index specs untouched (default: normalise legacy specs as mongorestore "
+        "--convertLegacyIndexes does, one line per change)",
+    )
     restore.add_argument("--connect-timeout", type=float, metavar="SECONDS", help=argparse.SUPPRESS)
     _namespace_options(restore)
 

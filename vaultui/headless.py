@@ -122,6 +122,7 @@ def _backup(arguments: argparse.Namespace, storage: Storage) -> ExitCode:
         parallel=setting(arguments.parallel, "parallel", 4, int),
         spool_dir=arguments.spool_dir,
         connect_timeout=setting(arguments.connect_timeout, "connect_timeout", 10.0, float),
+        read_back=not arguments.no_read_back,
     )
     uri = read_secret("VAULTUI_MONGO_URI", arguments.mongo_uri_file, "MongoDB URI")
     reporter = ProgressReporter()
@@ -193,6 +194,7 @@ def _report_json(report: VerifyReport) -> dict[str, object]:
         "bytes": report.archive_bytes,
         "duration_seconds": report.duration_seconds,
         "problems": report.problems,
+        "not_restored": report.not_restored,
     }
 
 
@@ -216,6 +218,8 @@ def verify(arguments: argparse.Namespace) -> ExitCode:
             )
             for problem in report.problems:
                 print(f"  - {problem}")
+            for item in report.not_restored:
+                print(f"  - will not be restored: {item}")
     if arguments.json:
         print(json.dumps([_report_json(report) for report in reports], indent=1))
     elif not entries:
@@ -260,6 +264,7 @@ def restore(arguments: argparse.Namespace) -> ExitCode:
         parallel=setting(arguments.parallel, "parallel", 4, int),
         insert_workers=setting(arguments.insert_workers, "insert_workers", 4, int),
         indexes=not arguments.no_indexes,
+        keep_index_specs=arguments.keep_index_specs,
         wait_ready_seconds=setting(arguments.wait_ready, "wait_ready", 0.0, float),
         rto_seconds=_rto(arguments),
     )
@@ -279,6 +284,8 @@ def restore(arguments: argparse.Namespace) -> ExitCode:
         reporter.close()
     for name, reason in result.rejected:
         print(f"vaultui: WARNING: {name} failed verification and was skipped: {reason}", file=sys.stderr)
+    for item in result.not_restored:
+        print(f"vaultui: WARNING: {result.archive}: will not be restored: {item}", file=sys.stderr)
     if result.status == "dry-run":
         print(f"dry run: would restore {result.archive} (verified) with mode {request.mode}:")
         for item in result.plan:
@@ -313,6 +320,13 @@ def restore(arguments: argparse.Namespace) -> ExitCode:
         f"restored in {duration_text(result.duration_seconds)} "
         f"(RTO target {duration_text(result.rto_seconds)}: {verdict})"
     )
+    for change in result.index_changes:
+        print(f"index spec normalised: {change}")
+    for namespace, index, message in result.indexes_refused:
+        print(f"vaultui: WARNING: the target refused index {index} of {namespace}: {message}", file=sys.stderr)
+    if result.indexes_refused:
+        print(f"restored, {len(result.indexes_refused)} indexes refused (every other index was built)")
+        return ExitCode.INDEXES_REFUSED
     return ExitCode.OK
 
 

@@ -36,6 +36,9 @@ STATUS_STYLES = {
 }
 
 
+COLUMNS = (("Date", 10), ("Archive", 24), ("Status", 10), ("Purge", 7), ("Size", 8), ("Age", 5), ("Codec", 5))
+
+
 def verify_states(summary: StatusSummary) -> dict[str, str]:
     """verified or corrupt, by each archive's newest verify run (runs are newest first)."""
     states: dict[str, str] = {}
@@ -91,7 +94,9 @@ class ArchivesScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#archives", DataTable)
-        table.add_columns("Date", "Archive", "Size", "Age", "Codec", "Status", "Purge")
+        # Fixed widths: a table that sized its columns from the rows would change shape as rows arrive.
+        for label, width in COLUMNS:
+            table.add_column(label, width=width)
         self.query_one("#filter", Input).display = False
         self.watch(self.app, "summary", self.show_summary)
         self.watch(self.app, "state_error", lambda _: self.show_summary(self.vault.summary))
@@ -145,11 +150,11 @@ class ArchivesScreen(Screen[None]):
                 (
                     day if day != last_day else "",
                     entry.name,
+                    Text(status, style=STATUS_STYLES.get(status, "")),
+                    Text(purge, style="red" if purge == "now" else ""),
                     humanize.naturalsize(entry.size, binary=True, format="%.0f"),
                     short_age(now - entry.ref.time),
                     entry.ref.codec,
-                    Text(status, style=STATUS_STYLES.get(status, "")),
-                    Text(purge, style="red" if purge == "now" else ""),
                 )
             )
             visible.append(entry)

@@ -33,7 +33,9 @@ class ComplianceScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#missed", DataTable).add_columns("Missed slot", "Cause")
+        table = self.query_one("#missed", DataTable)
+        table.add_column("Missed slot", width=16)
+        table.add_column("Cause", width=72)
         self.watch(self.app, "summary", self.show)
 
     def on_screen_resume(self) -> None:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 class PurgeScreen(Screen[None]):
     BINDINGS = [Binding("a", "apply", "Apply purge"), Binding("escape", "app.back", "Back")]
+    loading_data = False  # True from asking for the plan until it is shown (or has failed)
 
     def __init__(self) -> None:
         super().__init__()
@@ -39,22 +40,28 @@ class PurgeScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("Action", "Archive", "Age", "Size", "Reason")
+        table = self.query_one(DataTable)
+        for label, width in (("Action", 6), ("Archive", 24), ("Age", 6), ("Size", 10), ("Reason", 72)):
+            table.add_column(label, width=width)  # fixed: the layout does not move as the plan arrives
+        self.loading_data = True
         self.load()
 
     @work(thread=True, exclusive=True, group="purge", exit_on_error=False)
     def load(self) -> None:
         vault = self.vault
         if vault.storage is None:
+            self.loading_data = False
             return
         try:
             plan = make_plan(vault.storage, vault.settings.policy, vault.now())
         except VaultError as error:
             self.app.call_from_thread(self.notify, str(error), severity="error")
+            self.loading_data = False
             return
         self.app.call_from_thread(self.show, plan)
 
     def show(self, plan: PurgePlan) -> None:
+        self.loading_data = False
         self.plan = plan
         freed = sum(decision.entry.size for decision in plan.deletions)
         self.query_one("#purge-title", Static).update(

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from vaultui.app import VaultApp
 
 SHOWN = 500
+COLUMNS = (("Started (UTC)", 19), ("Kind", 7), ("Result", 7), ("Archive", 24), ("Duration", 8), ("Error", 72))
 
 
 class RunsLoaded(Message):
@@ -28,6 +29,7 @@ class RunsLoaded(Message):
 
 
 class RunsScreen(Screen[None]):
+    loading_data = False  # True from asking for the ledger until its records are shown
     def compose(self) -> ComposeResult:
         yield StatusLine()
         yield Static(f"Runs — the newest {SHOWN} ledger records", classes="view-title")
@@ -35,7 +37,9 @@ class RunsScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("Started (UTC)", "Kind", "Result", "Archive", "Duration", "Error")
+        table = self.query_one(DataTable)
+        for label, width in COLUMNS:  # fixed: the layout does not move as records arrive
+            table.add_column(label, width=width)
         self.watch(self.app, "summary", lambda _: self.load())
 
     def on_screen_resume(self) -> None:
@@ -43,12 +47,14 @@ class RunsScreen(Screen[None]):
 
     def load(self) -> None:
         self.query_one(StatusLine).show(self.app)  # type: ignore[arg-type]
+        self.loading_data = True
         self.load_runs()
 
     @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
     def load_runs(self) -> None:
         vault: VaultApp = self.app  # type: ignore[assignment]
         if vault.storage is None:
+            self.post_message(RunsLoaded([], ""))
             return
         try:
             self.post_message(RunsLoaded(list_runs(vault.storage, limit=SHOWN)))
@@ -57,6 +63,7 @@ class RunsScreen(Screen[None]):
 
     @on(RunsLoaded)
     def show(self, message: RunsLoaded) -> None:
+        self.loading_data = False
         if message.error:
             self.notify(message.error, severity="error")
         runs = message.runs
