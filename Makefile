@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test test-repeat bed lint bench clean
+.PHONY: demo test test-repeat fuzz bed lint bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: $(INSTALLED) bed lint
 REPEAT ?= 10
 test-repeat: $(INSTALLED) bed
 	bash tests/repeat.sh $(REPEAT)
+
+# Property-based round trips with new random examples, ten times as many as `make test` replays.
+fuzz: $(INSTALLED) bed
+	VAULTUI_HYPOTHESIS=explore $(PY) -m pytest -p no:cacheprovider tests/test_round_trips.py tests/test_names_and_index_specs.py
 
 # Side-by-side backup/restore figures against mongodump, mongorestore and the old pipeline (100k documents).
 bench: $(INSTALLED) bed

@@ -74,8 +74,9 @@ def prepare_targets(client: pymongo.MongoClient, items: list[LoadItem], drop: bo
                 database.drop_collection(collection_name)
             if item.type == "view":
                 continue  # created after the data, since a view may read any collection
+            # Created even without options: an empty collection is part of the dump (mongorestore makes it too).
             options = create_options(item.metadata)
-            if options and collection_name not in database.list_collection_names(filter={"name": collection_name}):
+            if collection_name not in database.list_collection_names(filter={"name": collection_name}):
                 database.command(SON([("create", collection_name), *options.items()]))
         except CollectionInvalid:
             continue
