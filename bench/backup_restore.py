@@ -2,7 +2,8 @@
 
 Backup: vaultui per codec and dumper vs mongodump + tar czf. Restore: vaultui's native streaming loader vs
 the real mongorestore (through vaultui's loader option, and the old way: tar xzf + mongorestore). Codecs
-alone on the same tar stream. Prints seconds, sizes, throughput and ratios.
+alone on the same tar stream. The read-back every backup makes before its commit, timed alone from a folder
+and from S3. Prints seconds, sizes, throughput and ratios.
 
 Usage: python -m bench.backup_restore [DOCUMENTS]   (default 100000)"""
 
@@ -10,16 +11,19 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import boto3
 import pymongo
 
-from engine.archive import open_compressor, open_decompressor
-from engine.backup import BackupOptions, BackupResult, run_backup
+from engine.archive import open_compressor, open_decompressor, parse_archive_name
+from engine.backup import BackupOptions, BackupResult, read_back, run_backup
+from engine.manifest import Manifest
 from engine.remap import Rename
 from engine.restore import RestoreRequest, run_restore
 from engine.source import NamespaceFilter
@@ -79,6 +83,26 @@ def _compress(codec: str, sink: io.BytesIO, data: bytes) -> None:
         compressor.write(data)
 
 
+def read_back_rows(folder: Path, manifest: Manifest) -> list[tuple[str, float]]:
+    """The read-back a backup makes before writing its manifest, timed alone on the same archive: from the
+    folder, and from a loopback S3 endpoint (moto) after uploading it there."""
+    ref = parse_archive_name(manifest.archive)
+    assert ref is not None
+    rows = [("folder storage", clock(lambda: read_back(open_storage(str(folder)), ref, manifest, None))[0])]
+    s3 = servers.start_s3()
+    try:
+        os.environ.update(s3.extra, AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL_S3=s3.url)
+        bucket = f"bench-{os.getpid()}"
+        boto3.client("s3", endpoint_url=s3.url).create_bucket(Bucket=bucket)
+        storage = open_storage(f"s3://{bucket}/bench")
+        with (folder / manifest.archive).open("rb") as data, storage.open_write(manifest.archive) as out:
+            shutil.copyfileobj(data, out, 1 << 20)
+        rows.append(("S3 storage (moto on loopback)", clock(lambda: read_back(storage, ref, manifest, None))[0]))
+    finally:
+        s3.stop()
+    return rows
+
+
 def main() -> None:
     documents = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     binaries = servers.binary_paths()
@@ -136,6 +160,7 @@ def main() -> None:
                 assert result.documents == documents, (label, result.documents)
                 restores.append((label, seconds))
             codecs = codec_rows(zstd_folder / manifest.archive)
+            read_backs = read_back_rows(zstd_folder, manifest)
     finally:
         server.stop()
 
@@ -152,6 +177,10 @@ def main() -> None:
     base = restores[0][1]
     for label, seconds in restores:
         print(f"{label:<44} {seconds:8.2f} {documents / seconds:9.0f} {bson_mb / seconds:7.1f} {seconds / base:7.2f}x")
+    native_seconds = backups[1][1]
+    print(f"\n{'read-back before the commit (in the backup)':<44} {'seconds':>8} {'of backup':>10}")
+    for label, seconds in read_backs:
+        print(f"{label:<44} {seconds:8.2f} {seconds / native_seconds:9.1%}")
     print(f"\n{'codec alone, same tar stream':<44} {'MB/s':>8} {'ratio':>7}")
     for label, speed, ratio in codecs:
         print(f"{label:<44} {speed:8.1f} {ratio:6.1f}x")

@@ -18,7 +18,7 @@ from engine.storage import open_storage
 from tests.bed import demo
 from tests.helpers import raw_documents, settle
 from vaultui.app import VaultApp, make_app
-from vaultui.screens.archives import ArchivesScreen
+from vaultui.screens.archives import COLUMNS, ArchivesScreen
 from vaultui.screens.dialogs import ConfirmScreen, TypedConfirmScreen
 from vaultui.screens.purge import PurgeScreen
 from vaultui.screens.restore import RestoreScreen
@@ -76,7 +76,8 @@ async def test_archives_listed_newest_first_with_status_and_detail(settings: App
         assert names == [entry.name for entry in list_archives(open_storage(str(backups)))]
         assert len(names) == 18  # 20 nights, less one failed and one missed
         table = app.screen.query_one("#archives", DataTable)
-        statuses = {str(table.get_row_at(index)[5]) for index in range(table.row_count)}
+        status_column = [label for label, _ in COLUMNS].index("Status")
+        statuses = {str(table.get_row_at(index)[status_column]) for index in range(table.row_count)}
         assert {"held", "complete"} <= statuses
         detail = str(app.screen.query_one("#detail-text", Static).render())
         assert "shop.orders: 240 docs" in detail and "newest verified archive" in detail
