@@ -181,7 +181,8 @@ class UnmappedMember:
     reason: str
 
 
-_MEMBER = re.compile(r"^(?P<stamp>[^/]+)/(?P<db>[^/]+)/(?P<coll>[^/]+)\.(?P<kind>bson|metadata\.json)$")
+# `.bin` is a collection's data in dumps of very old mongodump versions; mongorestore still reads it.
+_MEMBER = re.compile(r"^(?P<stamp>[^/]+)/(?P<db>[^/]+)/(?P<coll>[^/]+)\.(?P<kind>bson|bin|metadata\.json)$")
 # Files mongodump itself writes at the top of a dump that are not collections.
 _TOP_LEVEL_EXTRAS = ("prelude.json", "oplog.bson")
 
@@ -201,7 +202,7 @@ def check_member(member: tarfile.TarInfo, archive: str) -> MemberPath | Unmapped
         )
     match = _MEMBER.match(name)
     if match:
-        kind = "bson" if match["kind"] == "bson" else "metadata"
+        kind = "metadata" if match["kind"] == "metadata.json" else "bson"
         return MemberPath(match["stamp"], match["db"], match["coll"], kind)
     parts = name.split("/")
     if len(parts) == 2 and parts[1] in _TOP_LEVEL_EXTRAS:

@@ -77,6 +77,13 @@ class ScanResult:
     hashed: HashingReader
 
 
+# Collections the server manages itself, which mongorestore never restores as data (mongorestore/filepath.go).
+SERVER_MANAGED = {
+    "system.indexes": "system.indexes holds index definitions of pre-3.0 servers, not data; mongorestore skips it",
+    "system.profile": "system.profile is the server's profiler output; MongoDB refuses inserts into it",
+}
+
+
 def name_scheme(manifest: Manifest | None) -> NameScheme:
     """Format-1 manifests (vaultui 0.1) wrote raw collection names into member paths; everything else,
     mongodump's output and the old pipeline's archives included, is escaped the way mongodump escapes."""
@@ -140,6 +147,9 @@ def scan_archive(
             name = collection_from_stem(stem, scheme, (collection.metadata or {}).get("collectionName"))
         except UndecodableName as error:
             unmapped.append(UnmappedMember(where, f"its name does not decode to a collection: {error}"))
+            continue
+        if skipped := SERVER_MANAGED.get(name):
+            unmapped.append(UnmappedMember(where, skipped))
             continue
         namespace = f"{database}.{name}"
         if namespace in found:
