@@ -11,7 +11,7 @@ import pytest
 
 from engine.backup import BackupOptions, run_backup
 from engine.catalog import list_archives
-from engine.errors import ExitCode, StorageError
+from engine.errors import ExitCode, StorageError, VerificationError
 from engine.ledger import list_runs
 from engine.source import NamespaceFilter
 from engine.storage import AtomicWriter, Storage, open_storage
@@ -185,3 +185,58 @@ def test_bad_input_gives_one_clear_line(
     assert expected in one_line(done.stderr)
     assert "Traceback" not in done.stderr
     assert not list(tmp_path.glob("*.tar.*"))
+
+
+class CorruptingWriter(AtomicWriter):
+    """Injected fault: the storage silently flips one byte of what it stores (a bad disk, a broken proxy):
+    the write itself succeeds, so only reading the archive back can tell."""
+
+    def __init__(self, real: AtomicWriter, at: int) -> None:
+        self.real, self.at, self.seen = real, at, 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        chunk = bytearray(data)
+        if self.seen <= self.at < self.seen + len(chunk):
+            chunk[self.at - self.seen] ^= 0xFF
+        self.seen += len(chunk)
+        return self.real.write(bytes(chunk))
+
+    def commit(self) -> None:
+        self.real.commit()
+
+    def abort(self) -> None:
+        self.real.abort()
+
+
+class CorruptingStorage(FailingStorage):
+    def open_write(self, key: str) -> AtomicWriter:
+        writer = self.real.open_write(key)
+        return CorruptingWriter(writer, self.budget) if key.endswith((".tar.gz", ".tar.zst")) else writer
+
+
+@pytest.mark.parametrize("codec", ["zstd", "gzip"])
+def test_a_backup_that_does_not_read_back_is_a_failure_and_leaves_nothing(
+    seeded: str, mongo_uri: str, tmp_path: Path, codec: str
+) -> None:
+    storage = open_storage(str(tmp_path))
+    options = BackupOptions(codec=codec, namespaces=NamespaceFilter(databases=(seeded,)))
+    with pytest.raises(VerificationError, match="did not read back"):
+        run_backup(CorruptingStorage(storage, 20_000), mongo_uri, options)  # type: ignore[arg-type]
+    assert list_archives(storage) == []
+    assert not [key for key in (path.name for path in tmp_path.iterdir()) if key.endswith(".manifest.json")]
+    [run] = list_runs(storage)
+    assert run.kind == "backup" and run.result == "failure" and "did not read back" in (run.error or "")
+
+
+def test_without_read_back_the_manifest_says_so(seeded: str, mongo_uri: str, tmp_path: Path) -> None:
+    done = run_vaultui(
+        "--headless",
+        "backup",
+        "--db",
+        seeded,
+        "--no-read-back",
+        env={"VAULTUI_MONGO_URI": mongo_uri, "VAULTUI_STORAGE": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr
+    [manifest] = tmp_path.glob("*.manifest.json")
+    assert json.loads(manifest.read_text())["read_back"] is False
