@@ -286,6 +286,8 @@ def run_restore(
         details.update(
             rto_met=result.rto_met, duplicates=result.duplicates, indexes=result.indexes, namespaces=len(items)
         )
+        if result.index_changes:
+            details["index_changes"] = result.index_changes
         if result.indexes_refused:
             details["indexes_refused"] = [f"{ns} {name}: {why}" for ns, name, why in result.indexes_refused]
     result.record = record

@@ -283,10 +283,16 @@ class RestoreScreen(Screen[None]):
             f"restored {result.archive} into {target}: {result.documents} documents, {result.indexes} indexes, "
             f"in {duration_text(result.duration_seconds)} (RTO target {duration_text(result.rto_seconds)}: {verdict})"
         )
-        self.query_one("#restore-result", Static).update(
-            Text(text, style="bold green" if result.rto_met else "bold red")
-        )
-        self.notify(text, title="Restore", timeout=10)
+        good = result.rto_met and not result.indexes_refused
+        if result.indexes_refused:
+            text += f"\n{len(result.indexes_refused)} indexes refused by the target (every other index was built):"
+            text += "".join(f"\n  {ns} {name}: {why}" for ns, name, why in result.indexes_refused[:8])
+        if result.index_changes:
+            text += f"\n{len(result.index_changes)} legacy index specs normalised (see the run's ledger record)"
+        if result.not_restored:
+            text += "".join(f"\nnot restored: {item}" for item in result.not_restored[:5])
+        self.query_one("#restore-result", Static).update(Text(text, style="bold green" if good else "bold red"))
+        self.notify(text, title="Restore", severity="information" if good else "warning", timeout=10)
         self.vault.refresh_state()
 
     def confirm(self, preview: RestoreResult, target: str, dropping: bool) -> None:
