@@ -72,6 +72,9 @@ def test_keys_drive_the_dashboard_in_a_real_terminal(terminal: Terminal) -> None
     terminal.keys("Escape")
     terminal.wait_for("r Restore")
     terminal.keys("/")
+    # Textual routes a key to the widget focused when the key arrives: wait until the filter is on screen
+    # (it takes the focus in the same step) before typing into it.
+    terminal.wait_for("filter by date")
     terminal.keys("held")
     shown = terminal.wait_for("held (audit 2026-Q3)", "20260820T000500Z.tar.zst ")
     assert "20261125T000500Z.tar.zst" not in shown

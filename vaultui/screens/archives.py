@@ -245,7 +245,8 @@ class ArchivesScreen(Screen[None]):
     def action_filter(self) -> None:
         field = self.query_one("#filter", Input)
         field.display = True
-        field.focus()
+        # Focus now, not after the queue (Widget.focus defers): keys typed right after `/` belong to the filter.
+        self.set_focus(field)
 
     @on(Input.Changed, "#filter")
     def filter_changed(self, event: Input.Changed) -> None:
