@@ -15,6 +15,7 @@ from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError
 
 from engine.errors import ExitCode, VaultError
+from engine.restore import REQUEST_ENV
 
 DEFAULT_IMAGE_HINT = "mongo"
 
@@ -176,21 +177,23 @@ def mongodb_port(target: KubeTarget, pod: MongoPod) -> int:
     return 27017
 
 
-def restore_job(cronjob: client.V1CronJob, pod: MongoPod, port: int, arguments: list[str], name: str) -> client.V1Job:
+def restore_job(cronjob: client.V1CronJob, pod: MongoPod, port: int, request_json: str, name: str) -> client.V1Job:
     """A Job from the backup CronJob's pod template (same image, identity, secrets, volumes, security), that
-    restores into one pod through its stable DNS name. The source URI's Secret also gives the target URI;
-    --target-host points it at the pod."""
+    restores into one pod through its stable DNS name. The request travels whole, as JSON in an environment
+    variable that the Job's `restore --request-env` parses with the same code that wrote it. The source URI's
+    Secret also gives the target URI; --target-host points it at the pod."""
     template = copy.deepcopy(cronjob.spec.job_template.spec.template)
     container = template.spec.containers[0]
     env = list(container.env or [])
     source = next((item for item in env if item.name == "VAULTUI_MONGO_URI"), None)
     if source is None:
         raise KubernetesError(f"CronJob {cronjob.metadata.name!r} sets no VAULTUI_MONGO_URI to derive the target URI")
-    env = [item for item in env if item.name != "VAULTUI_TARGET_URI"]
+    env = [item for item in env if item.name not in ("VAULTUI_TARGET_URI", REQUEST_ENV)]
     env.append(client.V1EnvVar(name="VAULTUI_TARGET_URI", value=source.value, value_from=source.value_from))
+    env.append(client.V1EnvVar(name=REQUEST_ENV, value=request_json))
     container.env = env
     container.command = None
-    container.args = ["--headless", "restore", *arguments, "--target-host", f"{pod.dns_name}:{port}"]
+    container.args = ["--headless", "restore", "--request-env", "--target-host", f"{pod.dns_name}:{port}"]
     labels = {
         "app.kubernetes.io/name": "vaultui",
         "app.kubernetes.io/component": "restore",
@@ -201,15 +204,13 @@ def restore_job(cronjob: client.V1CronJob, pod: MongoPod, port: int, arguments: 
     return client.V1Job(
         api_version="batch/v1",
         kind="Job",
-        metadata=client.V1ObjectMeta(
-            name=name, labels=labels, annotations={"vaultui.io/arguments": " ".join(arguments)}
-        ),
+        metadata=client.V1ObjectMeta(name=name, labels=labels, annotations={"vaultui.io/request": request_json}),
         spec=client.V1JobSpec(backoff_limit=0, ttl_seconds_after_finished=7 * 86400, template=template),
     )
 
 
 def start_restore_job(
-    target: KubeTarget, pod_name: str, arguments: list[str], *, cronjob: str = "vaultui-backup"
+    target: KubeTarget, pod_name: str, request_json: str, *, cronjob: str = "vaultui-backup"
 ) -> client.V1Job:
     pod = find_pod(target, pod_name)
     try:
@@ -224,7 +225,7 @@ def start_restore_job(
     except HTTPError as error:
         raise explain(error, "get", "cronjobs", target.namespace) from None
     name = f"vaultui-restore-{pod.name}-{uuid.uuid4().hex[:5]}"[:63]
-    job = restore_job(template, pod, mongodb_port(target, pod), arguments, name)
+    job = restore_job(template, pod, mongodb_port(target, pod), request_json, name)
     try:
         created: client.V1Job = client.BatchV1Api(target.api).create_namespaced_job(target.namespace, job)
     except (ApiException, HTTPError) as error:

@@ -3,11 +3,13 @@ build indexes, and record how long it took against the recovery-time objective."
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pymongo
 from pymongo.errors import PyMongoError
@@ -294,30 +296,54 @@ def run_restore(
     return result
 
 
-def request_arguments(request: RestoreRequest) -> list[str]:
-    """The `vaultui --headless restore` flags that make the same request elsewhere (a Job in the cluster);
-    storage and URIs are not among them: the Job has its own from its environment."""
-    out: list[str] = ["--latest"] if request.latest else []
-    if request.archive is not None:
-        out += ["--archive", request.archive]
-    if request.day is not None:
-        out += ["--date", request.day.isoformat()]
-    out += [part for database in request.namespaces.databases for part in ("--db", database)]
-    out += [part for pattern in request.namespaces.include for part in ("--ns-include", pattern)]
-    out += [part for pattern in request.namespaces.exclude for part in ("--ns-exclude", pattern)]
-    for pair in request.renames:
-        out += ["--ns-from", pair.source, "--ns-to", pair.target]
-    out += {"drop": ["--drop"], "if-empty": ["--if-empty"]}.get(request.mode, [])
-    if request.dry_run:
-        out.append("--dry-run")
-    if request.loader != "native":
-        out += ["--loader", request.loader]
-    if not request.indexes:
-        out.append("--no-indexes")
-    if request.keep_index_specs:
-        out.append("--keep-index-specs")
-    if request.wait_ready_seconds:
-        out += ["--wait-ready", f"{request.wait_ready_seconds:g}"]
-    if request.rto_seconds != DEFAULT_RTO_SECONDS:
-        out += ["--rto", f"{request.rto_seconds:g}"]
-    return out
+REQUEST_FORMAT = 1
+REQUEST_ENV = "VAULTUI_RESTORE_REQUEST"  # where a restore Job finds its request
+
+
+def request_to_json(request: RestoreRequest) -> str:
+    """The whole request as JSON: how a restore crosses into a Kubernetes Job (one field list, no flags
+    rebuilt by hand, so nothing is dropped on the way)."""
+    data: dict[str, Any] = {"format": REQUEST_FORMAT}
+    for item in fields(request):
+        value = getattr(request, item.name)
+        if isinstance(value, date):
+            value = value.isoformat()
+        elif isinstance(value, NamespaceFilter):
+            value = {
+                name.name: list(getattr(value, name.name))
+                if isinstance(getattr(value, name.name), tuple)
+                else getattr(value, name.name)
+                for name in fields(value)
+            }
+        elif item.name == "renames":
+            value = [[pair.source, pair.target] for pair in value]
+        data[item.name] = value
+    return json.dumps(data, sort_keys=True)
+
+
+def request_from_json(text: str) -> RestoreRequest:
+    """Parses `request_to_json`'s output back, validated; a malformed one is a one-line ConfigError."""
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.pop("format", None) != REQUEST_FORMAT:
+            raise ValueError(f"not a format-{REQUEST_FORMAT} restore request")
+        known = {item.name for item in fields(RestoreRequest)}
+        if unknown := set(data) - known:
+            raise ValueError(f"unknown fields {sorted(unknown)}")
+        if data.get("day") is not None:
+            data["day"] = date.fromisoformat(data["day"])
+        if "namespaces" in data:
+            raw = data["namespaces"]
+            data["namespaces"] = NamespaceFilter(
+                databases=tuple(raw.get("databases", ())),
+                include=tuple(raw.get("include", ())),
+                exclude=tuple(raw.get("exclude", ())),
+                system_databases=bool(raw.get("system_databases", False)),
+            )
+        if "renames" in data:
+            data["renames"] = tuple(Rename(source, target) for source, target in data["renames"])
+        request = RestoreRequest(**data)
+    except (ValueError, TypeError, AttributeError, KeyError) as error:
+        raise ConfigError(f"the restore request is malformed ({error})") from None
+    request.validate()
+    return request

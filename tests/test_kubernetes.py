@@ -4,6 +4,7 @@ and the Role is enough for every call, as the ServiceAccount itself."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 import time
@@ -19,6 +20,8 @@ from kubernetes.dynamic import DynamicClient
 
 from engine import kube
 from engine.errors import ExitCode
+from engine.remap import Rename
+from engine.restore import REQUEST_ENV, RestoreRequest, request_to_json
 from tests.bed.kubernetes import Cluster, start_cluster
 from tests.helpers import run_vaultui
 
@@ -204,6 +207,25 @@ def finish_job(api: client.ApiClient, namespace: str, succeed: bool, after: floa
     return thread
 
 
+def request_the_job_runs(container: client.V1Container) -> RestoreRequest:
+    """Parses the Job's container args and environment with the CLI's own parser and request reader."""
+    from vaultui import headless
+    from vaultui.cli import build_parser
+
+    assert container.args[:2] == ["--headless", "restore"]
+    arguments = build_parser().parse_args(container.args)
+    [variable] = [item for item in container.env if item.name == REQUEST_ENV]
+    previous = os.environ.get(REQUEST_ENV)
+    os.environ[REQUEST_ENV] = variable.value
+    try:
+        return headless._request_from_env(arguments)
+    finally:
+        if previous is None:
+            del os.environ[REQUEST_ENV]
+        else:
+            os.environ[REQUEST_ENV] = previous
+
+
 def test_restore_job_copies_the_cronjob_and_is_followed_to_success(
     api: client.ApiClient, namespace: str, kubeconfig_env: Path, bed_binaries: dict[str, Path]
 ) -> None:
@@ -224,6 +246,10 @@ def test_restore_job_copies_the_cronjob_and_is_followed_to_success(
         "shop.*",
         "--ns-to",
         "shop2.*",
+        "--insert-workers",
+        "16",
+        "--parallel",
+        "3",
         env={"KUBECONFIG": str(kubeconfig_env)},
         timeout=120,
     )
@@ -236,16 +262,19 @@ def test_restore_job_copies_the_cronjob_and_is_followed_to_success(
     assert container.args == [
         "--headless",
         "restore",
-        "--archive",
-        "20261125T000012Z.tar.zst",
-        "--ns-from",
-        "shop.*",
-        "--ns-to",
-        "shop2.*",
-        "--drop",
+        "--request-env",
         "--target-host",
         f"mongodb-0.mongodb-headless.{namespace}.svc.cluster.local:27017",
     ]
+    # What the Job will run, fed back through the real parser: every field the user asked for arrives.
+    request = request_the_job_runs(container)
+    assert request == RestoreRequest(
+        archive="20261125T000012Z.tar.zst",
+        renames=(Rename("shop.*", "shop2.*"),),
+        mode="drop",
+        insert_workers=16,
+        parallel=3,
+    )
     target_env = next(item for item in container.env if item.name == "VAULTUI_TARGET_URI")
     assert target_env.value_from.secret_key_ref.name == "vaultui-mongodb"
     assert spec.service_account_name == "vaultui" and spec.restart_policy == "Never"
@@ -289,7 +318,7 @@ def test_the_role_allows_every_call_the_engine_makes(
     target = impersonating(config.new_client_from_config(config_file=str(cluster.kubeconfig)), namespace)
     [pod] = kube.list_mongodb_pods(target)
     finisher = finish_job(admin, namespace, succeed=True, after=0.5)
-    job = kube.start_restore_job(target, pod.name, ["--latest", "--if-empty"])
+    job = kube.start_restore_job(target, pod.name, request_to_json(RestoreRequest(latest=True, mode="if-empty")))
     outcome = kube.follow_job(target, job.metadata.name, poll=0.2)
     finisher.join()
     assert outcome.succeeded
@@ -305,7 +334,7 @@ def test_a_missing_permission_is_named(cluster: Cluster, namespace: str, bed_bin
     apply(admin, documents, namespace)
     target = impersonating(config.new_client_from_config(config_file=str(cluster.kubeconfig)), namespace)
     with pytest.raises(kube.KubernetesError, match=f"forbidden: cannot create jobs in namespace '{namespace}'"):
-        kube.start_restore_job(target, "mongodb-0", ["--latest"])
+        kube.start_restore_job(target, "mongodb-0", request_to_json(RestoreRequest(latest=True)))
 
 
 def test_clear_errors_without_configuration(
@@ -358,4 +387,5 @@ async def test_dashboard_restores_into_a_pod_through_a_job(
     assert "into pod mongodb-0: completed" in result
     [job] = client.BatchV1Api(api).list_namespaced_job(namespace).items
     archive = sorted(info.key for info in newest.list("", recursive=False) if info.key.endswith(".tar.zst"))[-1]
-    assert job.spec.template.spec.containers[0].args[:5] == ["--headless", "restore", "--archive", archive, "--drop"]
+    request = request_the_job_runs(job.spec.template.spec.containers[0])
+    assert (request.archive, request.mode) == (archive, "drop")

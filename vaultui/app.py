@@ -354,8 +354,7 @@ def screen_settled(screen: Screen[Any]) -> bool:
         return False
     # DataTable measures new rows when its message queue is idle; until then its layout is provisional.
     return not any(
-        table._require_update_dimensions or table._new_rows or table._updated_cells
-        for table in screen.query(DataTable)
+        table._require_update_dimensions or table._new_rows or table._updated_cells for table in screen.query(DataTable)
     )
 
 

@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--target-uri-file). A target that already holds data in the restored collections is refused unless "
         "--drop or --if-empty says otherwise. Nothing in the target changes when verification fails.",
     )
-    which = restore.add_mutually_exclusive_group(required=True)
+    which = restore.add_mutually_exclusive_group()
     which.add_argument("--latest", action="store_true", help="the newest archive that verifies (falls back)")
     which.add_argument("--archive", metavar="NAME", help="this archive")
     which.add_argument("--date", metavar="YYYY-MM-DD", help="the newest archive of that UTC day")
@@ -151,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--convertLegacyIndexes does, one line per change)",
     )
     restore.add_argument("--connect-timeout", type=float, metavar="SECONDS", help=argparse.SUPPRESS)
+    restore.add_argument(
+        "--request-env",
+        action="store_true",
+        help="read the whole request (JSON) from VAULTUI_RESTORE_REQUEST: what restore Jobs in the cluster run",
+    )
     _namespace_options(restore)
 
     purge = commands.add_parser(

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import humanize
 
-from engine import kube
 from engine.backup import DEFAULT_CODEC, BackupOptions, run_backup
 from engine.catalog import ArchiveEntry, find_archive, list_archives
 from engine.compliance import DEFAULT_SCHEDULE, DEFAULT_TARGET_PERCENT, DEFAULT_WINDOW_DAYS, Schedule
@@ -25,7 +24,7 @@ from engine.ledger import RunRecord
 from engine.metrics import publish
 from engine.remap import build_renames
 from engine.report import build_report, render
-from engine.restore import DEFAULT_RTO_SECONDS, RestoreRequest, request_arguments, run_restore
+from engine.restore import DEFAULT_RTO_SECONDS, REQUEST_ENV, RestoreRequest, request_from_json, run_restore
 from engine.retention import DEFAULT_MAX_AGE_DAYS, PurgeResult, RetentionPolicy, apply_purge, make_plan
 from engine.secrets import with_host
 from engine.source import NamespaceFilter
@@ -235,14 +234,27 @@ def _day(text: str) -> date:
 
 
 def restore_in_cluster(arguments: argparse.Namespace, request: RestoreRequest) -> ExitCode:
+    from engine import kube  # the Kubernetes client loads only for commands that need it
+    from engine.pod_restore import restore_into_pod
+
     target = kube.connect(arguments.kube_context, arguments.kube_namespace)
-    job = kube.start_restore_job(target, arguments.pod, request_arguments(request), cronjob=arguments.cronjob)
-    name = job.metadata.name
-    print(
-        f"started Job {name} in {target.context}/{target.namespace}: it restores into pod {arguments.pod} "
-        "and keeps running if this terminal goes away"
+
+    def started(name: str) -> None:
+        print(
+            f"started Job {name} in {target.context}/{target.namespace}: it restores into pod {arguments.pod} "
+            "and keeps running if this terminal goes away",
+            flush=True,
+        )
+
+    outcome = restore_into_pod(
+        target,
+        arguments.pod,
+        request,
+        cronjob=arguments.cronjob,
+        on_started=started,
+        on_status=lambda text: log_event("restore.job", pod=arguments.pod, status=text),
     )
-    outcome = kube.follow_job(target, name, on_status=lambda text: log_event("restore.job", job=name, status=text))
+    name = outcome.name
     if outcome.logs:
         print(outcome.logs.rstrip())
     if not outcome.succeeded:
@@ -252,6 +264,32 @@ def restore_in_cluster(arguments: argparse.Namespace, request: RestoreRequest) -
 
 
 def restore(arguments: argparse.Namespace) -> ExitCode:
+    request = _request_from_env(arguments) if arguments.request_env else _request_from_flags(arguments)
+    if arguments.pod:
+        return restore_in_cluster(arguments, request)
+    return _restore_here(arguments, request)
+
+
+def _request_from_env(arguments: argparse.Namespace) -> RestoreRequest:
+    """What a restore Job runs: the whole request, as the CLI or dashboard that started the Job made it."""
+    given = [
+        flag
+        for flag, value in (
+            ("--latest", arguments.latest),
+            ("--archive", arguments.archive),
+            ("--date", arguments.date),
+        )
+        if value
+    ]
+    if given:
+        raise ConfigError(f"--request-env carries the whole request: drop {', '.join(given)}")
+    text = os.environ.get(REQUEST_ENV, "")
+    if not text:
+        raise ConfigError(f"--request-env given but {REQUEST_ENV} is empty")
+    return request_from_json(text)
+
+
+def _request_from_flags(arguments: argparse.Namespace) -> RestoreRequest:
     request = RestoreRequest(
         latest=arguments.latest,
         archive=arguments.archive,
@@ -268,8 +306,11 @@ def restore(arguments: argparse.Namespace) -> ExitCode:
         wait_ready_seconds=setting(arguments.wait_ready, "wait_ready", 0.0, float),
         rto_seconds=_rto(arguments),
     )
-    if arguments.pod:
-        return restore_in_cluster(arguments, request)
+    request.validate()
+    return request
+
+
+def _restore_here(arguments: argparse.Namespace, request: RestoreRequest) -> ExitCode:
     storage = _storage(arguments)
     uri = read_secret("VAULTUI_TARGET_URI", arguments.target_uri_file, "target MongoDB URI")
     if not uri:

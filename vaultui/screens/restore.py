@@ -17,9 +17,10 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar
 from engine.catalog import ArchiveEntry
 from engine.config import split_list
 from engine.errors import VaultError
-from engine.kube import JobOutcome, KubernetesError, MongoPod, connect, follow_job, list_mongodb_pods, start_restore_job
+from engine.kube import JobOutcome, KubernetesError, MongoPod, connect, list_mongodb_pods
+from engine.pod_restore import restore_into_pod
 from engine.remap import build_renames
-from engine.restore import RestoreRequest, RestoreResult, request_arguments, run_restore
+from engine.restore import RestoreRequest, RestoreResult, run_restore
 from engine.source import NamespaceFilter
 from vaultui.formatting import duration_text
 from vaultui.messages import WorkProgressed
@@ -195,9 +196,15 @@ class RestoreScreen(Screen[None]):
         settings = self.vault.settings
         try:
             target = connect(settings.kube_context, settings.kube_namespace)
-            job = start_restore_job(target, pod, request_arguments(request))
-            self.post_message(JobProgressed(pod, None, f"Job {job.metadata.name} started; following it…", final=False))
-            outcome = follow_job(target, job.metadata.name, poll=1.0)
+            outcome = restore_into_pod(
+                target,
+                pod,
+                request,
+                poll=1.0,
+                on_started=lambda name: self.post_message(
+                    JobProgressed(pod, None, f"Job {name} started; following it…", final=False)
+                ),
+            )
         except VaultError as error:
             self.post_message(JobProgressed(pod, None, str(error)))
             return

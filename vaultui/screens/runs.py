@@ -30,6 +30,7 @@ class RunsLoaded(Message):
 
 class RunsScreen(Screen[None]):
     loading_data = False  # True from asking for the ledger until its records are shown
+
     def compose(self) -> ComposeResult:
         yield StatusLine()
         yield Static(f"Runs — the newest {SHOWN} ledger records", classes="view-title")
