@@ -38,6 +38,7 @@ fuzz: $(INSTALLED) bed
 
 # Side-by-side backup/restore figures against mongodump, mongorestore and the old pipeline (100k documents).
 bench: $(INSTALLED) bed
+	$(PY) -m bench.startup
 	$(PY) -m bench.backup_restore
 
 clean:

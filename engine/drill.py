@@ -16,7 +16,8 @@ from engine.errors import SourceError, VerificationError
 from engine.ledger import RunRecord, recorded_run
 from engine.progress import ProgressCallback
 from engine.remap import Rename, split_namespace
-from engine.restore import DEFAULT_RTO_SECONDS, RestoreRequest, RestoreResult, choose_verified, load_into, plan_items
+from engine.restore import RestoreRequest, RestoreResult, choose_verified, load_into, plan_items
+from engine.rto import DEFAULT_RTO_SECONDS, rto_met
 from engine.secrets import hosts_of
 from engine.source import connect
 from engine.storage import Storage
@@ -38,7 +39,7 @@ class DrillResult:
 
     @property
     def rto_met(self) -> bool:
-        return self.duration_seconds <= self.rto_seconds
+        return rto_met(self.duration_seconds, self.rto_seconds)
 
 
 def scratch_names(databases: list[str]) -> dict[str, str]:

@@ -13,8 +13,8 @@ from engine.compliance import DEFAULT_TARGET_PERCENT, Schedule, compute_complian
 from engine.errors import ConfigError
 from engine.holds import read_holds
 from engine.ledger import list_runs
-from engine.restore import DEFAULT_RTO_SECONDS
 from engine.retention import RetentionPolicy, plan_purge
+from engine.rto import DEFAULT_RTO_SECONDS, recovery_met
 from engine.storage import Storage
 
 FORMATS = ("md", "html", "json")
@@ -62,7 +62,7 @@ def build_report(
             "result": run.result,
             "duration_seconds": run.duration_seconds,
             "rto_seconds": run.details.get("rto_seconds", rto_seconds),
-            "rto_met": run.result == "success" and run.duration_seconds <= run.details.get("rto_seconds", rto_seconds),
+            "rto_met": recovery_met(run, rto_seconds),
         }
         for run in sorted(in_month, key=lambda run: run.started)
         if run.kind in ("restore", "drill") and run.result != "skipped"

@@ -21,6 +21,7 @@ from engine.ledger import RunRecord, recorded_run
 from engine.load import LoadItem, build_indexes, create_views, prepare_targets, stream_documents
 from engine.progress import ProgressCallback, ProgressTracker
 from engine.remap import Rename, rename, split_namespace
+from engine.rto import DEFAULT_RTO_SECONDS, rto_met
 from engine.secrets import hosts_of
 from engine.source import NamespaceFilter, connect
 from engine.storage import Storage
@@ -29,7 +30,6 @@ from engine.verify import VerifyReport, verify_and_record
 
 MODES = ("guarded", "drop", "if-empty")
 LOADERS = ("native", "mongorestore")
-DEFAULT_RTO_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ class RestoreResult:
 
     @property
     def rto_met(self) -> bool:
-        return self.duration_seconds <= self.rto_seconds
+        return rto_met(self.duration_seconds, self.rto_seconds)
 
 
 def candidates(storage: Storage, request: RestoreRequest) -> list[ArchiveEntry]:

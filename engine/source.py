@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,9 +11,9 @@ from bson import Timestamp
 from pymongo.errors import ConfigurationError, OperationFailure, PyMongoError, ServerSelectionTimeoutError
 
 from engine.errors import ConfigError, SourceError
+from engine.namespaces import SYSTEM_DATABASES, NamespaceFilter
 from engine.secrets import hosts_of, scrub
 
-SYSTEM_DATABASES = ("admin", "local", "config")
 _AUTH_FAILED = 18
 
 
@@ -83,28 +82,6 @@ class CollectionPlan:
     @property
     def namespace(self) -> str:
         return f"{self.database}.{self.collection}"
-
-
-@dataclass(frozen=True)
-class NamespaceFilter:
-    """Which namespaces a run covers: databases by name, then include/exclude patterns like 'sales.*'."""
-
-    databases: tuple[str, ...] = ()
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    system_databases: bool = False
-
-    def accepts_database(self, database: str) -> bool:
-        if self.databases and database not in self.databases:
-            return False
-        return database not in SYSTEM_DATABASES or self.system_databases or database in self.databases
-
-    def accepts(self, namespace: str) -> bool:
-        if not self.accepts_database(namespace.split(".", 1)[0]):
-            return False
-        if self.include and not any(fnmatch.fnmatchcase(namespace, pattern) for pattern in self.include):
-            return False
-        return not any(fnmatch.fnmatchcase(namespace, pattern) for pattern in self.exclude)
 
 
 def _uuid_hex(value: object) -> str | None:

@@ -16,8 +16,8 @@ from engine.compliance import (
 )
 from engine.holds import read_holds
 from engine.ledger import RunRecord, read_runs, run_keys, select_keys
-from engine.restore import DEFAULT_RTO_SECONDS
 from engine.retention import PurgePlan, RetentionPolicy, plan_purge
+from engine.rto import DEFAULT_RTO_SECONDS
 from engine.storage import Storage
 
 

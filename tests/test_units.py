@@ -13,7 +13,8 @@ import pytest
 from engine.archive import archive_name, count_documents, iter_bson, parse_archive_name
 from engine.errors import ConfigError, VerificationError
 from engine.secrets import redact_uri, scrub
-from engine.storage import FolderStorage, S3Storage, open_storage
+from engine.storage import FolderStorage, open_storage
+from engine.storage.s3 import S3Storage
 
 
 def test_archive_names_sort_in_time_order_and_parse_back() -> None:

@@ -20,6 +20,7 @@ from engine.catalog import ArchiveEntry
 from engine.drill import run_drill
 from engine.errors import ConfigError, VaultError
 from engine.holds import place_hold, release_hold
+from engine.rto import verdict
 from engine.status import StatusSummary, summarize
 from engine.storage import Storage, open_storage
 from engine.verify import verify_and_record
@@ -286,13 +287,12 @@ class VaultApp(App[None]):
                 progress=lambda p: self.post_message(WorkProgressed(p)),
                 clock=self.settings.clock,
             )
-            verdict = "met" if result.rto_met else "MISSED"
             self.post_message(
                 ActionFinished(
                     "drill",
                     True,
                     f"drill of {result.archive}: {result.documents} documents "
-                    f"checked in {result.duration_seconds:.1f}s (RTO {verdict})",
+                    f"checked in {result.duration_seconds:.1f}s (RTO {verdict(result.rto_met)})",
                 )
             )
         except VaultError as error:

@@ -8,8 +8,8 @@ import os
 from engine.compliance import DEFAULT_SCHEDULE, DEFAULT_TARGET_PERCENT, DEFAULT_WINDOW_DAYS, Schedule
 from engine.config import setting
 from engine.errors import ConfigError
-from engine.restore import DEFAULT_RTO_SECONDS
 from engine.retention import DEFAULT_MAX_AGE_DAYS, RetentionPolicy
+from engine.rto import DEFAULT_RTO_SECONDS
 from vaultui.settings import VIEWS, AppSettings, targets_from_env
 
 

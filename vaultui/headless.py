@@ -10,29 +10,27 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import humanize
 
-from engine.backup import DEFAULT_CODEC, BackupOptions, run_backup
 from engine.catalog import ArchiveEntry, find_archive, list_archives
 from engine.compliance import DEFAULT_SCHEDULE, DEFAULT_TARGET_PERCENT, DEFAULT_WINDOW_DAYS, Schedule
 from engine.config import read_secret, setting, split_list
-from engine.drill import run_drill
 from engine.errors import ConfigError, ExitCode, VaultError
 from engine.holds import place_hold, release_hold
 from engine.ledger import RunRecord
-from engine.metrics import publish
-from engine.remap import build_renames
-from engine.report import build_report, render
-from engine.restore import DEFAULT_RTO_SECONDS, REQUEST_ENV, RestoreRequest, request_from_json, run_restore
+from engine.namespaces import NamespaceFilter
 from engine.retention import DEFAULT_MAX_AGE_DAYS, PurgeResult, RetentionPolicy, apply_purge, make_plan
-from engine.secrets import with_host
-from engine.source import NamespaceFilter
+from engine.rto import DEFAULT_RTO_SECONDS, recovery_met, verdict
 from engine.status import StatusSummary, summarize
 from engine.storage import Storage, open_storage
-from engine.verify import VerifyReport, verify_and_record
+from vaultui.output import log_event
+
+if TYPE_CHECKING:  # the heavy engine modules (MongoDB driver, codecs) load inside the commands that use them
+    from engine.restore import RestoreRequest
+    from engine.verify import VerifyReport
 from vaultui.formatting import duration_text
-from vaultui.output import ProgressReporter, log_event
 
 
 def _storage(arguments: argparse.Namespace) -> Storage:
@@ -94,6 +92,8 @@ def _metrics_after(arguments: argparse.Namespace, storage: Storage) -> Iterator[
     finally:
         if metrics_file or pushgateway:
             try:
+                from engine.metrics import publish
+
                 publish(_summary(arguments, storage), metrics_file=metrics_file, pushgateway=pushgateway or None)
             except VaultError as error:
                 print(f"vaultui: metrics not published: {error}", file=sys.stderr)
@@ -113,6 +113,9 @@ def backup(arguments: argparse.Namespace) -> ExitCode:
 
 
 def _backup(arguments: argparse.Namespace, storage: Storage) -> ExitCode:
+    from engine.backup import DEFAULT_CODEC, BackupOptions, run_backup
+    from vaultui.output import ProgressReporter
+
     policy = _policy(arguments) if arguments.purge else None
     options = BackupOptions(
         codec=setting(arguments.codec, "codec", DEFAULT_CODEC, str),
@@ -198,6 +201,9 @@ def _report_json(report: VerifyReport) -> dict[str, object]:
 
 
 def verify(arguments: argparse.Namespace) -> ExitCode:
+    from engine.verify import verify_and_record
+    from vaultui.output import ProgressReporter
+
     storage = _storage(arguments)
     entries = list_archives(storage) if arguments.all else [find_archive(storage, arguments.name)]
     reports = []
@@ -272,6 +278,8 @@ def restore(arguments: argparse.Namespace) -> ExitCode:
 
 def _request_from_env(arguments: argparse.Namespace) -> RestoreRequest:
     """What a restore Job runs: the whole request, as the CLI or dashboard that started the Job made it."""
+    from engine.restore import REQUEST_ENV, request_from_json
+
     given = [
         flag
         for flag, value in (
@@ -290,6 +298,9 @@ def _request_from_env(arguments: argparse.Namespace) -> RestoreRequest:
 
 
 def _request_from_flags(arguments: argparse.Namespace) -> RestoreRequest:
+    from engine.remap import build_renames
+    from engine.restore import RestoreRequest
+
     request = RestoreRequest(
         latest=arguments.latest,
         archive=arguments.archive,
@@ -311,6 +322,10 @@ def _request_from_flags(arguments: argparse.Namespace) -> RestoreRequest:
 
 
 def _restore_here(arguments: argparse.Namespace, request: RestoreRequest) -> ExitCode:
+    from engine.restore import run_restore
+    from engine.secrets import with_host
+    from vaultui.output import ProgressReporter
+
     storage = _storage(arguments)
     uri = read_secret("VAULTUI_TARGET_URI", arguments.target_uri_file, "target MongoDB URI")
     if not uri:
@@ -342,7 +357,6 @@ def _restore_here(arguments: argparse.Namespace, request: RestoreRequest) -> Exi
         print(f"restore skipped (--if-empty): {result.reason}")
         log_event("restore.skipped", archive=result.archive, reason=result.reason)
         return ExitCode.OK
-    verdict = "met" if result.rto_met else "MISSED"
     log_event(
         "restore.finished",
         archive=result.archive,
@@ -359,7 +373,7 @@ def _restore_here(arguments: argparse.Namespace, request: RestoreRequest) -> Exi
     )
     print(
         f"restored in {duration_text(result.duration_seconds)} "
-        f"(RTO target {duration_text(result.rto_seconds)}: {verdict})"
+        f"(RTO target {duration_text(result.rto_seconds)}: {verdict(result.rto_met)})"
     )
     for change in result.index_changes:
         print(f"index spec normalised: {change}")
@@ -490,15 +504,17 @@ def status(arguments: argparse.Namespace) -> ExitCode:
             if run is None:
                 print(f"last {kind:<8}none")
             else:
-                verdict = "met" if run.duration_seconds <= summary.rto_seconds and run.succeeded else "MISSED"
                 print(
                     f"last {kind:<8}{run.started_at} {run.result}, {duration_text(run.duration_seconds)} "
-                    f"(RTO {duration_text(summary.rto_seconds)}: {verdict})"
+                    f"(RTO {duration_text(summary.rto_seconds)}: {verdict(recovery_met(run, summary.rto_seconds))})"
                 )
     return ExitCode.OK if summary.healthy else ExitCode.COMPLIANCE_BELOW_TARGET
 
 
 def drill(arguments: argparse.Namespace) -> ExitCode:
+    from engine.drill import run_drill
+    from vaultui.output import ProgressReporter
+
     storage = _storage(arguments)
     uri = read_secret("VAULTUI_DRILL_URI", arguments.target_uri_file, "drill target URI") or os.environ.get(
         "VAULTUI_TARGET_URI", ""
@@ -524,12 +540,14 @@ def drill(arguments: argparse.Namespace) -> ExitCode:
     )
     print(
         f"restored in {duration_text(result.duration_seconds)} "
-        f"(RTO target {duration_text(result.rto_seconds)}: {'met' if result.rto_met else 'MISSED'})"
+        f"(RTO target {duration_text(result.rto_seconds)}: {verdict(result.rto_met)})"
     )
     return ExitCode.OK
 
 
 def report(arguments: argparse.Namespace) -> ExitCode:
+    from engine.report import build_report, render
+
     storage = _storage(arguments)
     data = build_report(
         storage,

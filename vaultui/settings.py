@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from engine.clock import Clock, utc_now
 from engine.compliance import DEFAULT_TARGET_PERCENT, DEFAULT_WINDOW_DAYS, Schedule
-from engine.restore import DEFAULT_RTO_SECONDS
 from engine.retention import RetentionPolicy
+from engine.rto import DEFAULT_RTO_SECONDS
 from engine.secrets import redact_uri
 
 VIEWS = ("archives", "runs", "compliance", "purge")

@@ -9,13 +9,11 @@ from urllib.parse import parse_qs, urlsplit
 from engine.errors import ConfigError
 from engine.storage.base import AtomicWriter, ObjectInfo, Storage, read_bytes, write_bytes
 from engine.storage.fs import FolderStorage
-from engine.storage.s3 import S3Storage
 
 __all__ = [
     "AtomicWriter",
     "FolderStorage",
     "ObjectInfo",
-    "S3Storage",
     "Storage",
     "open_storage",
     "read_bytes",
@@ -49,6 +47,8 @@ def open_storage(url: str) -> Storage:
         endpoint = options.get("endpoint")
         if endpoint and urlsplit(endpoint).scheme not in ("http", "https"):
             raise ConfigError(f"S3 endpoint {endpoint!r} must start with http:// or https://")
+        from engine.storage.s3 import S3Storage  # boto3 loads only for S3 storage
+
         return S3Storage(
             parts.netloc,
             parts.path,

@@ -11,6 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Digits, Footer, Static
 
+from engine.rto import recovery_met
 from engine.status import StatusSummary
 from vaultui.formatting import duration_text
 from vaultui.widgets.slot_strip import SlotStrip
@@ -74,7 +75,7 @@ class ComplianceScreen(Screen[None]):
         lines = [f"[b]Recovery[/b] (RTO {duration_text(summary.rto_seconds)})"]
         recoveries = [run for run in summary.runs if run.kind in ("restore", "drill") and run.result != "skipped"]
         for run in recoveries[:6]:
-            ok = run.succeeded and run.duration_seconds <= summary.rto_seconds
+            ok = recovery_met(run, summary.rto_seconds)
             mark = "[green]met[/green]" if ok else "[red]MISSED[/red]"
             lines.append(
                 f"{run.started_at[:16].replace('T', ' ')} {run.kind:<7} {duration_text(run.duration_seconds):>7} {mark}"

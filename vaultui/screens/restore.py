@@ -21,6 +21,7 @@ from engine.kube import JobOutcome, KubernetesError, MongoPod, connect, list_mon
 from engine.pod_restore import restore_into_pod
 from engine.remap import build_renames
 from engine.restore import RestoreRequest, RestoreResult, run_restore
+from engine.rto import verdict
 from engine.source import NamespaceFilter
 from vaultui.formatting import duration_text
 from vaultui.messages import WorkProgressed
@@ -285,10 +286,10 @@ class RestoreScreen(Screen[None]):
             return
         self.vault.busy = None
         self.query_one("#restore-progress", ProgressBar).display = False
-        verdict = "met" if result.rto_met else "MISSED"
         text = (
             f"restored {result.archive} into {target}: {result.documents} documents, {result.indexes} indexes, "
-            f"in {duration_text(result.duration_seconds)} (RTO target {duration_text(result.rto_seconds)}: {verdict})"
+            f"in {duration_text(result.duration_seconds)} "
+            f"(RTO target {duration_text(result.rto_seconds)}: {verdict(result.rto_met)})"
         )
         good = result.rto_met and not result.indexes_refused
         if result.indexes_refused:
