@@ -24,6 +24,7 @@ from engine.remap import Rename, rename, split_namespace
 from engine.rto import DEFAULT_RTO_SECONDS, rto_met
 from engine.secrets import hosts_of
 from engine.source import NamespaceFilter, connect
+from engine.states import RestoreAction, restore_action
 from engine.storage import Storage
 from engine.tools import mongorestore_archive
 from engine.verify import VerifyReport, verify_and_record
@@ -71,6 +72,9 @@ class PlannedNamespace:
     type: str
     documents: int
     target_documents: int  # what the target holds there now
+
+    def action(self, mode: str) -> RestoreAction:
+        return restore_action(self.target_documents, mode)
 
 
 @dataclass

@@ -3,7 +3,7 @@ and recovery figures, all read from one listing and the ledger."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from engine.catalog import ArchiveEntry, list_archives
@@ -18,6 +18,7 @@ from engine.holds import read_holds
 from engine.ledger import RunRecord, read_runs, run_keys, select_keys
 from engine.retention import PurgePlan, RetentionPolicy, plan_purge
 from engine.rto import DEFAULT_RTO_SECONDS
+from engine.states import VERIFICATION_EVIDENCE, ArchiveState, archive_state, latest_verifications
 from engine.storage import Storage
 
 
@@ -29,6 +30,7 @@ class StatusSummary:
     runs: list[RunRecord]
     purge_plan: PurgePlan
     rto_seconds: float
+    _verifications: dict[str, bool] | None = field(default=None, repr=False, compare=False)
 
     @property
     def total_bytes(self) -> int:
@@ -41,6 +43,12 @@ class StatusSummary:
     @property
     def oldest(self) -> ArchiveEntry | None:
         return self.archives[-1] if self.archives else None
+
+    def state(self, entry: ArchiveEntry) -> ArchiveState:
+        """The archive's one state, as `list` and the dashboard show it."""
+        if self._verifications is None:
+            self._verifications = latest_verifications(self.runs)
+        return archive_state(entry, self._verifications)
 
     def last(self, kind: str) -> RunRecord | None:
         return next((run for run in self.runs if run.kind == kind and run.result != "skipped"), None)
@@ -71,8 +79,9 @@ def summarize(
     # Only the window's backups (plus a day, for the slot that straddles its start) and recent other runs.
     keys = run_keys(storage)  # one listing, then only the records the summary needs are read
     chosen = select_keys(keys, "backup", since=now - timedelta(days=window_days + 1))
-    for kind in ("restore", "drill", "purge", "verify"):
+    for kind in ("restore", "drill", "purge"):
         chosen += select_keys(keys, kind, limit=50)
+    chosen += select_keys(keys, "verify", limit=VERIFICATION_EVIDENCE)
     runs = read_runs(storage, chosen)
     entries = list_archives(storage)
     compliance = compute_compliance(

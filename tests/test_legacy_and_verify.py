@@ -43,8 +43,11 @@ def test_old_pipeline_archives_are_listed_as_legacy_and_verify(
     legacy = reports["20261101.tar.gz"]
     assert legacy["ok"] and not legacy["checksum_checked"] and legacy["documents"] == 730
 
+    # One state from the evidence, the same in list and the dashboard: a legacy archive that verified is verified.
     human = run_vaultui("--headless", "list", env=env).stdout
-    assert "20261101.tar.gz" in human and "legacy" in human
+    assert [line.split()[-1] for line in human.splitlines()[1:]] == ["verified", "verified", "verified"]
+    listed = json.loads(run_vaultui("--headless", "list", "--json", env=env).stdout)
+    assert [(entry["status"], entry["legacy"]) for entry in listed][1:] == [("verified", True), ("verified", True)]
 
 
 def damage(archive: Path, how: str) -> None:

@@ -23,6 +23,7 @@ from engine.ledger import RunRecord
 from engine.namespaces import NamespaceFilter
 from engine.retention import DEFAULT_MAX_AGE_DAYS, PurgeResult, RetentionPolicy, apply_purge, make_plan
 from engine.rto import DEFAULT_RTO_SECONDS, recovery_met, verdict
+from engine.states import archive_state, read_verifications
 from engine.status import StatusSummary, summarize
 from engine.storage import Storage, open_storage
 from vaultui.output import log_event
@@ -30,7 +31,7 @@ from vaultui.output import log_event
 if TYPE_CHECKING:  # the heavy engine modules (MongoDB driver, codecs) load inside the commands that use them
     from engine.restore import RestoreRequest
     from engine.verify import VerifyReport
-from vaultui.formatting import duration_text
+from vaultui.formatting import duration_text, short_age
 
 
 def _storage(arguments: argparse.Namespace) -> Storage:
@@ -154,14 +155,14 @@ def _backup(arguments: argparse.Namespace, storage: Storage) -> ExitCode:
     return ExitCode.OK
 
 
-def _entry_json(entry: ArchiveEntry, now: datetime) -> dict[str, object]:
+def _entry_json(entry: ArchiveEntry, now: datetime, verifications: dict[str, bool]) -> dict[str, object]:
     return {
         "name": entry.name,
         "time": entry.ref.time.isoformat(),
         "age_seconds": int((now - entry.ref.time).total_seconds()),
         "bytes": entry.size,
         "codec": entry.ref.codec,
-        "status": entry.status,
+        "status": str(archive_state(entry, verifications)),
         "legacy": entry.ref.legacy,
     }
 
@@ -169,18 +170,20 @@ def _entry_json(entry: ArchiveEntry, now: datetime) -> dict[str, object]:
 def list_command(arguments: argparse.Namespace) -> ExitCode:
     storage = _storage(arguments)
     entries = list_archives(storage)
+    verifications = read_verifications(storage) if entries else {}
     now = datetime.now(UTC)
     if arguments.json:
-        print(json.dumps([_entry_json(entry, now) for entry in entries], indent=1))
+        print(json.dumps([_entry_json(entry, now, verifications) for entry in entries], indent=1))
         return ExitCode.OK
     if not entries:
         print(f"no archives in {storage.url}: run `vaultui --headless backup` to make the first one")
         return ExitCode.OK
-    print(f"{'ARCHIVE':<26} {'DATE (UTC)':<20} {'AGE':<16} {'SIZE':>10} {'CODEC':<6} STATUS")
+    print(f"{'ARCHIVE':<26} {'DATE (UTC)':<20} {'AGE':<6} {'SIZE':>10} {'CODEC':<6} STATUS")
     for entry in entries:
+        state = archive_state(entry, verifications)
         print(
-            f"{entry.name:<26} {entry.ref.time:%Y-%m-%d %H:%M:%S}  {humanize.naturaltime(now - entry.ref.time):<16} "
-            f"{humanize.naturalsize(entry.size, binary=True):>10} {entry.ref.codec:<6} {entry.status}"
+            f"{entry.name:<26} {entry.ref.time:%Y-%m-%d %H:%M:%S}  {short_age(now - entry.ref.time):<6} "
+            f"{humanize.naturalsize(entry.size, binary=True):>10} {entry.ref.codec:<6} {state}"
         )
     return ExitCode.OK
 
@@ -346,11 +349,7 @@ def _restore_here(arguments: argparse.Namespace, request: RestoreRequest) -> Exi
         print(f"dry run: would restore {result.archive} (verified) with mode {request.mode}:")
         for item in result.plan:
             now = f"holds {item.target_documents} documents" if item.target_documents else "empty"
-            action = (
-                "replace"
-                if item.target_documents and request.mode == "drop"
-                else ("refuse" if item.target_documents else "restore")
-            )
+            action = item.action(request.mode)
             print(f"  {item.source} -> {item.target}: {item.documents} documents ({item.type}; target {now}: {action})")
         return ExitCode.OK
     if result.status == "skipped":

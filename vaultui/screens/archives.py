@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import humanize
@@ -18,6 +18,7 @@ from engine.catalog import ArchiveEntry
 from engine.errors import VaultError
 from engine.manifest import Manifest
 from engine.status import StatusSummary
+from vaultui.formatting import short_age
 from vaultui.widgets.slot_strip import SlotStrip
 from vaultui.widgets.status_line import StatusLine
 
@@ -37,27 +38,6 @@ STATUS_STYLES = {
 
 
 COLUMNS = (("Date", 10), ("Archive", 24), ("Status", 10), ("Purge", 7), ("Size", 8), ("Age", 5), ("Codec", 5))
-
-
-def verify_states(summary: StatusSummary) -> dict[str, str]:
-    """verified or corrupt, by each archive's newest verify run (runs are newest first)."""
-    states: dict[str, str] = {}
-    for run in summary.runs:
-        if run.kind == "verify" and run.archive and run.archive not in states:
-            states[run.archive] = "verified" if run.succeeded else "corrupt"
-    return states
-
-
-def archive_status(entry: ArchiveEntry, summary: StatusSummary) -> str:
-    """held, corrupt or verified (by the newest verify run), else the listing's status."""
-    return "held" if entry.held else verify_states(summary).get(entry.name, entry.status)
-
-
-def short_age(age: timedelta) -> str:
-    if age.days:
-        return f"{age.days}d"
-    hours = age.seconds // 3600
-    return f"{hours}h" if hours else f"{age.seconds // 60}m"
 
 
 class ArchivesScreen(Screen[None]):
@@ -127,11 +107,10 @@ class ArchivesScreen(Screen[None]):
         table = self.query_one("#archives", DataTable)
         previous = self.selected.name if self.selected else None
         fates = {decision.name: decision for decision in summary.purge_plan.decisions}
-        verified = verify_states(summary)
         needle = self.filter_text.lower()
         rows, visible, last_day, hidden = [], [], None, 0
         for entry in summary.archives:
-            status = "held" if entry.held else verified.get(entry.name, entry.status)
+            status = summary.state(entry)
             day = entry.ref.time.strftime("%Y-%m-%d")
             if needle and needle not in f"{day} {entry.name} {status}".lower():
                 continue
@@ -150,7 +129,7 @@ class ArchivesScreen(Screen[None]):
                 (
                     day if day != last_day else "",
                     entry.name,
-                    Text(status, style=STATUS_STYLES.get(status, "")),
+                    Text(str(status), style=STATUS_STYLES.get(status, "")),
                     Text(purge, style="red" if purge == "now" else ""),
                     humanize.naturalsize(entry.size, binary=True, format="%.0f"),
                     short_age(now - entry.ref.time),
@@ -199,7 +178,7 @@ class ArchivesScreen(Screen[None]):
         ]
         if summary is not None:
             fate = next((d for d in summary.purge_plan.decisions if d.name == entry.name), None)
-            status = archive_status(entry, summary)
+            status = summary.state(entry)
             lines.append(f"status: {status}" + (f"; retention: {fate.action}, {fate.reason}" if fate else ""))
         if manifest is None:
             lines.append(

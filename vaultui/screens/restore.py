@@ -23,6 +23,7 @@ from engine.remap import build_renames
 from engine.restore import RestoreRequest, RestoreResult, run_restore
 from engine.rto import verdict
 from engine.source import NamespaceFilter
+from engine.states import RestoreAction, RestoreMode
 from vaultui.formatting import duration_text
 from vaultui.messages import WorkProgressed
 from vaultui.screens.dialogs import TypedConfirmScreen
@@ -273,10 +274,11 @@ class RestoreScreen(Screen[None]):
             drop = self.query_one("#mode", RadioSet).pressed_button
             dropping = drop is not None and drop.name == "drop"
             for item in result.plan:
-                action = ("replace" if dropping else "REFUSED") if item.target_documents else "restore"
-                style = "bold red" if item.target_documents else "green"
+                action = item.action(RestoreMode.DROP if dropping else RestoreMode.GUARDED)
+                style = "bold red" if action != RestoreAction.RESTORE else "green"
+                shown = "REFUSED" if action == RestoreAction.REFUSE else str(action)
                 table.add_row(
-                    item.source, item.target, str(item.documents), str(item.target_documents), Text(action, style=style)
+                    item.source, item.target, str(item.documents), str(item.target_documents), Text(shown, style=style)
                 )
             self.query_one("#restore-result", Static).update(
                 f"{result.archive} verified; {len(result.plan)} namespaces"

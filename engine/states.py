@@ -1,0 +1,91 @@
+"""The states the engine decides, as types: every face (CLI, dashboard, report, metrics) shows these values and
+none recomputes them. StrEnum keeps them plain strings in JSON, the ledger and old records."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from engine.catalog import ArchiveEntry
+    from engine.ledger import RunRecord
+    from engine.storage import Storage
+
+
+class RunResult(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    SKIPPED = "skipped"  # e.g. restore --if-empty found data: nothing was changed
+
+
+class SlotStatus(StrEnum):
+    MET = "met"
+    MISSED = "missed"
+    PENDING = "pending"
+
+
+class PurgeAction(StrEnum):
+    KEEP = "keep"
+    DELETE = "delete"
+
+
+class RestoreMode(StrEnum):
+    GUARDED = "guarded"  # refuse when a restored collection already holds data
+    DROP = "drop"  # replace the restored collections
+    IF_EMPTY = "if-empty"  # do nothing when data exists (restart hooks)
+
+
+class RestoreAction(StrEnum):
+    """What a restore does to one target collection."""
+
+    RESTORE = "restore"  # the target is empty
+    REPLACE = "replace"  # it holds data, and the mode drops it
+    REFUSE = "refuse"  # it holds data, and the mode keeps it: the restore is refused (or skipped)
+
+
+class ArchiveState(StrEnum):
+    HELD = "held"
+    CORRUPT = "corrupt"  # its newest verification failed
+    VERIFIED = "verified"  # its newest verification passed
+    COMPLETE = "complete"  # has its manifest (the commit mark), not verified since
+    LEGACY = "legacy"  # made by the old shell pipeline: no manifest
+    INCOMPLETE = "incomplete"  # no manifest: a run that never finished
+
+
+def restore_action(target_documents: int, mode: str) -> RestoreAction:
+    if not target_documents:
+        return RestoreAction.RESTORE
+    return RestoreAction.REPLACE if mode == RestoreMode.DROP else RestoreAction.REFUSE
+
+
+def latest_verifications(runs: Iterable[RunRecord]) -> dict[str, bool]:
+    """Archive name -> whether its newest verify run passed (runs come newest first)."""
+    outcome: dict[str, bool] = {}
+    for run in runs:
+        if run.kind == "verify" and run.archive and run.archive not in outcome:
+            outcome[run.archive] = run.result == RunResult.SUCCESS
+    return outcome
+
+
+# How many of the newest verify records count as evidence of archives' states: enough for a `verify --all`
+# over months of nightly archives; list, status and the dashboard all read the same ones.
+VERIFICATION_EVIDENCE = 1000
+
+
+def read_verifications(storage: Storage, keys: list[str] | None = None) -> dict[str, bool]:
+    """The verification evidence of a storage's archives (one ledger listing unless `keys` are given)."""
+    from engine.ledger import read_runs, run_keys, select_keys
+
+    chosen = select_keys(keys if keys is not None else run_keys(storage), "verify", limit=VERIFICATION_EVIDENCE)
+    return latest_verifications(read_runs(storage, chosen))
+
+
+def archive_state(entry: ArchiveEntry, verifications: dict[str, bool]) -> ArchiveState:
+    """One archive's state from evidence: a hold first, then its newest verification, then its listing."""
+    if entry.held:
+        return ArchiveState.HELD
+    if entry.name in verifications:
+        return ArchiveState.VERIFIED if verifications[entry.name] else ArchiveState.CORRUPT
+    return ArchiveState(entry.status)
