@@ -58,7 +58,7 @@ def find_archive(storage: Storage, name: str) -> ArchiveEntry:
         )
     info = storage.stat(name)
     if info is None:
-        raise ArchiveNotFound(f"archive {name} not found in {storage.url}: `vaultui --headless list` shows them")
+        raise ArchiveNotFound(f"archive {name} not found in {storage.url}: the archive list shows their names")
     return ArchiveEntry(
         ref,
         info.size,

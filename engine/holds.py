@@ -25,7 +25,7 @@ def hold_key(ref: ArchiveRef) -> str:
 
 def place_hold(storage: Storage, name: str, reason: str, clock: Clock = utc_now) -> Hold:
     if not reason.strip():
-        raise ConfigError("a hold needs a reason (--reason), e.g. 'incident 2026-11-02'")
+        raise ConfigError("a hold needs a reason, e.g. 'incident 2026-11-02'", setting="reason")
     entry = find_archive(storage, name)
     hold = Hold(entry.name, reason.strip(), iso(clock()))
     write_bytes(storage, hold_key(entry.ref), json.dumps(asdict(hold), indent=1).encode() + b"\n")

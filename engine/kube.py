@@ -14,14 +14,10 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError
 
-from engine.errors import ExitCode, VaultError
+from engine.errors import KubernetesError
 from engine.restore import REQUEST_ENV
 
 DEFAULT_IMAGE_HINT = "mongo"
-
-
-class KubernetesError(VaultError):
-    exit_code = ExitCode.KUBERNETES
 
 
 @dataclass(frozen=True)
@@ -219,7 +215,8 @@ def start_restore_job(
         if error.status == 404:
             raise KubernetesError(
                 f"CronJob {cronjob!r} not found in {target.namespace!r}: restore Jobs copy its pod template "
-                "(install k8s/base, or name yours with --cronjob)"
+                "(install k8s/base, or name yours)",
+                setting="cronjob",
             ) from None
         raise explain(error, "get", "cronjobs", target.namespace) from None
     except HTTPError as error:

@@ -14,7 +14,9 @@ from typing import Any
 from engine.clock import Clock, iso
 from engine.errors import StorageError, VaultError
 from engine.secrets import scrub
+from engine.states import RunResult
 from engine.storage import Storage, read_bytes, write_bytes
+from engine.storage.errors import StorageFault
 
 LEDGER_PREFIX = "_vaultui/runs/"
 KINDS = ("backup", "restore", "purge", "drill", "verify")
@@ -59,7 +61,7 @@ def try_record_run(storage: Storage, record: RunRecord) -> str | None:
     """Records a run when the storage lets it; returns why it could not (the run's own error comes first)."""
     try:
         record_run(storage, record)
-    except StorageError as error:
+    except (StorageError, StorageFault) as error:
         return str(error)
     return None
 
@@ -109,27 +111,32 @@ def describe_failure(error: BaseException, secrets: list[str]) -> str:
 
 
 @contextlib.contextmanager
-def recorded_run(storage: Storage, kind: str, clock: Clock, secrets: list[str], **fields: Any) -> Iterator[RunRecord]:
+def recorded_run(
+    storage: Storage, kind: str, clock: Clock, secrets: list[str], *, record: bool = True, **fields: Any
+) -> Iterator[RunRecord]:
     """Yields a record for the caller to fill in; writes it when the block ends, as a failure (with the
-    scrubbed error) when the block raises. `finished_at` and `duration_seconds` are set here."""
+    scrubbed error) when the block raises. `finished_at` and `duration_seconds` are set here. With
+    `record=False` (previews: they change nothing and are not runs) nothing is written, success or failure."""
     started = clock()
     began = time.monotonic()
-    record = RunRecord(kind, iso(started), iso(started), "success", **fields)
+    run = RunRecord(kind, iso(started), iso(started), RunResult.SUCCESS, **fields)
     try:
-        yield record
+        yield run
     except BaseException as error:
-        record.result = "failure"
-        record.error = describe_failure(error, secrets)
-        record.finished_at = iso(clock())
-        record.duration_seconds = round(time.monotonic() - began, 3)
-        problem = try_record_run(storage, record)
-        if problem and isinstance(error, VaultError) and not isinstance(error, StorageError):
+        if not record:
+            raise
+        run.result = RunResult.FAILURE
+        run.error = describe_failure(error, secrets)
+        run.finished_at = iso(clock())
+        run.duration_seconds = round(time.monotonic() - began, 3)
+        problem = try_record_run(storage, run)
+        if problem and isinstance(error, VaultError) and not isinstance(error, StorageError | StorageFault):
             error.add_note(f"also, the failure could not be recorded in the ledger: {problem}")
         raise
-    if record.result == "dry-run":
-        return  # previews change nothing and are not runs
-    record.finished_at = iso(clock())
-    record.duration_seconds = record.duration_seconds or round(time.monotonic() - began, 3)
-    problem = try_record_run(storage, record)
+    if not record:
+        return
+    run.finished_at = iso(clock())
+    run.duration_seconds = run.duration_seconds or round(time.monotonic() - began, 3)
+    problem = try_record_run(storage, run)
     if problem:
         raise StorageError(f"the {kind} succeeded, but its ledger record could not be written: {problem}")

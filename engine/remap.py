@@ -1,4 +1,4 @@
-"""Namespace renaming for restores: --ns-from 'sales.*' --ns-to 'sales_copy.*', as mongorestore spells it."""
+"""Namespace renaming for restores: 'sales.*' to 'sales_copy.*', as mongorestore's --nsFrom/--nsTo spell it."""
 
 from __future__ import annotations
 
@@ -17,7 +17,10 @@ class Rename:
 
     def __post_init__(self) -> None:
         if self.source.count("*") != self.target.count("*"):
-            raise ConfigError(f"--ns-from {self.source!r} and --ns-to {self.target!r} must hold the same number of '*'")
+            raise ConfigError(
+                f"the rename from {self.source!r} to {self.target!r} must hold the same number of '*'",
+                setting="renames",
+            )
         if "." not in self.source or "." not in self.target:
             raise ConfigError(f"namespaces are database.collection: {self.source!r} → {self.target!r}")
 
@@ -36,7 +39,7 @@ class Rename:
 def build_renames(sources: list[str] | None, targets: list[str] | None) -> tuple[Rename, ...]:
     sources, targets = sources or [], targets or []
     if len(sources) != len(targets):
-        raise ConfigError("give --ns-from and --ns-to in pairs")
+        raise ConfigError("renames come in pairs: a pattern to rename from and one to rename to", setting="renames")
     return tuple(Rename(source, target) for source, target in zip(sources, targets, strict=True))
 
 

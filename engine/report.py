@@ -24,7 +24,7 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
     try:
         start = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
     except ValueError:
-        raise ConfigError(f"--month {month!r} is not a month: use YYYY-MM") from None
+        raise ConfigError(f"{month!r} is not a month: use YYYY-MM", setting="month") from None
     end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
     return start, end
 

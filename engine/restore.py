@@ -54,15 +54,18 @@ class RestoreRequest:
 
     def validate(self) -> None:
         if sum((self.latest, self.archive is not None, self.day is not None)) != 1:
-            raise ConfigError("choose exactly one of --latest, --archive NAME, --date YYYY-MM-DD")
+            raise ConfigError(
+                "choose exactly one archive: the latest good one, one by name, or the newest of a day",
+                setting="archive_choice",
+            )
         if self.mode not in MODES:
             raise ConfigError(f"unknown restore mode {self.mode!r}: choose one of {', '.join(MODES)}")
         if self.loader not in LOADERS:
             raise ConfigError(f"unknown loader {self.loader!r}: choose one of {', '.join(LOADERS)}")
         if not (1 <= self.parallel <= 64 and 1 <= self.insert_workers <= 64):
-            raise ConfigError("--parallel and --insert-workers must be between 1 and 64")
+            raise ConfigError("parallel collections and insert workers must be between 1 and 64", setting="workers")
         if self.rto_seconds <= 0 or self.wait_ready_seconds < 0:
-            raise ConfigError("--rto must be positive and --wait-ready not negative")
+            raise ConfigError("the RTO must be positive and the wait for the target not negative", setting="timing")
 
 
 @dataclass
@@ -79,7 +82,7 @@ class PlannedNamespace:
 
 @dataclass
 class RestoreResult:
-    """What happened. `status`: restored | skipped (--if-empty found data) | dry-run."""
+    """What happened. `status`: restored | skipped (if-empty mode found data) | dry-run."""
 
     archive: str
     status: str
@@ -242,7 +245,7 @@ def run_restore(
         "rto_seconds": request.rto_seconds,
         "target": hosts_of(target_uri),
     }
-    with recorded_run(storage, "restore", clock, [target_uri], details=details) as record:
+    with recorded_run(storage, "restore", clock, [target_uri], record=not request.dry_run, details=details) as record:
         request.validate()
         began = time.monotonic()
         entry, report, rejected = choose_verified(storage, request, progress, clock)
@@ -268,7 +271,7 @@ def run_restore(
                 not_restored=report.not_restored,
             )
             if request.dry_run:
-                result.status, record.result = "dry-run", "dry-run"  # a dry run is not recorded
+                result.status = "dry-run"
                 return result
             if occupied and request.mode != "drop":
                 listing = ", ".join(f"{item.target} ({item.target_documents} documents)" for item in occupied[:5])
@@ -279,8 +282,9 @@ def run_restore(
                     result.record = record
                     return result
                 raise TargetNotEmpty(
-                    f"the target already holds data in {listing}: nothing was changed; use --drop to replace "
-                    "these collections, or --if-empty to skip when data exists"
+                    f"the target already holds data in {listing}: nothing was changed; restore in drop mode to "
+                    "replace these collections, or in if-empty mode to skip when data exists",
+                    setting="mode",
                 )
             load_into(client, storage, entry, items, request, target_uri, result, progress)
         finally:

@@ -25,7 +25,7 @@ class RetentionPolicy:
         if self.max_age_days < 1:
             raise ConfigError(f"the retention age must be at least 1 day, not {self.max_age_days}")
         if self.keep_last < 0:
-            raise ConfigError(f"--keep-last must be 0 or more, not {self.keep_last}")
+            raise ConfigError(f"keep-last must be 0 or more, not {self.keep_last}", setting="keep_last")
 
 
 @dataclass(frozen=True)

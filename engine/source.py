@@ -20,7 +20,7 @@ _AUTH_FAILED = 18
 def connect(uri: str, *, role: str = "source", timeout_seconds: float = 10.0, **options: Any) -> pymongo.MongoClient:
     """A client that has answered a ping, or a one-line error naming the server and the fix."""
     if not uri:
-        raise ConfigError(f"no MongoDB URI for the {role}: set VAULTUI_MONGO_URI or pass --mongo-uri-file")
+        raise ConfigError(f"no MongoDB URI for the {role}: set VAULTUI_MONGO_URI or give a URI file", setting="uri")
     try:
         client: pymongo.MongoClient = pymongo.MongoClient(
             uri, serverSelectionTimeoutMS=int(timeout_seconds * 1000), appname="vaultui", **options
@@ -122,7 +122,10 @@ def plan_dump(client: pymongo.MongoClient, chosen: NamespaceFilter) -> tuple[lis
             if name.startswith("system.") and name != "system.js":
                 continue  # server-managed: views and users are restored from their own metadata
             if kind == "timeseries":
-                skipped.append(f"{namespace}: time-series collections are not supported yet; use --dumper mongodump")
+                skipped.append(
+                    f"{namespace}: the native dumper does not dump time-series collections yet; "
+                    "use the mongodump dumper"
+                )
                 continue
             if kind not in ("collection", "view"):
                 skipped.append(f"{namespace}: unknown collection type {kind!r}")

@@ -11,12 +11,13 @@ import pytest
 
 from engine.backup import BackupOptions, run_backup
 from engine.catalog import list_archives
-from engine.errors import ExitCode, StorageError, VerificationError
+from engine.errors import StorageError, VerificationError
 from engine.ledger import list_runs
 from engine.source import NamespaceFilter
 from engine.storage import AtomicWriter, Storage, open_storage
 from tests.bed.servers import free_port
 from tests.helpers import run_vaultui, seed
+from vaultui.exit_codes import ExitCode
 
 
 class FailingWriter(AtomicWriter):

@@ -14,10 +14,10 @@ import pymongo
 import pytest
 
 from engine.catalog import find_archive
-from engine.errors import ExitCode
 from engine.storage import open_storage
 from engine.verify import verify_archive
 from tests.helpers import raw_documents, run_vaultui
+from vaultui.exit_codes import ExitCode
 
 NAMES = ["reports/2026:q4", "cafés", "a b+c", "50% off", "x" * 90 + "é" * 60]
 

@@ -118,6 +118,6 @@ def test_incomplete_and_legacy_archives() -> None:
 def test_bad_retention_numbers() -> None:
     with pytest.raises(ConfigError, match="at least 1 day"):
         plan_purge([], {}, RetentionPolicy(max_age_days=-5), NOW)
-    with pytest.raises(ConfigError, match="--keep-last must be 0 or more"):
+    with pytest.raises(ConfigError, match="keep-last must be 0 or more"):
         plan_purge([], {}, RetentionPolicy(keep_last=-1), NOW)
     assert record  # the shared history helper stays importable for other tests

@@ -19,11 +19,11 @@ from kubernetes import client, config
 from kubernetes.dynamic import DynamicClient
 
 from engine import kube
-from engine.errors import ExitCode
 from engine.remap import Rename
 from engine.restore import REQUEST_ENV, RestoreRequest, request_to_json
 from tests.bed.kubernetes import Cluster, start_cluster
 from tests.helpers import run_vaultui
+from vaultui.exit_codes import ExitCode
 
 ROOT = Path(__file__).resolve().parent.parent
 

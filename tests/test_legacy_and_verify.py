@@ -8,8 +8,8 @@ from pathlib import Path
 import pymongo
 import pytest
 
-from engine.errors import ExitCode
 from tests.helpers import old_pipeline_archive, run_vaultui, seed
+from vaultui.exit_codes import ExitCode
 
 
 @pytest.fixture

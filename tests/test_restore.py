@@ -17,11 +17,11 @@ import bson
 import pymongo
 import pytest
 
-from engine.errors import ExitCode
 from engine.ledger import list_runs
 from engine.storage import open_storage
 from tests.bed import servers
 from tests.helpers import index_definitions, old_pipeline_archive, raw_documents, run_vaultui, seed
+from vaultui.exit_codes import ExitCode
 
 COUNTS = {"orders": 1200, "users": 60}
 
@@ -148,7 +148,7 @@ def test_guard_refuses_drop_replaces_if_empty_skips(
     refused = restore(mongo_uri, str(backups), "--latest")
     assert refused.returncode == ExitCode.TARGET_NOT_EMPTY
     assert f"the target already holds data in {source}.orders (1201 documents)" in refused.stderr
-    assert f"{source}.users (60 documents)" in refused.stderr and "use --drop" in refused.stderr
+    assert f"{source}.users (60 documents)" in refused.stderr and "--drop replaces" in refused.stderr
     assert raw_documents(live) == before
 
     skipped = restore(mongo_uri, str(backups), "--latest", "--if-empty")
@@ -317,7 +317,10 @@ def test_target_never_comes_up(backups: Path, source: str, mongo_uri: str) -> No
     [
         (["--latest", "--archive", "x"], "not allowed with argument"),
         (["--date", "2026-13-01"], "--date '2026-13-01' is not a date"),
-        (["--latest", "--ns-from", "a.*"], "give --ns-from and --ns-to in pairs"),
+        (
+            ["--latest", "--ns-from", "a.*"],
+            "renames come in pairs: a pattern to rename from and one to rename to [--ns-from/--ns-to]",
+        ),
         (["--latest", "--ns-from", "a.*", "--ns-to", "b.x"], "must hold the same number of '*'"),
         (["--date", "2020-01-01"], "no archive from 2020-01-01"),
     ],

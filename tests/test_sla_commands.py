@@ -12,7 +12,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from engine.compliance import Schedule
 from engine.drill import compare_collection, scratch_names
-from engine.errors import ExitCode
 from engine.ledger import list_runs, record_run
 from engine.report import build_report, render
 from engine.retention import RetentionPolicy
@@ -21,6 +20,7 @@ from engine.verify import CollectionFound, add_to_digest
 from tests.bed.servers import free_port
 from tests.helpers import run_vaultui, seed
 from tests.history import NOW, nightly_runs, record
+from vaultui.exit_codes import ExitCode
 
 GOLDEN = Path(__file__).parent / "data" / "report-2026-11.md"
 
@@ -169,9 +169,9 @@ def test_status_exit_code_and_metrics_file(backups: Path, tmp_path: Path) -> Non
     [
         (["status", "--schedule", "every night"], "invalid cron expression 'every night'"),
         (["status", "--max-age-days", "-3"], "at least 1 day, not -3"),
-        (["purge", "--keep-last", "-1"], "--keep-last must be 0 or more"),
+        (["purge", "--keep-last", "-1"], "keep-last must be 0 or more, not -1 [--keep-last]"),
         (["status", "--window-days", "0"], "at least 1 day, not 0"),
-        (["report", "--month", "November"], "--month 'November' is not a month"),
+        (["report", "--month", "November"], "'November' is not a month: use YYYY-MM [--month]"),
         (["report", "--month", "2026-11", "--format", "pdf"], "unknown report format 'pdf'"),
     ],
 )

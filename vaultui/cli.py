@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine.errors import ExitCode, VaultError
+from engine.errors import VaultError
 from vaultui import __version__, headless
+from vaultui.exit_codes import ExitCode, exit_code_for, message_for
 
 EXIT_CODES = "\n".join(f"  {code.value:>3}  {code.name.lower().replace('_', ' ')}" for code in ExitCode)
 
@@ -220,7 +221,7 @@ def run_dashboard(arguments: argparse.Namespace) -> int:
         return open_dashboard(arguments)
     except VaultError as error:
         print(f"vaultui: {error}", file=sys.stderr)
-        return int(error.exit_code)
+        return int(exit_code_for(error))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,10 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(headless.COMMANDS[arguments.command](arguments))
     except VaultError as error:
-        notes = "; ".join(getattr(error, "__notes__", []))
-        message = f"{error}{'; ' + notes if notes else ''}"
-        print(f"vaultui: {message}", file=sys.stderr)
-        return int(error.exit_code)
+        print(f"vaultui: {message_for(error)}", file=sys.stderr)
+        return int(exit_code_for(error))
     except KeyboardInterrupt:
         print("vaultui: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED

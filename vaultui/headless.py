@@ -17,7 +17,7 @@ import humanize
 from engine.catalog import ArchiveEntry, find_archive, list_archives
 from engine.compliance import DEFAULT_SCHEDULE, DEFAULT_TARGET_PERCENT, DEFAULT_WINDOW_DAYS, Schedule
 from engine.config import read_secret, setting, split_list
-from engine.errors import ConfigError, ExitCode, VaultError
+from engine.errors import ConfigError, VaultError
 from engine.holds import place_hold, release_hold
 from engine.ledger import RunRecord
 from engine.namespaces import NamespaceFilter
@@ -26,6 +26,7 @@ from engine.rto import DEFAULT_RTO_SECONDS, recovery_met, verdict
 from engine.states import archive_state, read_verifications
 from engine.status import StatusSummary, summarize
 from engine.storage import Storage, open_storage
+from vaultui.exit_codes import ExitCode
 from vaultui.output import log_event
 
 if TYPE_CHECKING:  # the heavy engine modules (MongoDB driver, codecs) load inside the commands that use them

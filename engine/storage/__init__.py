@@ -28,7 +28,7 @@ _S3_OPTIONS = {"endpoint", "region", "path_style"}
 def open_storage(url: str) -> Storage:
     """The storage a URL names; raises ConfigError with the accepted forms when it names none."""
     if not url or not url.strip():
-        raise ConfigError(f"no storage given: {URL_HELP} (flag --storage or VAULTUI_STORAGE)")
+        raise ConfigError(f"no storage given: {URL_HELP} (setting VAULTUI_STORAGE)", setting="storage")
     url = url.strip()
     if "://" not in url:
         return FolderStorage(Path(url).expanduser().absolute())

@@ -10,18 +10,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from engine.errors import ArchiveNotFound, StorageError
 from engine.storage.base import AtomicWriter, ObjectInfo
+from engine.storage.errors import AccessDenied, ObjectMissing, StorageFault
 
 PARTIAL_SUFFIX = ".partial"
 
 
-def _explain(error: OSError, action: str, path: Path) -> StorageError:
-    if isinstance(error, PermissionError):
-        return StorageError(f"no permission to {action} {path}: give the user running vaultui write access")
+def _explain(error: OSError, action: str, path: Path) -> StorageFault:
+    if isinstance(error, PermissionError) or error.errno == errno.EROFS:
+        return AccessDenied(f"no permission to {action} {path}: give the user running vaultui write access")
     if error.errno == errno.ENOSPC:
-        return StorageError(f"no space left to {action} {path}: free space or grow the volume")
-    return StorageError(f"cannot {action} {path}: {error.strerror or error}")
+        return StorageFault(f"no space left to {action} {path}: free space or grow the volume")
+    return StorageFault(f"cannot {action} {path}: {error.strerror or error}")
 
 
 class _FolderWriter(AtomicWriter):
@@ -83,12 +83,12 @@ class FolderStorage:
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
         if not path.is_relative_to(self.root.resolve()):
-            raise StorageError(f"storage key {key!r} points outside {self.root}")
+            raise StorageFault(f"storage key {key!r} points outside {self.root}")
         return path
 
     def _require_root(self) -> None:
         if not self.root.is_dir():
-            raise StorageError(f"storage folder {self.root} does not exist: create it or mount the backup volume there")
+            raise StorageFault(f"storage folder {self.root} does not exist: create it or mount the backup volume there")
 
     def list(self, prefix: str = "", *, recursive: bool = True) -> Iterator[ObjectInfo]:
         self._require_root()
@@ -134,7 +134,7 @@ class FolderStorage:
             return path.open("rb")
         except FileNotFoundError:
             self._require_root()
-            raise ArchiveNotFound(f"{key} not found in {self.url}") from None
+            raise ObjectMissing(f"{key} not found in {self.url}") from None
         except OSError as error:
             raise _explain(error, "read", path) from error
 

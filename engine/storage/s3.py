@@ -9,12 +9,20 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
-from engine.errors import ArchiveNotFound, StorageError
 from engine.storage.base import AtomicWriter, ObjectInfo
+from engine.storage.errors import AccessDenied, ObjectMissing, StorageFault, TransientFault
 
 # S3's smallest part is 5 MiB; 16 MiB parts keep request counts low while bounding memory per writer.
 PART_SIZE = 16 * 1024 * 1024
 
+_TRANSIENT_CODES = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestTimeout",
+    "InternalError",
+    "ServiceUnavailable",
+}
 _CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
 
 
@@ -50,33 +58,38 @@ class S3Storage:
         where = f" at {self.endpoint_url}" if self.endpoint_url else ""
         return f"s3://{self.bucket}/{self.prefix}{where}"
 
-    def explain(self, error: Exception, action: str, key: str = "") -> StorageError:
+    def explain(self, error: Exception, action: str, key: str = "") -> StorageFault:
         """One line naming what failed and the fix, for any boto3 failure."""
         target = f"s3://{self.bucket}/{self.prefix}{key}"
         if isinstance(error, NoCredentialsError):
-            return StorageError(
+            return AccessDenied(
                 f"no S3 credentials to {action} {target}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
                 "(or AWS_PROFILE, or a pod identity)"
             )
         if isinstance(error, EndpointConnectionError):
             endpoint = self.endpoint_url or self.client.meta.endpoint_url
-            return StorageError(f"cannot reach the S3 endpoint {endpoint}: check the endpoint URL and the network")
+            return TransientFault(f"cannot reach the S3 endpoint {endpoint}: check the endpoint URL and the network")
         if isinstance(error, ClientError):
             code = error.response.get("Error", {}).get("Code", "")
             if code in ("NoSuchBucket",) or (code == "404" and not key):
-                return StorageError(f"S3 bucket {self.bucket!r} does not exist: create it or fix the storage URL")
+                return StorageFault(f"S3 bucket {self.bucket!r} does not exist: create it or fix the storage URL")
             if code in ("NoSuchKey", "404"):
-                return ArchiveNotFound(f"{key} not found in {self.url}")
+                return ObjectMissing(f"{key} not found in {self.url}")
             if code in _CREDENTIAL_CODES:
-                return StorageError(
+                return AccessDenied(
                     f"S3 rejected the credentials ({code}) to {action} {target}: "
                     "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
                 )
             if code in ("AccessDenied", "403", "Forbidden"):
-                return StorageError(f"S3 denied permission to {action} {target}: grant it to these credentials")
+                return AccessDenied(f"S3 denied permission to {action} {target}: grant it to these credentials")
             message = error.response.get("Error", {}).get("Message", "") or code
-            return StorageError(f"S3 failed to {action} {target}: {message}")
-        return StorageError(f"S3 failed to {action} {target}: {error}")
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if code in _TRANSIENT_CODES or (isinstance(status, int) and status >= 500):
+                return TransientFault(f"S3 failed to {action} {target} for now ({message}): retry later")
+            return StorageFault(f"S3 failed to {action} {target}: {message}")
+        if isinstance(error, BotoCoreError):  # timeouts and dropped connections
+            return TransientFault(f"S3 failed to {action} {target} for now ({error}): retry later")
+        return StorageFault(f"S3 failed to {action} {target}: {error}")
 
     def list(self, prefix: str = "", *, recursive: bool = True) -> Iterator[ObjectInfo]:
         arguments: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix + prefix}
@@ -122,7 +135,7 @@ class S3Storage:
             response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "NoSuchKey":
-                raise ArchiveNotFound(f"{key} not found in {self.url}") from None
+                raise ObjectMissing(f"{key} not found in {self.url}") from None
             raise self.explain(error, "read", key) from error
         except BotoCoreError as error:
             raise self.explain(error, "read", key) from error

@@ -1,0 +1,77 @@
+"""Process exit codes of `vaultui --headless` and the one mapping from engine errors to them."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from engine.errors import (
+    ConfigError,
+    KubernetesError,
+    SourceError,
+    StorageError,
+    TargetNotEmpty,
+    VaultError,
+    VerificationError,
+)
+from engine.storage.errors import StorageFault
+
+
+class ExitCode(IntEnum):
+    """Process exit codes of `vaultui --headless`, documented in `--help`."""
+
+    OK = 0
+    FAILURE = 1
+    USAGE = 2
+    CONFIG = 3
+    SOURCE_UNREACHABLE = 4
+    STORAGE = 5
+    VERIFICATION_FAILED = 6
+    TARGET_NOT_EMPTY = 7
+    COMPLIANCE_BELOW_TARGET = 8
+    KUBERNETES = 9
+    INDEXES_REFUSED = 10  # the data was restored; some indexes were refused by the target (listed)
+    INTERRUPTED = 130
+
+
+# Most specific first: an error takes the code of the first class it is an instance of.
+_CODES: tuple[tuple[type[BaseException], ExitCode], ...] = (
+    (ConfigError, ExitCode.CONFIG),
+    (SourceError, ExitCode.SOURCE_UNREACHABLE),
+    (StorageError, ExitCode.STORAGE),
+    (StorageFault, ExitCode.STORAGE),
+    (VerificationError, ExitCode.VERIFICATION_FAILED),
+    (TargetNotEmpty, ExitCode.TARGET_NOT_EMPTY),
+    (KubernetesError, ExitCode.KUBERNETES),
+)
+
+
+# The flags that set what an error's `setting` names: the CLI adds them to the engine's words.
+FLAG_HINTS = {
+    "renames": "--ns-from/--ns-to",
+    "month": "--month",
+    "archive_choice": "--latest, --archive NAME or --date YYYY-MM-DD",
+    "workers": "--parallel/--insert-workers",
+    "timing": "--rto/--wait-ready",
+    "mode": "--drop replaces, --if-empty skips",
+    "keep_last": "--keep-last",
+    "reason": "--reason",
+    "uri": "--mongo-uri-file",
+    "storage": "--storage",
+    "cronjob": "--cronjob",
+}
+
+
+def message_for(error: VaultError) -> str:
+    """The one line the CLI prints: the engine's words, plus the flag that fixes it where there is one."""
+    text = str(error)
+    notes = "; ".join(getattr(error, "__notes__", []))
+    hint = FLAG_HINTS.get(error.setting or "")
+    return text + (f" [{hint}]" if hint else "") + (f"; {notes}" if notes else "")
+
+
+def exit_code_for(error: VaultError) -> ExitCode:
+    """The exit code of an engine error."""
+    for kind, code in _CODES:
+        if isinstance(error, kind):
+            return code
+    return ExitCode.FAILURE
