@@ -9,12 +9,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
+from engine.config import DEFAULT_SCHEDULE, DEFAULT_TARGET_PERCENT, DEFAULT_WINDOW_DAYS
 from engine.errors import ConfigError
 from engine.ledger import RunRecord
-
-DEFAULT_SCHEDULE = "0 0 * * *"
-DEFAULT_TARGET_PERCENT = 99.0
-DEFAULT_WINDOW_DAYS = 30
 
 
 @dataclass(frozen=True)

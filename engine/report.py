@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine.catalog import list_archives
-from engine.compliance import DEFAULT_TARGET_PERCENT, Schedule, compute_compliance
+from engine.compliance import Schedule, compute_compliance
+from engine.config import DEFAULT_TARGET_PERCENT
 from engine.errors import ConfigError
 from engine.holds import read_holds
 from engine.ledger import list_runs

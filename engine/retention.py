@@ -7,13 +7,12 @@ from datetime import datetime, timedelta
 
 from engine.catalog import ArchiveEntry, list_archives
 from engine.clock import Clock, utc_now
+from engine.config import DEFAULT_MAX_AGE_DAYS
 from engine.errors import ConfigError
 from engine.holds import Hold, read_holds
 from engine.ledger import recorded_run
 from engine.progress import ProgressCallback, ProgressTracker
 from engine.storage import Storage
-
-DEFAULT_MAX_AGE_DAYS = 90
 
 
 @dataclass(frozen=True)

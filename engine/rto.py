@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from engine.ledger import RunRecord
 
-DEFAULT_RTO_SECONDS = 600
+from engine.config import DEFAULT_RTO_SECONDS
+
+__all__ = ["DEFAULT_RTO_SECONDS", "recovery_met", "rto_met", "verdict"]
 
 
 def rto_met(duration_seconds: float, rto_seconds: float, *, succeeded: bool = True) -> bool:

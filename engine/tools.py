@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from engine.archive import MemberPath, add_member, check_member, iter_bson, open_decompressor, tar_reader
 from engine.catalog import ArchiveEntry
+from engine.config import Settings
 from engine.errors import ConfigError, SourceError
 from engine.manifest import CollectionEntry
 from engine.names import NameScheme, UndecodableName, collection_from_stem, collection_stem
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 def find_tool(name: str) -> Path:
     """The tool on PATH, or in VAULTUI_MONGO_TOOLS (a folder) when set."""
-    folder = os.environ.get("VAULTUI_MONGO_TOOLS")
+    folder = Settings.resolve().mongo_tools
     found = shutil.which(name, path=folder) if folder else None
     found = found or shutil.which(name)
     if not found:

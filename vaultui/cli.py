@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
+from engine.config import Settings, settings_help
 from engine.errors import VaultError
 from vaultui import __version__, headless
 from vaultui.exit_codes import ExitCode, exit_code_for, message_for
@@ -15,14 +18,16 @@ EXIT_CODES = "\n".join(f"  {code.value:>3}  {code.name.lower().replace('_', ' ')
 DESCRIPTION = """\
 Backup, restore and retention for MongoDB on Kubernetes.
 
-Secrets never go on the command line: the MongoDB URI comes from VAULTUI_MONGO_URI or --mongo-uri-file,
-S3 credentials from the standard AWS variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE) and
-the S3 endpoint from the storage URL or AWS_ENDPOINT_URL_S3. Settings also come from VAULTUI_* variables
-(VAULTUI_STORAGE, VAULTUI_CODEC, VAULTUI_DUMPER, VAULTUI_PARALLEL, VAULTUI_SCHEDULE, VAULTUI_TIMEZONE,
-VAULTUI_MAX_AGE_DAYS, VAULTUI_KEEP_LAST, VAULTUI_RTO_SECONDS, VAULTUI_WINDOW_DAYS, VAULTUI_METRICS_FILE, …);
-a flag on the command line wins."""
+Secrets never go on the command line: the MongoDB URI comes from VAULTUI_MONGO_URI or --mongo-uri-file
+(restores: VAULTUI_TARGET_URI, drills: VAULTUI_DRILL_URI, else the target), S3 credentials from the standard
+AWS variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE) and the S3 endpoint from the storage URL
+or AWS_ENDPOINT_URL_S3. Every setting below comes from the flag you type, else its VAULTUI_* variable, else the
+settings file (--config or VAULTUI_CONFIG, TOML with the names in lower case), else its default."""
 
 EPILOG = f"""\
+settings (variable, default, meaning):
+{settings_help()}
+
 storage URLs:
   /backup, file:///backup          a folder (the PVC); it must exist
   s3://bucket/prefix[?endpoint=URL&region=R&path_style=true]
@@ -73,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="vaultui", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"vaultui {__version__}")
+    parser.add_argument("--config", type=Path, metavar="FILE", help="settings file (TOML; env VAULTUI_CONFIG)")
     parser.add_argument("--headless", action="store_true", help="run one command and exit (what CronJobs use)")
     dashboard = parser.add_argument_group("dashboard (without --headless)")
     dashboard.add_argument("--storage", dest="dashboard_storage", metavar="URL", help="where archives live")
@@ -224,16 +230,35 @@ def run_dashboard(arguments: argparse.Namespace) -> int:
         return int(exit_code_for(error))
 
 
+# Flags whose destination differs from the setting they set; every other setting's flag has its name.
+_FLAG_DESTINATIONS = {"rto_seconds": "rto", "storage": ("storage", "dashboard_storage")}
+
+
+def typed_flags(arguments: argparse.Namespace) -> dict[str, Any]:
+    """The settings the user typed as flags (None where a flag was not given, or does not exist here)."""
+    typed: dict[str, Any] = {}
+    for item in fields(Settings):
+        destinations = _FLAG_DESTINATIONS.get(item.name, item.name)
+        for destination in (destinations,) if isinstance(destinations, str) else destinations:
+            value = getattr(arguments, destination, None)
+            if value is not None:
+                typed[item.name] = tuple(value) if isinstance(value, list) else value
+                if isinstance(value, Path):
+                    typed[item.name] = str(value)
+    return typed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
-    if not arguments.headless:
-        if arguments.command:
-            parser.error("commands run with --headless (the dashboard opens without one)")
-        return run_dashboard(arguments)
-    if not arguments.command:
+    if not arguments.headless and arguments.command:
+        parser.error("commands run with --headless (the dashboard opens without one)")
+    if arguments.headless and not arguments.command:
         parser.error("--headless needs a COMMAND")
     try:
+        arguments.settings = Settings.resolve(typed_flags(arguments), file=arguments.config)
+        if not arguments.headless:
+            return run_dashboard(arguments)
         return int(headless.COMMANDS[arguments.command](arguments))
     except VaultError as error:
         print(f"vaultui: {message_for(error)}", file=sys.stderr)

@@ -1,41 +1,39 @@
-"""Opens the dashboard: settings from flags and VAULTUI_* variables, then `make_app(...).run()`."""
+"""Opens the dashboard: the resolved settings (flags, VAULTUI_* variables, settings file), then
+`make_app(...).run()`."""
 
 from __future__ import annotations
 
 import argparse
-import os
 
-from engine.compliance import DEFAULT_SCHEDULE, DEFAULT_TARGET_PERCENT, DEFAULT_WINDOW_DAYS, Schedule
-from engine.config import setting
+from engine.compliance import Schedule
+from engine.config import Settings, drill_uri, saved_targets, source_uri
 from engine.errors import ConfigError
-from engine.retention import DEFAULT_MAX_AGE_DAYS, RetentionPolicy
-from engine.rto import DEFAULT_RTO_SECONDS
-from vaultui.settings import VIEWS, AppSettings, targets_from_env
+from engine.retention import RetentionPolicy
+from vaultui.settings import VIEWS, AppSettings
 
 
 def settings_from(arguments: argparse.Namespace) -> AppSettings:
-    storage = setting(arguments.dashboard_storage, "storage", "", str)
-    if not storage:
+    settings: Settings = arguments.settings
+    if not settings.storage:
         raise ConfigError("no storage: pass --storage URL or set VAULTUI_STORAGE")
     view = arguments.view or "archives"
     if view not in VIEWS:
         raise ConfigError(f"unknown view {view!r}: choose one of {', '.join(VIEWS)}")
-    targets = targets_from_env()
-    schedule = Schedule(setting(None, "schedule", DEFAULT_SCHEDULE, str), setting(None, "timezone", "UTC", str))
+    schedule = Schedule(settings.schedule, settings.timezone)
     schedule.validate()
+    policy = RetentionPolicy(settings.max_age_days, settings.keep_last)
+    policy.validate()
     return AppSettings(
-        storage_url=storage,
-        source_uri=os.environ.get("VAULTUI_MONGO_URI", ""),
-        targets=targets,
-        drill_uri=os.environ.get("VAULTUI_DRILL_URI", "") or os.environ.get("VAULTUI_TARGET_URI", ""),
+        storage_url=settings.storage,
+        source_uri=source_uri(),
+        targets=saved_targets(),
+        drill_uri=drill_uri(),
         schedule=schedule,
-        policy=RetentionPolicy(
-            setting(None, "max_age_days", DEFAULT_MAX_AGE_DAYS, int), setting(None, "keep_last", 0, int)
-        ),
-        window_days=setting(None, "window_days", DEFAULT_WINDOW_DAYS, int),
-        target_percent=setting(None, "target_percent", DEFAULT_TARGET_PERCENT, float),
-        rto_seconds=setting(None, "rto_seconds", float(DEFAULT_RTO_SECONDS), float),
-        refresh_seconds=setting(arguments.refresh, "refresh", 30.0, float),
+        policy=policy,
+        window_days=settings.window_days,
+        target_percent=settings.target_percent,
+        rto_seconds=settings.rto_seconds,
+        refresh_seconds=settings.refresh,
         readonly=arguments.readonly,
         start_view=view,
         kube_context=arguments.context,

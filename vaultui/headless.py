@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
@@ -15,14 +14,14 @@ from typing import TYPE_CHECKING
 import humanize
 
 from engine.catalog import ArchiveEntry, find_archive, list_archives
-from engine.compliance import DEFAULT_SCHEDULE, DEFAULT_TARGET_PERCENT, DEFAULT_WINDOW_DAYS, Schedule
-from engine.config import read_secret, setting, split_list
+from engine.compliance import Schedule
+from engine.config import drill_uri, handed_over, source_uri, target_uri
 from engine.errors import ConfigError, VaultError
 from engine.holds import place_hold, release_hold
 from engine.ledger import RunRecord
 from engine.namespaces import NamespaceFilter
-from engine.retention import DEFAULT_MAX_AGE_DAYS, PurgeResult, RetentionPolicy, apply_purge, make_plan
-from engine.rto import DEFAULT_RTO_SECONDS, recovery_met, verdict
+from engine.retention import PurgeResult, RetentionPolicy, apply_purge, make_plan
+from engine.rto import recovery_met, verdict
 from engine.states import archive_state, read_verifications
 from engine.status import StatusSummary, summarize
 from engine.storage import Storage, open_storage
@@ -36,22 +35,22 @@ from vaultui.formatting import duration_text, short_age
 
 
 def _storage(arguments: argparse.Namespace) -> Storage:
-    return open_storage(setting(arguments.storage, "storage", "", str))
+    return open_storage(arguments.settings.storage)
 
 
 def _namespaces(arguments: argparse.Namespace, system: bool = False) -> NamespaceFilter:
     return NamespaceFilter(
-        databases=tuple(arguments.db) if arguments.db else setting(None, "db", (), split_list),
-        include=tuple(arguments.ns_include) if arguments.ns_include else setting(None, "ns_include", (), split_list),
-        exclude=tuple(arguments.ns_exclude) if arguments.ns_exclude else setting(None, "ns_exclude", (), split_list),
+        databases=arguments.settings.db,
+        include=arguments.settings.ns_include,
+        exclude=arguments.settings.ns_exclude,
         system_databases=system,
     )
 
 
 def _schedule(arguments: argparse.Namespace) -> Schedule:
     schedule = Schedule(
-        setting(arguments.schedule, "schedule", DEFAULT_SCHEDULE, str),
-        setting(arguments.timezone, "timezone", "UTC", str),
+        arguments.settings.schedule,
+        arguments.settings.timezone,
     )
     schedule.validate()
     return schedule
@@ -59,15 +58,15 @@ def _schedule(arguments: argparse.Namespace) -> Schedule:
 
 def _policy(arguments: argparse.Namespace) -> RetentionPolicy:
     policy = RetentionPolicy(
-        setting(arguments.max_age_days, "max_age_days", DEFAULT_MAX_AGE_DAYS, int),
-        setting(arguments.keep_last, "keep_last", 0, int),
+        arguments.settings.max_age_days,
+        arguments.settings.keep_last,
     )
     policy.validate()
     return policy
 
 
 def _rto(arguments: argparse.Namespace) -> float:
-    return setting(arguments.rto, "rto_seconds", float(DEFAULT_RTO_SECONDS), float)
+    return arguments.settings.rto_seconds
 
 
 def _summary(arguments: argparse.Namespace, storage: Storage) -> StatusSummary:
@@ -76,8 +75,8 @@ def _summary(arguments: argparse.Namespace, storage: Storage) -> StatusSummary:
         datetime.now(UTC),
         schedule=_schedule(arguments),
         policy=_policy(arguments),
-        window_days=setting(arguments.window_days, "window_days", DEFAULT_WINDOW_DAYS, int),
-        target_percent=setting(arguments.target_percent, "target_percent", DEFAULT_TARGET_PERCENT, float),
+        window_days=arguments.settings.window_days,
+        target_percent=arguments.settings.target_percent,
         rto_seconds=_rto(arguments),
     )
 
@@ -85,10 +84,8 @@ def _summary(arguments: argparse.Namespace, storage: Storage) -> StatusSummary:
 @contextlib.contextmanager
 def _metrics_after(arguments: argparse.Namespace, storage: Storage) -> Iterator[None]:
     """Publishes metrics when the command ends, failed or not: a failed backup is what alerts must see."""
-    metrics_file = arguments.metrics_file or (
-        Path(value) if (value := os.environ.get("VAULTUI_METRICS_FILE")) else None
-    )
-    pushgateway = setting(arguments.pushgateway, "pushgateway", "", str)
+    metrics_file = Path(arguments.settings.metrics_file) if arguments.settings.metrics_file else None
+    pushgateway = arguments.settings.pushgateway
     try:
         yield
     finally:
@@ -115,20 +112,20 @@ def backup(arguments: argparse.Namespace) -> ExitCode:
 
 
 def _backup(arguments: argparse.Namespace, storage: Storage) -> ExitCode:
-    from engine.backup import DEFAULT_CODEC, BackupOptions, run_backup
+    from engine.backup import BackupOptions, run_backup
     from vaultui.output import ProgressReporter
 
     policy = _policy(arguments) if arguments.purge else None
     options = BackupOptions(
-        codec=setting(arguments.codec, "codec", DEFAULT_CODEC, str),
-        dumper=setting(arguments.dumper, "dumper", "native", str),
+        codec=arguments.settings.codec,
+        dumper=arguments.settings.dumper,
         namespaces=_namespaces(arguments, arguments.system_databases),
-        parallel=setting(arguments.parallel, "parallel", 4, int),
+        parallel=arguments.settings.parallel,
         spool_dir=arguments.spool_dir,
-        connect_timeout=setting(arguments.connect_timeout, "connect_timeout", 10.0, float),
+        connect_timeout=arguments.settings.connect_timeout,
         read_back=not arguments.no_read_back,
     )
-    uri = read_secret("VAULTUI_MONGO_URI", arguments.mongo_uri_file, "MongoDB URI")
+    uri = source_uri(arguments.mongo_uri_file)
     reporter = ProgressReporter()
     log_event("backup.started", storage=storage.url, codec=options.codec, dumper=options.dumper)
     try:
@@ -295,7 +292,7 @@ def _request_from_env(arguments: argparse.Namespace) -> RestoreRequest:
     ]
     if given:
         raise ConfigError(f"--request-env carries the whole request: drop {', '.join(given)}")
-    text = os.environ.get(REQUEST_ENV, "")
+    text = handed_over(REQUEST_ENV)
     if not text:
         raise ConfigError(f"--request-env given but {REQUEST_ENV} is empty")
     return request_from_json(text)
@@ -313,12 +310,12 @@ def _request_from_flags(arguments: argparse.Namespace) -> RestoreRequest:
         renames=build_renames(arguments.ns_from, arguments.ns_to),
         mode="drop" if arguments.drop else "if-empty" if arguments.if_empty else "guarded",
         dry_run=arguments.dry_run,
-        loader=setting(arguments.loader, "loader", "native", str),
-        parallel=setting(arguments.parallel, "parallel", 4, int),
-        insert_workers=setting(arguments.insert_workers, "insert_workers", 4, int),
+        loader=arguments.settings.loader,
+        parallel=arguments.settings.parallel,
+        insert_workers=arguments.settings.insert_workers,
         indexes=not arguments.no_indexes,
         keep_index_specs=arguments.keep_index_specs,
-        wait_ready_seconds=setting(arguments.wait_ready, "wait_ready", 0.0, float),
+        wait_ready_seconds=arguments.settings.wait_ready,
         rto_seconds=_rto(arguments),
     )
     request.validate()
@@ -331,7 +328,7 @@ def _restore_here(arguments: argparse.Namespace, request: RestoreRequest) -> Exi
     from vaultui.output import ProgressReporter
 
     storage = _storage(arguments)
-    uri = read_secret("VAULTUI_TARGET_URI", arguments.target_uri_file, "target MongoDB URI")
+    uri = target_uri(arguments.target_uri_file)
     if not uri:
         raise ConfigError("no target MongoDB URI: set VAULTUI_TARGET_URI or pass --target-uri-file")
     if arguments.target_host:
@@ -516,9 +513,7 @@ def drill(arguments: argparse.Namespace) -> ExitCode:
     from vaultui.output import ProgressReporter
 
     storage = _storage(arguments)
-    uri = read_secret("VAULTUI_DRILL_URI", arguments.target_uri_file, "drill target URI") or os.environ.get(
-        "VAULTUI_TARGET_URI", ""
-    )
+    uri = drill_uri(arguments.target_uri_file)
     if not uri:
         raise ConfigError("no drill target: set VAULTUI_DRILL_URI (or VAULTUI_TARGET_URI) or pass --target-uri-file")
     with _metrics_after(arguments, storage):
@@ -556,7 +551,7 @@ def report(arguments: argparse.Namespace) -> ExitCode:
         policy=_policy(arguments),
         now=datetime.now(UTC),
         rto_seconds=_rto(arguments),
-        target_percent=setting(arguments.target_percent, "target_percent", DEFAULT_TARGET_PERCENT, float),
+        target_percent=arguments.settings.target_percent,
     )
     text = render(data, arguments.format)
     if arguments.output:

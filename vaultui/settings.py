@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 from engine.clock import Clock, utc_now
-from engine.compliance import DEFAULT_TARGET_PERCENT, DEFAULT_WINDOW_DAYS, Schedule
+from engine.compliance import Schedule
+from engine.config import DEFAULT_TARGET_PERCENT, DEFAULT_WINDOW_DAYS
 from engine.retention import RetentionPolicy
 from engine.rto import DEFAULT_RTO_SECONDS
 from engine.secrets import redact_uri
@@ -34,15 +34,3 @@ class AppSettings:
 
     def target_label(self, name: str) -> str:
         return f"{name}  ({redact_uri(self.targets[name])})"
-
-
-def targets_from_env() -> dict[str, str]:
-    """Saved restore targets: VAULTUI_TARGETS='name=uri;name=uri', plus VAULTUI_TARGET_URI as 'target'."""
-    targets: dict[str, str] = {}
-    for item in os.environ.get("VAULTUI_TARGETS", "").split(";"):
-        name, _, uri = item.strip().partition("=")
-        if name and uri:
-            targets[name.strip()] = uri.strip()
-    if uri := os.environ.get("VAULTUI_TARGET_URI", "").strip():
-        targets.setdefault("target", uri)
-    return targets
