@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -20,12 +20,14 @@ from engine.catalog import ArchiveEntry
 from engine.drill import run_drill
 from engine.errors import ConfigError, VaultError
 from engine.holds import place_hold, release_hold
+from engine.progress import ProgressCallback
 from engine.rto import verdict
 from engine.status import StatusSummary, summarize
 from engine.storage import Storage, open_storage
 from engine.verify import verify_and_record
 from vaultui.messages import ActionFinished, StateFailed, StateLoaded, WorkProgressed
 from vaultui.screens.archives import ArchivesScreen
+from vaultui.screens.base import ActionWork
 from vaultui.screens.compliance import ComplianceScreen
 from vaultui.screens.dialogs import ConfirmScreen, PromptScreen
 from vaultui.screens.help import HelpScreen
@@ -209,7 +211,11 @@ class VaultApp(App[None]):
             self.notify("select an archive first", severity="warning")
         return entry
 
-    def start(self, action: str) -> bool:
+    def start_action(
+        self, action: str, work: ActionWork, *, on_done: Callable[[ActionFinished], None] | None = None
+    ) -> bool:
+        """Runs one long action in a worker: the app alone owns `busy` (set here, cleared when the action's
+        ActionFinished is handled); the worker only posts messages. False when it could not start."""
         if self.storage is None:
             self.notify(self.state_error or "no storage", severity="error")
             return False
@@ -217,7 +223,17 @@ class VaultApp(App[None]):
             self.notify(f"{self.busy} is still running", severity="warning")
             return False
         self.busy = action
+        self.action_worker(action, work, on_done)
         return True
+
+    @work(thread=True, group="action", exit_on_error=False)
+    def action_worker(self, action: str, work: ActionWork, on_done: Callable[[ActionFinished], None] | None) -> None:
+        try:
+            ok, text, value = work(lambda progress: self.post_message(WorkProgressed(progress)))
+        except VaultError as error:
+            self.post_message(ActionFinished(action, False, str(error), None, on_done))
+            return
+        self.post_message(ActionFinished(action, ok, text, value, on_done))
 
     def action_restore(self) -> None:
         entry = self.selected_archive()
@@ -228,104 +244,79 @@ class VaultApp(App[None]):
         if not self.settings.source_uri:
             self.notify("set VAULTUI_MONGO_URI to the MongoDB to back up", title="Backup", severity="error")
             return
-        if self.start("backup"):
-            self.notify("backup started", title="Backup")
-            self.backup_worker()
+        storage, settings = self.storage, self.settings
 
-    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
-    def backup_worker(self) -> None:
-        assert self.storage is not None
-        try:
-            result = run_backup(
-                self.storage,
-                self.settings.source_uri,
-                BackupOptions(),
-                progress=lambda p: self.post_message(WorkProgressed(p)),
-                clock=self.settings.clock,
-            )
-            self.post_message(
-                ActionFinished(
-                    "backup", True, f"backup {result.manifest.archive}: {result.manifest.documents} documents"
-                )
-            )
-        except VaultError as error:
-            self.post_message(ActionFinished("backup", False, str(error)))
+        def backup(progress: ProgressCallback) -> tuple[bool, str, object]:
+            assert storage is not None
+            result = run_backup(storage, settings.source_uri, BackupOptions(), progress=progress, clock=settings.clock)
+            return True, f"backup {result.manifest.archive}: {result.manifest.documents} documents", result
+
+        if self.start_action("backup", backup):
+            self.notify("backup started", title="Backup")
 
     def action_verify(self) -> None:
         entry = self.selected_archive()
-        if entry is not None and self.start("verify"):
-            self.verify_worker(entry)
+        if entry is None:
+            return
+        storage, clock = self.storage, self.settings.clock
 
-    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
-    def verify_worker(self, entry: ArchiveEntry) -> None:
-        assert self.storage is not None
-        try:
-            report = verify_and_record(
-                self.storage, entry, progress=lambda p: self.post_message(WorkProgressed(p)), clock=self.settings.clock
-            )
+        def verify(progress: ProgressCallback) -> tuple[bool, str, object]:
+            assert storage is not None
+            report = verify_and_record(storage, entry, progress=progress, clock=clock)
             text = f"{entry.name}: " + ("verified" if report.ok else "FAILED: " + "; ".join(report.problems))
-            self.post_message(ActionFinished("verify", report.ok, text))
-        except VaultError as error:
-            self.post_message(ActionFinished("verify", False, str(error)))
+            return report.ok, text, report
+
+        self.start_action("verify", verify)
 
     def action_drill(self) -> None:
         if not self.settings.drill_uri:
             self.notify("set VAULTUI_DRILL_URI (or VAULTUI_TARGET_URI) for drills", title="Drill", severity="error")
             return
-        if self.start("drill"):
-            self.notify("drill started: restoring the latest good archive into scratch databases", title="Drill")
-            self.drill_worker()
+        storage, settings = self.storage, self.settings
 
-    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
-    def drill_worker(self) -> None:
-        assert self.storage is not None
-        try:
+        def drill(progress: ProgressCallback) -> tuple[bool, str, object]:
+            assert storage is not None
             result = run_drill(
-                self.storage,
-                self.settings.drill_uri,
-                rto_seconds=self.settings.rto_seconds,
-                progress=lambda p: self.post_message(WorkProgressed(p)),
-                clock=self.settings.clock,
+                storage, settings.drill_uri, rto_seconds=settings.rto_seconds, progress=progress, clock=settings.clock
             )
-            self.post_message(
-                ActionFinished(
-                    "drill",
-                    True,
-                    f"drill of {result.archive}: {result.documents} documents "
-                    f"checked in {result.duration_seconds:.1f}s (RTO {verdict(result.rto_met)})",
-                )
+            return (
+                True,
+                f"drill of {result.archive}: {result.documents} documents "
+                f"checked in {result.duration_seconds:.1f}s (RTO {verdict(result.rto_met)})",
+                result,
             )
-        except VaultError as error:
-            self.post_message(ActionFinished("drill", False, str(error)))
+
+        if self.start_action("drill", drill):
+            self.notify("drill started: restoring the latest good archive into scratch databases", title="Drill")
 
     def action_hold(self) -> None:
         entry = self.selected_archive()
         if entry is None:
             return
+        storage, clock = self.storage, self.settings.clock
+
+        def release(_: ProgressCallback) -> tuple[bool, str, object]:
+            assert storage is not None
+            return True, f"released the hold on {entry.name}", release_hold(storage, entry.name)
+
+        def hold(reason: str) -> ActionWork:
+            def place(_: ProgressCallback) -> tuple[bool, str, object]:
+                assert storage is not None
+                return True, f"held {entry.name}: {reason}", place_hold(storage, entry.name, reason, clock=clock)
+
+            return place
+
         if entry.held:
             body = f"{entry.name} will become subject to retention again (it may be purged)."
             self.push_screen(
                 ConfirmScreen("Release hold?", body, "Unhold"),
-                lambda yes: self.hold_worker(entry, None) if yes and self.start("unhold") else None,
+                lambda yes: self.start_action("unhold", release) if yes else None,
             )
         else:
             self.push_screen(
                 PromptScreen(f"Hold {entry.name}: reason?", "incident 2026-11-02"),
-                lambda reason: self.hold_worker(entry, reason) if reason and self.start("hold") else None,
+                lambda reason: self.start_action("hold", hold(reason)) if reason else None,
             )
-
-    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
-    def hold_worker(self, entry: ArchiveEntry, reason: str | None) -> None:
-        assert self.storage is not None
-        try:
-            if reason is None:
-                release_hold(self.storage, entry.name)
-                self.post_message(ActionFinished("unhold", True, f"released the hold on {entry.name}"))
-            else:
-                place_hold(self.storage, entry.name, reason, clock=self.settings.clock)
-                self.post_message(ActionFinished("hold", True, f"held {entry.name}: {reason}"))
-        except VaultError as error:
-            self.post_message(ActionFinished("hold", False, str(error)))
 
     @on(WorkProgressed)
     def progressed(self, message: WorkProgressed) -> None:
@@ -337,7 +328,9 @@ class VaultApp(App[None]):
 
     @on(ActionFinished)
     def finished(self, message: ActionFinished) -> None:
-        self.busy = None
+        self.busy = None  # the one place an action's busy state ends
+        if message.on_done is not None:
+            message.on_done(message)
         self.notify(
             message.text,
             title=message.action.capitalize(),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from textual.message import Message
 
 from engine.progress import Progress
@@ -32,10 +35,20 @@ class WorkProgressed(Message):
 
 
 class ActionFinished(Message):
-    """A long action (backup, verify, drill, hold, purge, restore) ended: `ok` and one line to show."""
+    """A long action (backup, verify, drill, hold, purge, restore) ended: `ok`, one line to show, the engine's
+    result (`value`, None after an error), and the callback its starter asked for, run on the UI thread."""
 
-    def __init__(self, action: str, ok: bool, text: str) -> None:
+    def __init__(
+        self,
+        action: str,
+        ok: bool,
+        text: str,
+        value: Any = None,
+        on_done: Callable[[ActionFinished], None] | None = None,
+    ) -> None:
         super().__init__()
         self.action = action
         self.ok = ok
         self.text = text
+        self.value = value
+        self.on_done = on_done

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import humanize
 from rich.text import Text
@@ -11,7 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
+from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Static
 
 from engine.catalog import ArchiveEntry
@@ -19,11 +18,9 @@ from engine.errors import VaultError
 from engine.manifest import Manifest
 from engine.status import StatusSummary
 from vaultui.formatting import short_age
+from vaultui.screens.base import VaultScreen
 from vaultui.widgets.slot_strip import SlotStrip
 from vaultui.widgets.status_line import StatusLine
-
-if TYPE_CHECKING:
-    from vaultui.app import VaultApp
 
 # Rows drawn at once: the newest thousand cover months of nightly backups; `/` searches every archive.
 ROW_LIMIT = 1000
@@ -40,7 +37,13 @@ STATUS_STYLES = {
 COLUMNS = (("Date", 10), ("Archive", 24), ("Status", 10), ("Purge", 7), ("Size", 8), ("Age", 5), ("Codec", 5))
 
 
-class ArchivesScreen(Screen[None]):
+class DetailLoaded(Message):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class ArchivesScreen(VaultScreen):
     BINDINGS = [
         Binding("r", "app.restore", "Restore"),
         Binding("p", "app.switch_view('purge')", "Purge"),
@@ -56,10 +59,6 @@ class ArchivesScreen(Screen[None]):
         super().__init__()
         self.filter_text = ""
         self.shown_entries: list[ArchiveEntry] = []  # the table's rows, in order
-
-    @property
-    def vault(self) -> VaultApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status-line")
@@ -167,7 +166,11 @@ class ArchivesScreen(Screen[None]):
             text = self.describe(entry, manifest)
         except VaultError as error:
             text = f"[red]{error}[/red]"
-        self.app.call_from_thread(self.query_one("#detail-text", Static).update, text)
+        self.post_message(DetailLoaded(text))
+
+    @on(DetailLoaded)
+    def detail_loaded(self, message: DetailLoaded) -> None:
+        self.query_one("#detail-text", Static).update(message.text)
 
     def describe(self, entry: ArchiveEntry, manifest: Manifest | None) -> str:
         summary = self.vault.summary

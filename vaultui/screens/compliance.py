@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import DataTable, Digits, Footer, Static
 
 from engine.rto import recovery_met
 from engine.status import StatusSummary
 from vaultui.formatting import duration_text
+from vaultui.screens.base import VaultScreen
 from vaultui.widgets.slot_strip import SlotStrip
 from vaultui.widgets.status_line import StatusLine
 
-if TYPE_CHECKING:
-    from vaultui.app import VaultApp
 
-
-class ComplianceScreen(Screen[None]):
+class ComplianceScreen(VaultScreen):
     def compose(self) -> ComposeResult:
         yield StatusLine()
         with Horizontal(id="compliance-top"):
@@ -41,10 +37,6 @@ class ComplianceScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         self.show(self.vault.summary)
-
-    @property
-    def vault(self) -> VaultApp:
-        return self.app  # type: ignore[return-value]
 
     def show(self, summary: StatusSummary | None) -> None:
         vault = self.vault

@@ -9,29 +9,34 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.message import Message
 from textual.widgets import DataTable, Footer, Static
 
 from engine.errors import VaultError
 from engine.retention import PurgePlan, apply_purge, make_plan
 from vaultui.messages import ActionFinished, WorkProgressed
+from vaultui.screens.base import VaultScreen
 from vaultui.screens.dialogs import ConfirmScreen
 
 if TYPE_CHECKING:
-    from vaultui.app import VaultApp
+    from engine.progress import ProgressCallback
 
 
-class PurgeScreen(Screen[None]):
+class PlanLoaded(Message):
+    """The purge plan, or the error that kept it from loading."""
+
+    def __init__(self, plan: PurgePlan | None, error: str = "") -> None:
+        super().__init__()
+        self.plan, self.error = plan, error
+
+
+class PurgeScreen(VaultScreen):
     BINDINGS = [Binding("a", "apply", "Apply purge"), Binding("escape", "app.back", "Back")]
     loading_data = False  # True from asking for the plan until it is shown (or has failed)
 
     def __init__(self) -> None:
         super().__init__()
         self.plan: PurgePlan | None = None
-
-    @property
-    def vault(self) -> VaultApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Static("Purge plan (dry run) — loading…", id="purge-title", classes="view-title")
@@ -50,18 +55,22 @@ class PurgeScreen(Screen[None]):
     def load(self) -> None:
         vault = self.vault
         if vault.storage is None:
-            self.loading_data = False
+            self.post_message(PlanLoaded(None, "no storage"))
             return
         try:
-            plan = make_plan(vault.storage, vault.settings.policy, vault.now())
+            self.post_message(PlanLoaded(make_plan(vault.storage, vault.settings.policy, vault.now())))
         except VaultError as error:
-            self.app.call_from_thread(self.notify, str(error), severity="error")
-            self.loading_data = False
+            self.post_message(PlanLoaded(None, str(error)))
+
+    @on(PlanLoaded)
+    def loaded(self, message: PlanLoaded) -> None:
+        self.loading_data = False
+        if message.plan is None:
+            self.notify(message.error, severity="error")
             return
-        self.app.call_from_thread(self.show, plan)
+        self.show(message.plan)
 
     def show(self, plan: PurgePlan) -> None:
-        self.loading_data = False
         self.plan = plan
         freed = sum(decision.entry.size for decision in plan.deletions)
         self.query_one("#purge-title", Static).update(
@@ -95,27 +104,22 @@ class PurgeScreen(Screen[None]):
         )
 
     def confirmed(self, yes: bool | None) -> None:
-        if yes and self.vault.start("purge"):
-            self.apply_worker()
-
-    @work(thread=True, exclusive=True, group="purge", exit_on_error=False)
-    def apply_worker(self) -> None:
+        if not yes:
+            return
         vault = self.vault
-        assert vault.storage is not None
-        try:
-            result = apply_purge(
-                vault.storage,
-                vault.settings.policy,
-                clock=vault.settings.clock,
-                progress=lambda progress: self.post_message(WorkProgressed(progress)),
-            )
-            text = (
-                f"purged {len(result.deleted)} archives, {humanize.naturalsize(result.freed_bytes, binary=True)} freed"
-            )
-            self.app.post_message(ActionFinished("purge", True, text))
-        except VaultError as error:
-            self.app.post_message(ActionFinished("purge", False, str(error)))
-        self.app.call_from_thread(self.load)
+
+        def purge(progress: ProgressCallback) -> tuple[bool, str, object]:
+            assert vault.storage is not None
+            result = apply_purge(vault.storage, vault.settings.policy, clock=vault.settings.clock, progress=progress)
+            freed = humanize.naturalsize(result.freed_bytes, binary=True)
+            return True, f"purged {len(result.deleted)} archives, {freed} freed", result
+
+        def done(_: ActionFinished) -> None:
+            self.query_one("#purge-flash", Static).update("")
+            self.loading_data = True
+            self.load()
+
+        vault.start_action("purge", purge, on_done=done)
 
     @on(WorkProgressed)
     def progressed(self, message: WorkProgressed) -> None:

@@ -11,7 +11,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, RadioButton, RadioSet, Static
 
 from engine.catalog import ArchiveEntry
@@ -25,17 +24,26 @@ from engine.rto import verdict
 from engine.source import NamespaceFilter
 from engine.states import RestoreAction, RestoreMode
 from vaultui.formatting import duration_text
-from vaultui.messages import WorkProgressed
+from vaultui.messages import ActionFinished, WorkProgressed
+from vaultui.screens.base import VaultScreen
 from vaultui.screens.dialogs import TypedConfirmScreen
 
 if TYPE_CHECKING:
-    from vaultui.app import VaultApp
+    from engine.progress import ProgressCallback
 
 
 class PodsLoaded(Message):
     def __init__(self, pods: list[MongoPod], text: str) -> None:
         super().__init__()
         self.pods, self.text = pods, text
+
+
+class PreviewFinished(Message):
+    """A verified dry run ended: its result, or the error that stopped it."""
+
+    def __init__(self, result: RestoreResult | None, error: str, target: str, then_confirm: bool) -> None:
+        super().__init__()
+        self.result, self.error, self.target, self.then_confirm = result, error, target, then_confirm
 
 
 class JobProgressed(Message):
@@ -58,17 +66,13 @@ def find_pods(context: str | None, namespace: str | None) -> tuple[list[MongoPod
     return pods, f"Kubernetes pods in {target.context}/{target.namespace}: restored through a Job in the cluster"
 
 
-class RestoreScreen(Screen[None]):
+class RestoreScreen(VaultScreen):
     BINDINGS = [Binding("escape", "app.back", "Back"), Binding("ctrl+p", "preview", "Preview", show=True)]
 
     def __init__(self, entry: ArchiveEntry) -> None:
         super().__init__()
         self.entry = entry
         self.preview_result: RestoreResult | None = None
-
-    @property
-    def vault(self) -> VaultApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         targets = self.vault.settings.targets
@@ -188,15 +192,11 @@ class RestoreScreen(Screen[None]):
         )
 
     def pod_confirmed(self, yes: bool | None, pod: str, request: RestoreRequest) -> None:
-        if not yes or not self.vault.start("restore"):
+        if not yes:
             return
-        self.query_one("#restore-result", Static).update(f"starting a restore Job for pod {pod}…")
-        self.run_pod_worker(pod, request)
-
-    @work(thread=True, exclusive=True, group="restore", exit_on_error=False)
-    def run_pod_worker(self, pod: str, request: RestoreRequest) -> None:
         settings = self.vault.settings
-        try:
+
+        def into_pod(_: ProgressCallback) -> tuple[bool, str, object]:
             target = connect(settings.kube_context, settings.kube_namespace)
             outcome = restore_into_pod(
                 target,
@@ -207,16 +207,19 @@ class RestoreScreen(Screen[None]):
                     JobProgressed(pod, None, f"Job {name} started; following it…", final=False)
                 ),
             )
-        except VaultError as error:
-            self.post_message(JobProgressed(pod, None, str(error)))
-            return
-        self.post_message(JobProgressed(pod, outcome))
+            verdict_text = "completed" if outcome.succeeded else f"FAILED ({outcome.reason})"
+            return outcome.succeeded, f"restore Job {outcome.name} into pod {pod}: {verdict_text}", outcome
+
+        def done(message: ActionFinished) -> None:
+            outcome = message.value if isinstance(message.value, JobOutcome) else None
+            self.post_message(JobProgressed(pod, outcome, message.text))
+
+        if self.vault.start_action("restore", into_pod, on_done=done):
+            self.query_one("#restore-result", Static).update(f"starting a restore Job for pod {pod}…")
 
     @on(JobProgressed)
     def job_progressed(self, message: JobProgressed) -> None:
         result = self.query_one("#restore-result", Static)
-        if message.final:
-            self.vault.busy = None
         if message.outcome is None:
             result.update(Text(message.text, style="bold red" if message.final else "yellow"))
             return
@@ -227,7 +230,6 @@ class RestoreScreen(Screen[None]):
         if outcome.logs:
             text += "\n" + outcome.logs.rstrip()
         result.update(Text(text, style="bold green" if outcome.succeeded else "bold red"))
-        self.notify(text.splitlines()[0], title="Restore", severity="information" if outcome.succeeded else "error")
 
     def start(self, dry_run: bool, then_confirm: bool = False) -> None:
         name = self.target_name()
@@ -240,10 +242,11 @@ class RestoreScreen(Screen[None]):
             self.notify(str(error), severity="error")
             return
         self.query_one("#restore-result", Static).update("verifying the archive…")
-        self.run_restore_worker(request, name, then_confirm)
+        self.preview_worker(request, name, then_confirm)
 
-    @work(thread=True, exclusive=True, group="restore", exit_on_error=False)
-    def run_restore_worker(self, request: RestoreRequest, target: str, then_confirm: bool) -> None:
+    @work(thread=True, exclusive=True, group="restore-preview", exit_on_error=False)
+    def preview_worker(self, request: RestoreRequest, target: str, then_confirm: bool) -> None:
+        """A dry run: verifies the archive and reads the target; changes nothing, so it needs no busy state."""
         vault = self.vault
         assert vault.storage is not None
         try:
@@ -255,38 +258,43 @@ class RestoreScreen(Screen[None]):
                 clock=vault.settings.clock,
             )
         except VaultError as error:
-            self.app.call_from_thread(self.failed, str(error))
+            self.post_message(PreviewFinished(None, str(error), target, then_confirm))
             return
-        self.app.call_from_thread(self.finished, result, target, then_confirm)
+        self.post_message(PreviewFinished(result, "", target, then_confirm))
 
     def failed(self, error: str) -> None:
-        vault = self.vault
-        vault.busy = None if vault.busy == "restore" else vault.busy
         self.query_one("#restore-progress", ProgressBar).display = False
         self.query_one("#restore-result", Static).update(Text(error, style="bold red"))
-        self.notify(error, title="Restore", severity="error", timeout=10)
 
-    def finished(self, result: RestoreResult, target: str, then_confirm: bool) -> None:
-        table = self.query_one("#restore-plan", DataTable)
-        if result.status == "dry-run":
-            self.preview_result = result
-            table.clear()
-            drop = self.query_one("#mode", RadioSet).pressed_button
-            dropping = drop is not None and drop.name == "drop"
-            for item in result.plan:
-                action = item.action(RestoreMode.DROP if dropping else RestoreMode.GUARDED)
-                style = "bold red" if action != RestoreAction.RESTORE else "green"
-                shown = "REFUSED" if action == RestoreAction.REFUSE else str(action)
-                table.add_row(
-                    item.source, item.target, str(item.documents), str(item.target_documents), Text(shown, style=style)
-                )
-            self.query_one("#restore-result", Static).update(
-                f"{result.archive} verified; {len(result.plan)} namespaces"
-            )
-            if then_confirm:
-                self.confirm(result, target, dropping)
+    @on(PreviewFinished)
+    def previewed(self, message: PreviewFinished) -> None:
+        if message.result is None:
+            self.failed(message.error)
+            self.notify(message.error, title="Restore", severity="error", timeout=10)
             return
-        self.vault.busy = None
+        result, target = message.result, message.target
+        table = self.query_one("#restore-plan", DataTable)
+        self.preview_result = result
+        table.clear()
+        drop = self.query_one("#mode", RadioSet).pressed_button
+        dropping = drop is not None and drop.name == "drop"
+        for item in result.plan:
+            action = item.action(RestoreMode.DROP if dropping else RestoreMode.GUARDED)
+            style = "bold red" if action != RestoreAction.RESTORE else "green"
+            shown = "REFUSED" if action == RestoreAction.REFUSE else str(action)
+            table.add_row(
+                item.source, item.target, str(item.documents), str(item.target_documents), Text(shown, style=style)
+            )
+        self.query_one("#restore-result", Static).update(f"{result.archive} verified; {len(result.plan)} namespaces")
+        if message.then_confirm:
+            self.confirm(result, target, dropping)
+
+    def restored(self, message: ActionFinished, target: str) -> None:
+        """The real restore ended (the app has shown its one line): the details go to the result panel."""
+        result = message.value
+        if not isinstance(result, RestoreResult):
+            self.failed(message.text)
+            return
         self.query_one("#restore-progress", ProgressBar).display = False
         text = (
             f"restored {result.archive} into {target}: {result.documents} documents, {result.indexes} indexes, "
@@ -302,8 +310,6 @@ class RestoreScreen(Screen[None]):
         if result.not_restored:
             text += "".join(f"\nnot restored: {item}" for item in result.not_restored[:5])
         self.query_one("#restore-result", Static).update(Text(text, style="bold green" if good else "bold red"))
-        self.notify(text, title="Restore", severity="information" if good else "warning", timeout=10)
-        self.vault.refresh_state()
 
     def confirm(self, preview: RestoreResult, target: str, dropping: bool) -> None:
         replaced = [item for item in preview.plan if item.target_documents]
@@ -320,13 +326,27 @@ class RestoreScreen(Screen[None]):
         )
 
     def confirmed(self, yes: bool | None, target: str) -> None:
-        if not yes or not self.vault.start("restore"):
+        if not yes:
             return
-        bar = self.query_one("#restore-progress", ProgressBar)
-        bar.update(total=None, progress=0)
-        bar.display = True
-        self.query_one("#restore-result", Static).update("restoring…")
-        self.run_restore_worker(self.request(dry_run=False), target, False)
+        vault, request = self.vault, self.request(dry_run=False)
+
+        def restore(progress: ProgressCallback) -> tuple[bool, str, object]:
+            assert vault.storage is not None
+            result = run_restore(
+                vault.storage, vault.settings.targets[target], request, progress=progress, clock=vault.settings.clock
+            )
+            text = (
+                f"restored {result.archive} into {target}: {result.documents} documents "
+                f"(RTO {verdict(result.rto_met)})"
+                + (f", {len(result.indexes_refused)} indexes refused" if result.indexes_refused else "")
+            )
+            return result.rto_met and not result.indexes_refused, text, result
+
+        if vault.start_action("restore", restore, on_done=lambda message: self.restored(message, target)):
+            bar = self.query_one("#restore-progress", ProgressBar)
+            bar.update(total=None, progress=0)
+            bar.display = True
+            self.query_one("#restore-result", Static).update("restoring…")
 
     @on(WorkProgressed)
     def progressed(self, message: WorkProgressed) -> None:

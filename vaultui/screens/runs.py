@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from engine.errors import VaultError
 from engine.ledger import RunRecord, list_runs
+from vaultui.screens.base import VaultScreen
 from vaultui.widgets.status_line import StatusLine
-
-if TYPE_CHECKING:
-    from vaultui.app import VaultApp
 
 SHOWN = 500
 COLUMNS = (("Started (UTC)", 19), ("Kind", 7), ("Result", 7), ("Archive", 24), ("Duration", 8), ("Error", 72))
@@ -28,7 +23,7 @@ class RunsLoaded(Message):
         self.runs, self.error = runs, error
 
 
-class RunsScreen(Screen[None]):
+class RunsScreen(VaultScreen):
     loading_data = False  # True from asking for the ledger until its records are shown
 
     def compose(self) -> ComposeResult:
@@ -47,13 +42,13 @@ class RunsScreen(Screen[None]):
         self.load()
 
     def load(self) -> None:
-        self.query_one(StatusLine).show(self.app)  # type: ignore[arg-type]
+        self.query_one(StatusLine).show(self.vault)
         self.loading_data = True
         self.load_runs()
 
     @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
     def load_runs(self) -> None:
-        vault: VaultApp = self.app  # type: ignore[assignment]
+        vault = self.vault
         if vault.storage is None:
             self.post_message(RunsLoaded([], ""))
             return

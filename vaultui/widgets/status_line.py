@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 if TYPE_CHECKING:
-    from vaultui.app import VaultApp
+    from vaultui.screens.base import Vault
 
 
 class StatusLine(Static):
@@ -18,7 +18,7 @@ class StatusLine(Static):
     StatusLine { height: 1; background: $panel; color: $text; padding: 0 1; }
     """
 
-    def show(self, vault: VaultApp) -> None:
+    def show(self, vault: Vault) -> None:
         """Draws from the app's state: storage, Kubernetes context, the loaded summary or its error."""
         storage, kube, summary, error, now = (
             vault.storage_label,
