@@ -12,6 +12,7 @@ from croniter import croniter
 from engine.config import DEFAULT_SCHEDULE, DEFAULT_TARGET_PERCENT, DEFAULT_WINDOW_DAYS
 from engine.errors import ConfigError
 from engine.ledger import RunRecord
+from engine.states import SlotStatus
 
 
 @dataclass(frozen=True)
@@ -71,15 +72,15 @@ class ComplianceReport:
 
     @property
     def expected(self) -> int:
-        return sum(1 for slot in self.slots if slot.status != "pending")
+        return sum(1 for slot in self.slots if slot.status != SlotStatus.PENDING)
 
     @property
     def met(self) -> int:
-        return sum(1 for slot in self.slots if slot.status == "met")
+        return sum(1 for slot in self.slots if slot.status == SlotStatus.MET)
 
     @property
     def missed(self) -> list[Slot]:
-        return [slot for slot in self.slots if slot.status == "missed"]
+        return [slot for slot in self.slots if slot.status == SlotStatus.MISSED]
 
     @property
     def percent(self) -> float | None:
@@ -128,13 +129,13 @@ def compute_compliance(
         inside = backups[bisect.bisect_left(starts, slot_start) : bisect.bisect_left(starts, slot_end)]
         success = next((run for run in inside if run.succeeded), None)
         if success is not None:
-            report.slots.append(Slot(slot_start, slot_end, "met", success))
+            report.slots.append(Slot(slot_start, slot_end, SlotStatus.MET, success))
         elif slot_end > now:
-            report.slots.append(Slot(slot_start, slot_end, "pending"))
+            report.slots.append(Slot(slot_start, slot_end, SlotStatus.PENDING))
         else:
             failure = next((run for run in reversed(inside) if run.result == "failure"), None)
             cause = f"failed at {failure.started:%Y-%m-%d %H:%M}: {failure.error}" if failure else "no backup ran"
-            report.slots.append(Slot(slot_start, slot_end, "missed", failure, cause))
+            report.slots.append(Slot(slot_start, slot_end, SlotStatus.MISSED, failure, cause))
     successes = [run.started for run in backups if run.succeeded and run.started <= now]
     report.last_success = successes[-1] if successes else None
     closed = [slot for slot in report.slots if slot.end <= now]

@@ -24,12 +24,12 @@ from engine.remap import Rename, rename, split_namespace
 from engine.rto import DEFAULT_RTO_SECONDS, rto_met
 from engine.secrets import hosts_of
 from engine.source import NamespaceFilter, connect
-from engine.states import RestoreAction, restore_action
+from engine.states import RestoreAction, RestoreMode, restore_action
 from engine.storage import Storage
 from engine.tools import mongorestore_archive
 from engine.verify import VerifyReport, verify_and_record
 
-MODES = ("guarded", "drop", "if-empty")
+MODES = tuple(RestoreMode)
 LOADERS = ("native", "mongorestore")
 
 
@@ -42,7 +42,7 @@ class RestoreRequest:
     day: date | None = None
     namespaces: NamespaceFilter = field(default_factory=NamespaceFilter)
     renames: tuple[Rename, ...] = ()
-    mode: str = "guarded"
+    mode: RestoreMode = RestoreMode.GUARDED
     dry_run: bool = False
     loader: str = "native"
     parallel: int = 4
@@ -204,7 +204,7 @@ def load_into(
         total_documents=sum(item.documents for item in items),
     )
     if request.loader == "native":
-        prepare_targets(client, items, drop=request.mode == "drop")
+        prepare_targets(client, items, drop=request.mode == RestoreMode.DROP)
         stats = stream_documents(
             storage,
             entry,
@@ -273,9 +273,9 @@ def run_restore(
             if request.dry_run:
                 result.status = "dry-run"
                 return result
-            if occupied and request.mode != "drop":
+            if occupied and request.mode != RestoreMode.DROP:
                 listing = ", ".join(f"{item.target} ({item.target_documents} documents)" for item in occupied[:5])
-                if request.mode == "if-empty":
+                if request.mode == RestoreMode.IF_EMPTY:
                     result.status, record.result = "skipped", "skipped"
                     result.reason = f"the target already holds data in {listing}; nothing was restored"
                     details["reason"] = result.reason

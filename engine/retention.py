@@ -12,6 +12,7 @@ from engine.errors import ConfigError
 from engine.holds import Hold, read_holds
 from engine.ledger import recorded_run
 from engine.progress import ProgressCallback, ProgressTracker
+from engine.states import PurgeAction
 from engine.storage import Storage
 
 
@@ -32,7 +33,7 @@ class Decision:
     """One archive's fate: `delete` or `keep`, with a reason a person can check."""
 
     entry: ArchiveEntry
-    action: str
+    action: PurgeAction
     reason: str
     age_days: int
     purge_in_days: int | None  # for keepers that age out: days until they become purge candidates
@@ -50,11 +51,11 @@ class PurgePlan:
 
     @property
     def deletions(self) -> list[Decision]:
-        return [decision for decision in self.decisions if decision.action == "delete"]
+        return [decision for decision in self.decisions if decision.action == PurgeAction.DELETE]
 
     @property
     def keepers(self) -> list[Decision]:
-        return [decision for decision in self.decisions if decision.action == "keep"]
+        return [decision for decision in self.decisions if decision.action == PurgeAction.KEEP]
 
 
 @dataclass
@@ -84,18 +85,22 @@ def plan_purge(
         purge_in = max(0, (entry.ref.time + limit - now).days + 1) if age <= limit else 0
         hold = holds.get(entry.name)
         if hold is not None:
-            decision = Decision(entry, "keep", f"held ({hold.reason})", age_days, None)
+            decision = Decision(entry, PurgeAction.KEEP, f"held ({hold.reason})", age_days, None)
         elif entry is protected:
             kind = "verified" if entry.status == "complete" else "restorable (legacy, unverified)"
-            decision = Decision(entry, "keep", f"newest {kind} archive", age_days, None)
+            decision = Decision(entry, PurgeAction.KEEP, f"newest {kind} archive", age_days, None)
         elif entry.name in newest_few:
-            decision = Decision(entry, "keep", f"keep-last {policy.keep_last}", age_days, None)
+            decision = Decision(entry, PurgeAction.KEEP, f"keep-last {policy.keep_last}", age_days, None)
         elif age > limit:
             decision = Decision(
-                entry, "delete", f"{age_days} days old, past the {policy.max_age_days}-day limit", age_days, None
+                entry,
+                PurgeAction.DELETE,
+                f"{age_days} days old, past the {policy.max_age_days}-day limit",
+                age_days,
+                None,
             )
         else:
-            decision = Decision(entry, "keep", f"within {policy.max_age_days} days", age_days, purge_in)
+            decision = Decision(entry, PurgeAction.KEEP, f"within {policy.max_age_days} days", age_days, purge_in)
         decisions.append(decision)
     return PurgePlan(decisions, policy, now)
 
