@@ -94,6 +94,20 @@ def tar_bytes(members: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
+def vaultui_0_1_archive(folder: Path, stamp: str, collection: str, metadata: bytes) -> tuple[Path, bytes]:
+    """An archive as vaultui 0.1 wrote it (manifest format 1): the collection's raw name in the member paths."""
+    import bson
+
+    document = bson.encode({"_id": 1})
+    archive = folder / f"{stamp}.tar.gz"
+    archive.write_bytes(
+        tar_bytes({f"{stamp}/shop/{collection}.metadata.json": metadata, f"{stamp}/shop/{collection}.bson": document})
+    )
+    entry = {"database": "shop", "collection": collection, "documents": 1, "bson_bytes": len(document)}
+    manifest_for(archive, [entry], 1)
+    return archive, document
+
+
 def manifest_for(archive: Path, collections: list[dict], format_version: int) -> None:
     import hashlib
 
@@ -119,19 +133,7 @@ def manifest_for(archive: Path, collections: list[dict], format_version: int) ->
 
 def test_archives_of_vaultui_0_1_with_raw_names_still_read(tmp_path: Path) -> None:
     """Format 1 wrote raw names: `50%` stays `50%`, where mongodump's escaping would call it malformed."""
-    import bson
-
-    document = bson.encode({"_id": 1})
-    archive = tmp_path / "20261001T000000Z.tar.gz"
-    archive.write_bytes(
-        tar_bytes(
-            {
-                "20261001T000000Z/shop/50%.metadata.json": b'{"options":{},"indexes":[]}',
-                "20261001T000000Z/shop/50%.bson": document,
-            }
-        )
-    )
-    manifest_for(archive, [{"database": "shop", "collection": "50%", "documents": 1, "bson_bytes": len(document)}], 1)
+    archive, _ = vaultui_0_1_archive(tmp_path, "20261001T000000Z", "50%", b'{"options":{},"indexes":[]}')
     storage = open_storage(str(tmp_path))
     report = verify_archive(storage, find_archive(storage, archive.name))
     assert report.ok, report.problems
@@ -141,19 +143,7 @@ def test_archives_of_vaultui_0_1_with_raw_names_still_read(tmp_path: Path) -> No
 def test_a_file_outside_the_layout_fails_verify_of_a_vaultui_archive(tmp_path: Path) -> None:
     """What vaultui 0.1 wrote for `reports/2026:q4`: a sub-folder. It maps to no namespace: an error now, where it
     used to be skipped silently (and the manifest's namespace reported missing only at restore)."""
-    import bson
-
-    document = bson.encode({"_id": 1})
-    archive = tmp_path / "20261002T000000Z.tar.gz"
-    archive.write_bytes(
-        tar_bytes(
-            {
-                "20261002T000000Z/shop/reports/2026:q4.metadata.json": b"{}",
-                "20261002T000000Z/shop/reports/2026:q4.bson": document,
-            }
-        )
-    )
-    manifest_for(archive, [{"database": "shop", "collection": "reports/2026:q4", "documents": 1, "bson_bytes": 17}], 1)
+    archive, _ = vaultui_0_1_archive(tmp_path, "20261002T000000Z", "reports/2026:q4", b"{}")
     done = run_vaultui("--headless", "verify", archive.name, env={"VAULTUI_STORAGE": str(tmp_path)})
     assert done.returncode == ExitCode.VERIFICATION_FAILED
     assert "maps to no namespace: a collection file inside a sub-folder" in done.stdout

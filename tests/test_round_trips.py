@@ -18,6 +18,7 @@ import subprocess
 import tarfile
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pymongo
@@ -113,22 +114,37 @@ content = st.tuples(
 )
 
 
+def round_trip(
+    client: pymongo.MongoClient, database: str, drawn: tuple, carry: Callable[[str, str, Path], None]
+) -> None:
+    """Fills a fresh source database with the drawn collections, has `carry(source, target, scratch)` move
+    them into the target by one path, then compares every document's bytes and drops both."""
+    source = f"rt{uuid.uuid4().hex[:6]}_{database}"[:60]
+    target = f"{source}_r"[:63]
+    collections = collections_of(*drawn)
+    fill(client, source, collections)
+    with tempfile.TemporaryDirectory() as scratch:
+        carry(source, target, Path(scratch))
+    assert_same(client, source, target, list(collections))
+    client.drop_database(source)
+    client.drop_database(target)
+
+
+def vaultui_backup(uri: str, source: str, folder: Path) -> str:
+    made = run_backup(open_storage(str(folder)), uri, BackupOptions(namespaces=NamespaceFilter(databases=(source,))))
+    assert made.manifest.read_back
+    return made.manifest.archive
+
+
 @EXAMPLES
 @given(database=databases, drawn=content)
 def test_vaultui_backup_then_vaultui_restore(mongo_client: pymongo.MongoClient, mongo_uri: str, database, drawn):  # noqa: ANN001
-    source = f"rt{uuid.uuid4().hex[:6]}_{database}"[:60]
-    collections = collections_of(*drawn)
-    fill(mongo_client, source, collections)
-    with tempfile.TemporaryDirectory() as folder:
-        storage = open_storage(folder)
-        made = run_backup(storage, mongo_uri, BackupOptions(namespaces=NamespaceFilter(databases=(source,))))
-        assert made.manifest.read_back
-        target = f"{source}_r"[:63]
-        request = RestoreRequest(archive=made.manifest.archive, renames=(Rename(f"{source}.*", f"{target}.*"),))
-        run_restore(storage, mongo_uri, request)
-    assert_same(mongo_client, source, target, list(collections))
-    mongo_client.drop_database(source)
-    mongo_client.drop_database(target)
+    def carry(source: str, target: str, scratch: Path) -> None:
+        name = vaultui_backup(mongo_uri, source, scratch)
+        request = RestoreRequest(archive=name, renames=(Rename(f"{source}.*", f"{target}.*"),))
+        run_restore(open_storage(str(scratch)), mongo_uri, request)
+
+    round_trip(mongo_client, database, drawn, carry)
 
 
 @EXAMPLES
@@ -140,18 +156,11 @@ def test_vaultui_backup_then_tar_and_real_mongorestore(
     database,
     drawn,  # noqa: ANN001
 ):
-    source = f"rt{uuid.uuid4().hex[:6]}_{database}"[:60]
-    collections = collections_of(*drawn)
-    fill(mongo_client, source, collections)
-    target = f"{source}_m"[:63]
-    with tempfile.TemporaryDirectory() as folder:
-        storage = open_storage(folder)
-        name = run_backup(
-            storage, mongo_uri, BackupOptions(namespaces=NamespaceFilter(databases=(source,)))
-        ).manifest.archive
-        out = Path(folder) / "out"
+    def carry(source: str, target: str, scratch: Path) -> None:
+        name = vaultui_backup(mongo_uri, source, scratch)
+        out = scratch / "out"
         out.mkdir()
-        subprocess.run(["tar", "--zstd", "-xf", str(Path(folder) / name), "-C", str(out)], check=True)
+        subprocess.run(["tar", "--zstd", "-xf", str(scratch / name), "-C", str(out)], check=True)
         [dump] = out.iterdir()
         subprocess.run(
             [
@@ -165,9 +174,8 @@ def test_vaultui_backup_then_tar_and_real_mongorestore(
             check=True,
             capture_output=True,
         )
-    assert_same(mongo_client, source, target, list(collections))
-    mongo_client.drop_database(source)
-    mongo_client.drop_database(target)
+
+    round_trip(mongo_client, database, drawn, carry)
 
 
 @EXAMPLES
@@ -179,26 +187,21 @@ def test_real_mongodump_then_vaultui_restore(
     database,
     drawn,  # noqa: ANN001
 ):
-    source = f"rt{uuid.uuid4().hex[:6]}_{database}"[:60]
-    collections = collections_of(*drawn)
-    fill(mongo_client, source, collections)
-    target = f"{source}_d"[:63]
-    with tempfile.TemporaryDirectory() as folder:
+    def carry(source: str, target: str, scratch: Path) -> None:
         day = "20261001"
         subprocess.run(
-            [str(mongo_tools["mongodump"]), f"--uri={mongo_uri}", f"--db={source}", f"--out={Path(folder) / day}"],
+            [str(mongo_tools["mongodump"]), f"--uri={mongo_uri}", f"--db={source}", f"--out={scratch / day}"],
             check=True,
             capture_output=True,
         )
-        backups = Path(folder) / "backups"
+        backups = scratch / "backups"
         backups.mkdir()
         with tarfile.open(backups / f"{day}.tar.gz", "w:gz") as tar:  # what the old pipeline's `tar czf` made
-            tar.add(Path(folder) / day, arcname=day)
+            tar.add(scratch / day, arcname=day)
         request = RestoreRequest(archive=f"{day}.tar.gz", renames=(Rename(f"{source}.*", f"{target}.*"),))
         run_restore(open_storage(str(backups)), mongo_uri, request)
-    assert_same(mongo_client, source, target, list(collections))
-    mongo_client.drop_database(source)
-    mongo_client.drop_database(target)
+
+    round_trip(mongo_client, database, drawn, carry)
 
 
 def test_a_document_near_the_16_mib_limit(mongo_client: pymongo.MongoClient, mongo_uri: str, tmp_path: Path) -> None:
