@@ -7,7 +7,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,14 +88,45 @@ def select_keys(
     return chosen[:limit] if limit else chosen
 
 
+_TYPES: dict[str, tuple[type, ...]] = {
+    "kind": (str,),
+    "started_at": (str,),
+    "finished_at": (str,),
+    "result": (str,),
+    "archive": (str, type(None)),
+    "bytes": (int,),
+    "documents": (int,),
+    "duration_seconds": (int, float),
+    "error": (str, type(None)),
+    "details": (dict,),
+    "id": (str,),
+}
+
+
+def parse_record(data: bytes) -> RunRecord:
+    """A ledger record, checked field by field: a record with a wrong type or a time without a zone is a
+    ValueError (and skipped by readers), never a crash of status or report later on."""
+    raw = json.loads(data)
+    if not isinstance(raw, dict):
+        raise ValueError("a ledger record is a JSON object")
+    values = {name: value for name, value in raw.items() if name in _TYPES}
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, _TYPES[name]):
+            raise ValueError(f"field {name} has the wrong type")
+    record = RunRecord(**values)
+    for stamp in (record.started_at, record.finished_at):
+        if datetime.fromisoformat(stamp).tzinfo is None:
+            raise ValueError("times must carry a zone")
+    return record
+
+
 def read_runs(storage: Storage, keys: list[str]) -> list[RunRecord]:
-    known = {item.name for item in fields(RunRecord)}
+    """The records under `keys`; one that is unreadable or malformed is skipped (it affects only itself)."""
     records = []
     for key in keys:
         try:
-            raw = json.loads(read_bytes(storage, key))
-            records.append(RunRecord(**{name: value for name, value in raw.items() if name in known}))
-        except (ValueError, TypeError):
+            records.append(parse_record(read_bytes(storage, key)))
+        except (ValueError, TypeError, RecursionError):
             continue
     records.sort(key=lambda record: record.started, reverse=True)
     return records

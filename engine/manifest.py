@@ -80,11 +80,34 @@ class Manifest:
                 CollectionEntry(**{key: value for key, value in entry.items() if key in entry_fields})
                 for entry in raw.get("collections", [])
             ]
-            return cls(**values)
-        except (ValueError, TypeError, AttributeError) as error:
+            manifest = cls(**values)
+            _check_types(manifest)
+            return manifest
+        except (ValueError, TypeError, AttributeError, RecursionError) as error:
             raise VerificationError(
                 f"manifest {where} is unreadable ({error}): the archive cannot be trusted"
             ) from None
+
+
+def _check_types(manifest: Manifest) -> None:
+    """A manifest is evidence: every field the checks rely on must have its type, or the manifest is unreadable."""
+    checks = [
+        isinstance(manifest.archive_bytes, int) and not isinstance(manifest.archive_bytes, bool),
+        isinstance(manifest.archive_sha256, str),
+        isinstance(manifest.format, int) and not isinstance(manifest.format, bool),
+        isinstance(manifest.read_back, bool),
+        all(
+            isinstance(entry.database, str)
+            and isinstance(entry.collection, str)
+            and isinstance(entry.type, str)
+            and isinstance(entry.documents, int)
+            and isinstance(entry.bson_bytes, int)
+            and isinstance(entry.bson_sha256, str)
+            for entry in manifest.collections
+        ),
+    ]
+    if not all(checks):
+        raise TypeError("a field has the wrong type")
 
 
 def write_manifest(storage: Storage, ref: ArchiveRef, manifest: Manifest) -> None:

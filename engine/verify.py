@@ -9,8 +9,11 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+import bson
 import zstandard
 from bson import json_util
+from bson.codec_options import CodecOptions, DatetimeConversion
+from bson.errors import InvalidBSON
 
 from engine.archive import HashingReader, UnmappedMember, check_member, iter_bson, open_decompressor, tar_reader
 from engine.catalog import ArchiveEntry
@@ -22,6 +25,9 @@ from engine.names import NameScheme, UndecodableName, collection_from_stem
 from engine.progress import ProgressCallback, ProgressTracker
 from engine.storage import Storage
 
+# Decoding checks structure only: unicode errors replaced would hide nothing, datetimes out of Python's range
+# stay raw (they are legal BSON).
+_DECODE = CodecOptions(unicode_decode_error_handler="strict", datetime_conversion=DatetimeConversion.DATETIME_AUTO)
 READ_ERRORS = (tarfile.TarError, EOFError, zlib.error, zstandard.ZstdError, OSError, ValueError)
 
 
@@ -126,6 +132,7 @@ def scan_archive(
                     collection.has_bson = True
                     digest = hashlib.sha256()
                     for batch in iter_bson(stream, f"{entry.name}: {member.name}"):
+                        check_decodes(batch, f"{entry.name}: {member.name}")
                         collection.documents += len(batch)
                         for document in batch:
                             digest.update(document)
@@ -134,6 +141,10 @@ def scan_archive(
                         if tracker:
                             tracker.advance(documents=len(batch), current=member.name)
                     collection.sha256 = digest.hexdigest()
+                # Read the decompressed stream to its end: only then are gzip's CRC and length and zstd's frame
+                # checksums checked (tar stops at its end-of-archive blocks, before the codec's trailer).
+                while plain.read(1 << 20):
+                    pass
                 hashed.drain()
         except VerificationError:
             raise
@@ -158,6 +169,16 @@ def scan_archive(
     return ScanResult(found, unmapped, hashed)
 
 
+def check_decodes(batch: list[bytes], where: str) -> None:
+    """Every document decodes, not only frames: one C-level decode over the whole batch."""
+    try:
+        bson.decode_all(b"".join(batch), codec_options=_DECODE)
+    except (InvalidBSON, ValueError, OverflowError, UnicodeDecodeError, RecursionError) as error:
+        raise VerificationError(
+            f"{where} holds a document that does not decode ({error}): the archive is corrupt"
+        ) from None
+
+
 def add_to_digest(total: int, document: bytes) -> int:
     return (total + int.from_bytes(hashlib.sha256(document).digest(), "big")) % (1 << 256)
 
@@ -165,10 +186,15 @@ def add_to_digest(total: int, document: bytes) -> int:
 def _parse_metadata(data: bytes, where: str) -> dict[str, Any]:
     try:
         parsed = json_util.loads(data or b"{}", json_options=json_util.CANONICAL_JSON_OPTIONS)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, KeyError, ArithmeticError, RecursionError, bson.errors.BSONError) as error:
         raise VerificationError(f"{where} is not valid extended JSON ({error})") from None
     if not isinstance(parsed, dict):
         raise VerificationError(f"{where} is not a JSON object")
+    options, indexes = parsed.get("options", {}), parsed.get("indexes", [])
+    if not isinstance(options, dict):
+        raise VerificationError(f"{where}: options is not an object")
+    if not isinstance(indexes, list) or not all(isinstance(index, dict) for index in indexes):
+        raise VerificationError(f"{where}: indexes is not a list of objects")
     return parsed
 
 
@@ -202,7 +228,10 @@ def verify_archive(storage: Storage, entry: ArchiveEntry, progress: ProgressCall
     """Checks one archive. Problems are reported, not raised, so `verify --all` goes through every archive;
     storage errors (unreachable, forbidden) still raise."""
     began = time.monotonic()
-    manifest = entry.manifest(storage)
+    try:
+        manifest = entry.manifest(storage)
+    except VerificationError as error:  # an unreadable manifest condemns this archive only
+        return VerifyReport(entry.name, entry.status, checksum_checked=False, problems=[str(error)])
     tracker = ProgressTracker(
         "verify", progress, total_bytes=None, total_documents=manifest.documents if manifest else None
     )

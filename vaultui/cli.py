@@ -266,6 +266,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vaultui: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
+    except Exception as error:  # the last resort: a bug is one line and a file, never a bare traceback
+        print(f"vaultui: internal error: {type(error).__name__}: {error}; {_save_traceback()}", file=sys.stderr)
+        return ExitCode.INTERNAL
+
+
+def _save_traceback() -> str:
+    import tempfile
+    import traceback
+
+    try:
+        with tempfile.NamedTemporaryFile("w", prefix="vaultui-traceback-", suffix=".txt", delete=False) as file:
+            traceback.print_exc(file=file)
+        return f"the traceback is in {file.name}; please report it"
+    except OSError:
+        return "the traceback could not be saved"
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ class ExitCode(IntEnum):
     COMPLIANCE_BELOW_TARGET = 8
     KUBERNETES = 9
     INDEXES_REFUSED = 10  # the data was restored; some indexes were refused by the target (listed)
+    INTERNAL = 70  # a bug: one line, and the traceback in a file (EX_SOFTWARE)
     INTERRUPTED = 130
 
 
