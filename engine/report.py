@@ -16,6 +16,7 @@ from engine.holds import read_holds
 from engine.ledger import list_runs
 from engine.retention import RetentionPolicy, plan_purge
 from engine.rto import DEFAULT_RTO_SECONDS, recovery_met
+from engine.states import read_verifications
 from engine.storage import Storage
 
 FORMATS = ("md", "html", "json")
@@ -48,7 +49,7 @@ def build_report(
         runs, schedule, now, window_start=start, window_end=end, target_percent=target_percent
     )
     entries = list_archives(storage)
-    plan = plan_purge(entries, read_holds(storage, entries), policy, now)
+    plan = plan_purge(entries, read_holds(storage, entries), policy, now, read_verifications(storage))
     past_limit = [
         {"archive": decision.name, "age_days": decision.age_days, "why_kept": decision.reason}
         for decision in plan.keepers

@@ -12,7 +12,7 @@ from engine.errors import ConfigError
 from engine.holds import Hold, read_holds
 from engine.ledger import recorded_run
 from engine.progress import ProgressCallback, ProgressTracker
-from engine.states import PurgeAction
+from engine.states import PurgeAction, read_verifications
 from engine.storage import Storage
 
 
@@ -66,16 +66,27 @@ class PurgeResult:
 
 
 def plan_purge(
-    entries: list[ArchiveEntry], holds: dict[str, Hold], policy: RetentionPolicy, now: datetime
+    entries: list[ArchiveEntry],
+    holds: dict[str, Hold],
+    policy: RetentionPolicy,
+    now: datetime,
+    verifications: dict[str, bool] | None = None,
 ) -> PurgePlan:
     """Pure decision over a listing (newest first or not). Rules, first match wins: held archives stay; the
-    newest verified archive stays (the newest legacy one when there is no verified one); the newest
-    `keep_last` restorable archives stay; archives older than the age limit go; the rest stay."""
+    newest good archive stays (one with a manifest, preferring one whose last verification passed; the
+    newest legacy one when none has a manifest); the newest `keep_last` good archives stay; archives older
+    than the age limit go; the rest stay. An archive whose newest verification failed (`verifications`, from
+    the ledger) is never the one protected and never counts as kept: a corrupt newest archive must not let
+    the good older ones go."""
     policy.validate()
+    verifications = verifications or {}
     ordered = sorted(entries, key=lambda entry: entry.ref.time, reverse=True)
-    restorable = [entry for entry in ordered if entry.status != "incomplete"]
-    verified = [entry for entry in restorable if entry.status == "complete"]
-    protected = verified[0] if verified else (restorable[0] if restorable else None)
+    restorable = [
+        entry for entry in ordered if entry.status != "incomplete" and verifications.get(entry.name) is not False
+    ]
+    with_manifest = [entry for entry in restorable if entry.status == "complete"]
+    verified = [entry for entry in with_manifest if verifications.get(entry.name)]
+    protected = (verified or with_manifest or restorable or [None])[0]
     newest_few = {entry.name for entry in restorable[: policy.keep_last]}
     limit = timedelta(days=policy.max_age_days)
     decisions = []
@@ -87,7 +98,13 @@ def plan_purge(
         if hold is not None:
             decision = Decision(entry, PurgeAction.KEEP, f"held ({hold.reason})", age_days, None)
         elif entry is protected:
-            kind = "verified" if entry.status == "complete" else "restorable (legacy, unverified)"
+            kind = (
+                "verified"
+                if verifications.get(entry.name)
+                else "complete (manifest, not re-verified)"
+                if entry.status == "complete"
+                else "restorable (legacy, unverified)"
+            )
             decision = Decision(entry, PurgeAction.KEEP, f"newest {kind} archive", age_days, None)
         elif entry.name in newest_few:
             decision = Decision(entry, PurgeAction.KEEP, f"keep-last {policy.keep_last}", age_days, None)
@@ -107,7 +124,7 @@ def plan_purge(
 
 def make_plan(storage: Storage, policy: RetentionPolicy, now: datetime) -> PurgePlan:
     entries = list_archives(storage)
-    return plan_purge(entries, read_holds(storage, entries), policy, now)
+    return plan_purge(entries, read_holds(storage, entries), policy, now, read_verifications(storage))
 
 
 def apply_purge(

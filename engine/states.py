@@ -61,11 +61,16 @@ def restore_action(target_documents: int, mode: str) -> RestoreAction:
 
 
 def latest_verifications(runs: Iterable[RunRecord]) -> dict[str, bool]:
-    """Archive name -> whether its newest verify run passed (runs come newest first)."""
+    """Archive name -> whether its newest verification passed (runs come newest first). A verify run counts,
+    and so does the backup that made the archive when it read the archive back before committing it."""
     outcome: dict[str, bool] = {}
     for run in runs:
-        if run.kind == "verify" and run.archive and run.archive not in outcome:
+        if not run.archive or run.archive in outcome:
+            continue
+        if run.kind == "verify":
             outcome[run.archive] = run.result == RunResult.SUCCESS
+        elif run.kind == "backup" and run.result == RunResult.SUCCESS and run.details.get("read_back") is True:
+            outcome[run.archive] = True
     return outcome
 
 
@@ -78,7 +83,10 @@ def read_verifications(storage: Storage, keys: list[str] | None = None) -> dict[
     """The verification evidence of a storage's archives (one ledger listing unless `keys` are given)."""
     from engine.ledger import read_runs, run_keys, select_keys
 
-    chosen = select_keys(keys if keys is not None else run_keys(storage), "verify", limit=VERIFICATION_EVIDENCE)
+    keys = keys if keys is not None else run_keys(storage)
+    chosen = select_keys(keys, "verify", limit=VERIFICATION_EVIDENCE) + select_keys(
+        keys, "backup", limit=VERIFICATION_EVIDENCE
+    )
     return latest_verifications(read_runs(storage, chosen))
 
 

@@ -87,5 +87,7 @@ def summarize(
     compliance = compute_compliance(
         runs, schedule or Schedule(), now, window_days=window_days, target_percent=target_percent
     )
-    plan = plan_purge(entries, read_holds(storage, entries), policy or RetentionPolicy(), now)
+    plan = plan_purge(
+        entries, read_holds(storage, entries), policy or RetentionPolicy(), now, latest_verifications(runs)
+    )
     return StatusSummary(now, compliance, entries, runs, plan, rto_seconds)

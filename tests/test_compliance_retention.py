@@ -75,7 +75,7 @@ def test_retention_over_the_same_history_with_a_hold() -> None:
     reasons = {decision.entry.ref.time.date().isoformat(): decision.reason for decision in plan.decisions}
     assert reasons["2026-08-01"] == "held (incident 2026-08-01)"
     assert reasons["2026-07-28"] == "120 days old, past the 90-day limit"
-    assert reasons["2026-11-25"] == "newest verified archive"
+    assert reasons["2026-11-25"] == "newest complete (manifest, not re-verified) archive"
     assert reasons["2026-11-24"] == "within 90 days"
     purge_in = {decision.entry.ref.time.date().isoformat(): decision.purge_in_days for decision in plan.keepers}
     assert purge_in["2026-08-28"] == 1 and purge_in["2026-11-24"] == 89
@@ -86,7 +86,10 @@ def test_keep_last_keeps_the_newest_even_past_the_age_limit() -> None:
     plan = plan_purge(entries, {}, RetentionPolicy(max_age_days=10, keep_last=15), NOW)
     keepers = [decision for decision in plan.keepers]
     assert len(keepers) == 15
-    assert keepers[1].reason == "keep-last 15" and keepers[0].reason == "newest verified archive"
+    assert (
+        keepers[1].reason == "keep-last 15"
+        and keepers[0].reason == "newest complete (manifest, not re-verified) archive"
+    )
 
 
 def test_backups_failing_for_a_hundred_days_keep_the_last_good_archive() -> None:
@@ -95,7 +98,20 @@ def test_backups_failing_for_a_hundred_days_keep_the_last_good_archive() -> None
     good = archives_of([run for run in runs if run.started < cutoff])
     plan = plan_purge(good, {}, RetentionPolicy(), NOW)
     [kept] = plan.keepers
-    assert kept.entry == max(good, key=lambda entry: entry.ref.time) and kept.reason == "newest verified archive"
+    assert kept.entry == max(good, key=lambda entry: entry.ref.time)
+    assert kept.reason == "newest complete (manifest, not re-verified) archive"
+
+
+def test_a_corrupt_newest_archive_never_lets_the_good_older_ones_go() -> None:
+    """Backups failed for 100 days, and the newest archive left fails verification: it is not the one kept;
+    the newest archive that did not fail is, although it is past the age limit."""
+    runs = nightly_runs()
+    good = archives_of([run for run in runs if run.started < NOW - timedelta(days=100)])
+    newest, second = sorted(good, key=lambda entry: entry.ref.time, reverse=True)[:2]
+    plan = plan_purge(good, {}, RetentionPolicy(), NOW, {newest.name: False, second.name: True})
+    [kept] = plan.keepers
+    assert kept.entry == second and kept.reason == "newest verified archive"
+    assert newest.name in {decision.name for decision in plan.deletions}
 
 
 def test_incomplete_and_legacy_archives() -> None:
