@@ -143,11 +143,20 @@ def describe_failure(error: BaseException, secrets: list[str]) -> str:
 
 @contextlib.contextmanager
 def recorded_run(
-    storage: Storage, kind: str, clock: Clock, secrets: list[str], *, record: bool = True, **fields: Any
+    storage: Storage,
+    kind: str,
+    clock: Clock,
+    secrets: list[str],
+    *,
+    record: bool = True,
+    unrecorded: list[str] | None = None,
+    **fields: Any,
 ) -> Iterator[RunRecord]:
     """Yields a record for the caller to fill in; writes it when the block ends, as a failure (with the
     scrubbed error) when the block raises. `finished_at` and `duration_seconds` are set here. With
-    `record=False` (previews: they change nothing and are not runs) nothing is written, success or failure."""
+    `record=False` (previews: they change nothing and are not runs) nothing is written, success or failure.
+    With an `unrecorded` list, a record that cannot be written (read-only storage, as a restore-at-start
+    sidecar mounts it) is a warning appended there, not a failure of the run."""
     started = clock()
     began = time.monotonic()
     run = RunRecord(kind, iso(started), iso(started), RunResult.SUCCESS, **fields)
@@ -169,5 +178,7 @@ def recorded_run(
     run.finished_at = iso(clock())
     run.duration_seconds = run.duration_seconds or round(time.monotonic() - began, 3)
     problem = try_record_run(storage, run)
-    if problem:
+    if problem and unrecorded is not None:
+        unrecorded.append(f"the {kind} was not recorded in the ledger: {problem}")
+    elif problem:
         raise StorageError(f"the {kind} succeeded, but its ledger record could not be written: {problem}")

@@ -95,6 +95,7 @@ class RestoreResult:
     index_changes: list[str] = field(default_factory=list)  # legacy specs normalised, one line each
     indexes_refused: list[tuple[str, str, str]] = field(default_factory=list)  # (namespace, index, server says)
     not_restored: list[str] = field(default_factory=list)  # legacy archive files that map to no namespace
+    warnings: list[str] = field(default_factory=list)  # e.g. the ledger record could not be written
     duration_seconds: float = 0.0
     rto_seconds: float = DEFAULT_RTO_SECONDS
     record: RunRecord | None = None
@@ -245,7 +246,10 @@ def run_restore(
         "rto_seconds": request.rto_seconds,
         "target": hosts_of(target_uri),
     }
-    with recorded_run(storage, "restore", clock, [target_uri], record=not request.dry_run, details=details) as record:
+    unrecorded: list[str] = []  # a read-only backup volume must not turn a good restore into a failure
+    with recorded_run(
+        storage, "restore", clock, [target_uri], record=not request.dry_run, unrecorded=unrecorded, details=details
+    ) as record:
         request.validate()
         began = time.monotonic()
         entry, report, rejected = choose_verified(storage, request, progress, clock)
@@ -269,6 +273,7 @@ def run_restore(
                 rejected=rejected,
                 rto_seconds=request.rto_seconds,
                 not_restored=report.not_restored,
+                warnings=unrecorded,  # shared: a record that fails to be written at the end shows here too
             )
             if request.dry_run:
                 result.status = "dry-run"

@@ -56,22 +56,38 @@ def tool_version(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def uri_config_file(uri: str) -> Iterator[Path]:
-    """A private YAML file holding the URI, so that it never appears in a process list (argv is public)."""
-    handle, name = tempfile.mkstemp(prefix="vaultui-tool-", suffix=".yaml")
+def uri_config(uri: str) -> Iterator[tuple[str, tuple[int, ...]]]:
+    """The tool's --config path holding the URI, and the descriptors the child must inherit. Never argv (a
+    process list is public) and never a file on disk (a SIGKILL would leave the password behind): an
+    anonymous in-memory file (memfd) the child reads as /dev/fd/N, gone with the last process holding it."""
+    text = f"uri: {json.dumps(uri)}\n".encode()  # a JSON string is a valid YAML double-quoted scalar
+    if hasattr(os, "memfd_create"):
+        descriptor = os.memfd_create("vaultui-tool-config", 0)  # not inheritable except through pass_fds
+        try:
+            os.write(descriptor, text)
+            os.lseek(descriptor, 0, os.SEEK_SET)
+            yield f"/dev/fd/{descriptor}", (descriptor,)
+        finally:
+            os.close(descriptor)
+        return
+    handle, name = tempfile.mkstemp(prefix="vaultui-tool-", suffix=".yaml")  # systems without memfd
     try:
-        with os.fdopen(handle, "w") as config:
-            config.write(f"uri: {json.dumps(uri)}\n")  # a JSON string is a valid YAML double-quoted scalar
-        yield Path(name)
+        with os.fdopen(handle, "wb") as config:
+            config.write(text)
+        yield name, ()
     finally:
         Path(name).unlink(missing_ok=True)
 
 
 def run_tool(path: Path, arguments: list[str], uri: str, role: str) -> str:
-    """Runs a mongo tool with the URI passed through a config file; returns its log, raises with its last line."""
-    with uri_config_file(uri) as config:
+    """Runs a mongo tool with the URI handed over privately; returns its log, raises with its last line."""
+    with uri_config(uri) as (config, inherited):
         completed = subprocess.run(
-            [str(path), f"--config={config}", *arguments], capture_output=True, text=True, check=False
+            [str(path), f"--config={config}", *arguments],
+            capture_output=True,
+            text=True,
+            check=False,
+            pass_fds=inherited,
         )
     log = scrub(completed.stderr + completed.stdout, [uri])
     if completed.returncode != 0:

@@ -343,6 +343,8 @@ def _restore_here(arguments: argparse.Namespace, request: RestoreRequest) -> Exi
         print(f"vaultui: WARNING: {name} failed verification and was skipped: {reason}", file=sys.stderr)
     for item in result.not_restored:
         print(f"vaultui: WARNING: {result.archive}: will not be restored: {item}", file=sys.stderr)
+    for warning in result.warnings:
+        print(f"vaultui: WARNING: {warning}", file=sys.stderr)
     if result.status == "dry-run":
         print(f"dry run: would restore {result.archive} (verified) with mode {request.mode}:")
         for item in result.plan:
