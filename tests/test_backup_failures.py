@@ -241,3 +241,38 @@ def test_without_read_back_the_manifest_says_so(seeded: str, mongo_uri: str, tmp
     assert done.returncode == 0, done.stderr
     [manifest] = tmp_path.glob("*.manifest.json")
     assert json.loads(manifest.read_text())["read_back"] is False
+
+
+def test_sigterm_mid_backup_rolls_back_and_records_the_interruption(
+    mongo_client: pymongo.MongoClient, database_name: str, mongo_uri: str, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.helpers import VAULTUI
+
+    seed(mongo_client, database_name, {"orders": 20_000})
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("VAULTUI_")}
+    environment.update(VAULTUI_MONGO_URI=mongo_uri, VAULTUI_STORAGE=str(tmp_path))
+    process = subprocess.Popen(
+        [VAULTUI, "--headless", "backup", "--db", database_name],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # Wait for the state "an archive is being written", then stop the run as Kubernetes stops a pod.
+    deadline = time.monotonic() + 120
+    while not any(path.name.endswith(".partial") for path in tmp_path.iterdir()):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the backup never started writing"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == ExitCode.TERMINATED, stderr
+    assert "terminated (SIGTERM)" in stderr and "Traceback" not in stderr
+    assert [path.name for path in tmp_path.iterdir() if path.is_file()] == []  # no archive, no .partial
+    [run] = list_runs(open_storage(str(tmp_path)))
+    assert run.result == "failure" and run.error == "interrupted"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -248,6 +249,15 @@ def typed_flags(arguments: argparse.Namespace) -> dict[str, Any]:
     return typed
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, as Kubernetes sends it to a pod being stopped: unwinds like ctrl-c, so writes are aborted (no
+    partial archive looks complete) and the run is recorded as interrupted."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
@@ -259,13 +269,15 @@ def main(argv: list[str] | None = None) -> int:
         arguments.settings = Settings.resolve(typed_flags(arguments), file=arguments.config)
         if not arguments.headless:
             return run_dashboard(arguments)
+        signal.signal(signal.SIGTERM, _terminate)
         return int(headless.COMMANDS[arguments.command](arguments))
     except VaultError as error:
         print(f"vaultui: {message_for(error)}", file=sys.stderr)
         return int(exit_code_for(error))
-    except KeyboardInterrupt:
-        print("vaultui: interrupted", file=sys.stderr)
-        return ExitCode.INTERRUPTED
+    except KeyboardInterrupt as stop:
+        terminated = isinstance(stop, Terminated)
+        print(f"vaultui: {'terminated (SIGTERM)' if terminated else 'interrupted'}", file=sys.stderr)
+        return ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED
     except Exception as error:  # the last resort: a bug is one line and a file, never a bare traceback
         print(f"vaultui: internal error: {type(error).__name__}: {error}; {_save_traceback()}", file=sys.stderr)
         return ExitCode.INTERNAL

@@ -31,7 +31,8 @@ class ExitCode(IntEnum):
     KUBERNETES = 9
     INDEXES_REFUSED = 10  # the data was restored; some indexes were refused by the target (listed)
     INTERNAL = 70  # a bug: one line, and the traceback in a file (EX_SOFTWARE)
-    INTERRUPTED = 130
+    INTERRUPTED = 130  # ctrl-c
+    TERMINATED = 143  # SIGTERM (a pod being stopped): the step was rolled back and the run recorded
 
 
 # Most specific first: an error takes the code of the first class it is an instance of.
