@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from engine import __version__
@@ -21,7 +22,7 @@ from engine.catalog import ArchiveEntry
 from engine.clock import Clock, iso, utc_now
 from engine.config import DEFAULT_CODEC
 from engine.dump import dump_into_tar
-from engine.errors import ConfigError, StorageError, VerificationError
+from engine.errors import ConfigError, StorageError, VaultError, VerificationError
 from engine.ledger import RunRecord, recorded_run
 from engine.manifest import Manifest, write_manifest
 from engine.progress import ProgressCallback, ProgressTracker
@@ -74,6 +75,7 @@ def run_backup(
     with recorded_run(storage, "backup", clock, [mongo_uri], details=details) as record:
         options.validate()
         started = clock()
+        swept = sweep_unfinished(storage, started)
         record.started_at = iso(started)
         record.archive = archive_name(started, options.codec)
         manifest = _make_archive(storage, mongo_uri, options, record.archive, progress, clock)
@@ -85,6 +87,7 @@ def run_backup(
             "dumper": manifest.dumper,
             "collections": len(manifest.collections),
             "read_back": manifest.read_back,
+            **swept,
         }
     return BackupResult(manifest, record)
 
@@ -160,6 +163,21 @@ def _make_archive(
         storage.delete(name)  # an archive without its manifest is never trusted; do not leave it either
         raise
     return manifest
+
+
+# A write still unfinished this long after it began belongs to a run that was killed: no run lives longer
+# (the CronJob's deadline is 4 h; manual runs get three times that).
+STALE_WRITE_AGE = timedelta(hours=12)
+
+
+def sweep_unfinished(storage: Storage, now: datetime) -> dict[str, object]:
+    """Removes what killed runs left (hidden .partial files, incomplete multipart uploads); a storage that
+    will not let us is noted, never a reason to fail the backup."""
+    try:
+        removed = storage.discard_unfinished(now - STALE_WRITE_AGE)
+    except VaultError as error:
+        return {"sweep_failed": str(error)}
+    return {"discarded_unfinished": removed} if removed else {}
 
 
 def read_back(storage: Storage, ref: ArchiveRef, manifest: Manifest, progress: ProgressCallback | None) -> None:

@@ -19,7 +19,7 @@ from engine.ledger import RunRecord, read_runs, run_keys, select_keys
 from engine.retention import PurgePlan, RetentionPolicy, plan_purge
 from engine.rto import DEFAULT_RTO_SECONDS
 from engine.states import VERIFICATION_EVIDENCE, ArchiveState, archive_state, latest_verifications
-from engine.storage import Storage
+from engine.storage import ObjectInfo, Storage
 
 
 @dataclass
@@ -30,6 +30,7 @@ class StatusSummary:
     runs: list[RunRecord]
     purge_plan: PurgePlan
     rto_seconds: float
+    unfinished: list[ObjectInfo] = field(default_factory=list)  # writes of killed (or running) runs
     _verifications: dict[str, bool] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -90,4 +91,4 @@ def summarize(
     plan = plan_purge(
         entries, read_holds(storage, entries), policy or RetentionPolicy(), now, latest_verifications(runs)
     )
-    return StatusSummary(now, compliance, entries, runs, plan, rto_seconds)
+    return StatusSummary(now, compliance, entries, runs, plan, rto_seconds, storage.unfinished_writes(now))

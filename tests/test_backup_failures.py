@@ -4,6 +4,7 @@ the storage allows it, and never leaves anything that is listed as an archive.""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pymongo
@@ -276,3 +277,33 @@ def test_sigterm_mid_backup_rolls_back_and_records_the_interruption(
     assert [path.name for path in tmp_path.iterdir() if path.is_file()] == []  # no archive, no .partial
     [run] = list_runs(open_storage(str(tmp_path)))
     assert run.result == "failure" and run.error == "interrupted"
+
+
+@pytest.mark.parametrize("backend", ["folder", "s3"])
+def test_writes_left_by_killed_runs_are_shown_then_swept_by_the_next_backup(
+    backend: str, seeded: str, mongo_uri: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A killed run leaves a hidden .partial (folder) or an incomplete multipart upload (S3): status shows it,
+    and the next backup removes what is older than any run can be."""
+    from datetime import UTC, datetime, timedelta
+
+    from engine.status import summarize
+
+    if backend == "folder":
+        storage: Storage = open_storage(str(tmp_path))
+        stale = tmp_path / ".20261101T000000Z.tar.zst.0badc0de.partial"
+        stale.write_bytes(b"x" * 100)
+        old = (datetime.now(UTC) - timedelta(hours=13)).timestamp()
+        os.utime(stale, (old, old))
+    else:
+        request.getfixturevalue("s3_env")
+        client, bucket = request.getfixturevalue("s3_client"), request.getfixturevalue("s3_bucket")
+        storage = open_storage(f"s3://{bucket}/nightly")
+        client.create_multipart_upload(Bucket=bucket, Key="nightly/20261101T000000Z.tar.zst")
+    [left] = summarize(storage, datetime.now(UTC)).unfinished
+    assert left.key.endswith("20261101T000000Z.tar.zst") or left.key.endswith(".partial")
+    later = datetime.now(UTC) + timedelta(hours=13)  # the upload is fresh on a real clock: look from later
+    run_backup(storage, mongo_uri, BackupOptions(namespaces=NamespaceFilter(databases=(seeded,))), clock=lambda: later)
+    assert summarize(storage, datetime.now(UTC)).unfinished == []
+    [run] = [run for run in list_runs(storage) if run.kind == "backup"]
+    assert len(run.details["discarded_unfinished"]) == 1

@@ -473,6 +473,10 @@ def status(arguments: argparse.Namespace) -> ExitCode:
                     "rto_seconds": summary.rto_seconds,
                     "last_restore": _run_json(summary.last("restore")),
                     "last_drill": _run_json(summary.last("drill")),
+                    "unfinished_writes": [
+                        {"key": item.key, "started": item.modified.isoformat(), "bytes": item.size}
+                        for item in summary.unfinished
+                    ],
                     "healthy": summary.healthy,
                 },
                 indent=1,
@@ -498,6 +502,12 @@ def status(arguments: argparse.Namespace) -> ExitCode:
             f"oldest {summary.oldest.name if summary.oldest else '-'}"
         )
         print(f"next purge   {summary.next_purge:%Y-%m-%d}" if summary.next_purge else "next purge   none due")
+        if summary.unfinished:
+            oldest = min(item.modified for item in summary.unfinished)
+            print(
+                f"unfinished   {len(summary.unfinished)} writes of killed or running runs, oldest started "
+                f"{oldest:%Y-%m-%d %H:%M} UTC (the next backup removes those older than 12 h)"
+            )
         for kind in ("restore", "drill"):
             run = summary.last(kind)
             if run is None:

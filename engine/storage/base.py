@@ -71,6 +71,15 @@ class Storage(Protocol):
 
     def open_write(self, key: str) -> AtomicWriter: ...
 
+    def unfinished_writes(self, started_before: datetime) -> list[ObjectInfo]:
+        """Writes that never committed nor aborted (the writer was killed), started before `started_before`:
+        hidden temporary files in a folder, incomplete multipart uploads in S3."""
+        ...
+
+    def discard_unfinished(self, started_before: datetime) -> list[str]:
+        """Removes what `unfinished_writes` lists; returns the keys it removed."""
+        ...
+
     def delete(self, key: str) -> None:
         """Removes the object; a missing object is not an error."""
         ...

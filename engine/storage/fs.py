@@ -142,6 +142,26 @@ class FolderStorage:
         self._require_root()
         return _FolderWriter(self._path(key))
 
+    def unfinished_writes(self, started_before: datetime) -> list[ObjectInfo]:
+        self._require_root()
+        found = []
+        try:
+            for path in self.root.rglob(f".*{PARTIAL_SUFFIX}"):
+                stat = path.lstat()
+                modified = datetime.fromtimestamp(stat.st_mtime, UTC)
+                if path.is_file() and not path.is_symlink() and modified < started_before:
+                    found.append(ObjectInfo(path.relative_to(self.root).as_posix(), stat.st_size, modified))
+        except OSError as error:
+            raise _explain(error, "list", self.root) from error
+        return found
+
+    def discard_unfinished(self, started_before: datetime) -> list[str]:
+        removed = []
+        for info in self.unfinished_writes(started_before):
+            self.delete(info.key)
+            removed.append(info.key)
+        return removed
+
     def delete(self, key: str) -> None:
         path = self._path(key)
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any, BinaryIO
 
 import boto3
@@ -150,6 +151,31 @@ class S3Storage:
             self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
         except (ClientError, BotoCoreError) as error:
             raise self.explain(error, "delete", key) from error
+
+    def _incomplete_uploads(self, started_before: datetime) -> list[dict[str, Any]]:
+        try:
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=self.prefix)
+            return [
+                upload for page in pages for upload in page.get("Uploads", []) if upload["Initiated"] < started_before
+            ]
+        except (ClientError, BotoCoreError) as error:
+            raise self.explain(error, "list uploads of") from error
+
+    def unfinished_writes(self, started_before: datetime) -> list[ObjectInfo]:
+        return [
+            ObjectInfo(upload["Key"][len(self.prefix) :], 0, upload["Initiated"])
+            for upload in self._incomplete_uploads(started_before)
+        ]
+
+    def discard_unfinished(self, started_before: datetime) -> list[str]:
+        removed = []
+        for upload in self._incomplete_uploads(started_before):
+            try:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+            except (ClientError, BotoCoreError) as error:
+                raise self.explain(error, "abort an upload of", upload["Key"]) from error
+            removed.append(upload["Key"][len(self.prefix) :])
+        return removed
 
 
 class _MultipartWriter(AtomicWriter):
