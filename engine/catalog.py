@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from engine.archive import HOLD_SUFFIX, MANIFEST_SUFFIX, ArchiveRef, parse_archive_name
 from engine.errors import ArchiveNotFound
@@ -34,6 +34,15 @@ class ArchiveEntry:
 
     def manifest(self, storage: Storage) -> Manifest | None:
         return read_manifest(storage, self.ref) if self.has_manifest else None
+
+
+# An archive named more than this after the present was stamped by a clock that ran ahead: it is never
+# "the latest" and never earns retention's protection.
+CLOCK_SKEW_TOLERANCE = timedelta(hours=1)
+
+
+def stamped_in_future(entry: ArchiveEntry, now: datetime) -> bool:
+    return entry.ref.time > now + CLOCK_SKEW_TOLERANCE
 
 
 def list_archives(storage: Storage) -> list[ArchiveEntry]:

@@ -7,14 +7,14 @@ import json
 import tempfile
 import time
 from dataclasses import dataclass, field, fields
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import pymongo
 from pymongo.errors import PyMongoError
 
-from engine.catalog import ArchiveEntry, find_archive, list_archives
+from engine.catalog import ArchiveEntry, find_archive, list_archives, stamped_in_future
 from engine.clock import Clock, utc_now
 from engine.errors import ArchiveNotFound, ConfigError, SourceError, TargetNotEmpty, VerificationError
 from engine.ledger import RunRecord, recorded_run
@@ -105,9 +105,10 @@ class RestoreResult:
         return rto_met(self.duration_seconds, self.rto_seconds)
 
 
-def candidates(storage: Storage, request: RestoreRequest) -> list[ArchiveEntry]:
-    """The archives to try, in order. Latest-first means latest *good*: archives with a manifest newest first,
-    then legacy ones; incomplete archives (no manifest) are never candidates."""
+def candidates(storage: Storage, request: RestoreRequest, now: datetime) -> list[ArchiveEntry]:
+    """The archives to try, in order. Latest-first means latest *good*, in one time order whoever made them
+    (an old-pipeline archive of yesterday comes before a vaultui archive of last month); incomplete archives
+    (no manifest) and archives stamped in the future (clock skew) are never candidates."""
     if request.archive is not None:
         return [find_archive(storage, request.archive)]
     entries = [entry for entry in list_archives(storage) if entry.status != "incomplete"]
@@ -116,7 +117,7 @@ def candidates(storage: Storage, request: RestoreRequest) -> list[ArchiveEntry]:
         if not of_day:
             raise ArchiveNotFound(f"no archive from {request.day.isoformat()} (UTC) in {storage.url}")
         return of_day[:1]
-    ordered = [entry for entry in entries if not entry.ref.legacy] + [entry for entry in entries if entry.ref.legacy]
+    ordered = [entry for entry in entries if not stamped_in_future(entry, now)]
     if not ordered:
         raise ArchiveNotFound(f"no restorable archive in {storage.url}: run a backup first")
     return ordered
@@ -126,13 +127,20 @@ def choose_verified(
     storage: Storage, request: RestoreRequest, progress: ProgressCallback | None, clock: Clock
 ) -> tuple[ArchiveEntry, VerifyReport, list[tuple[str, str]]]:
     """The first candidate that verifies in full, and the ones rejected on the way (each recorded)."""
+    now = clock()
     rejected: list[tuple[str, str]] = []
-    for entry in candidates(storage, request):
+    if request.latest:
+        rejected += [
+            (entry.name, f"stamped {entry.ref.time:%Y-%m-%d %H:%M} UTC, in the future: clock skew, not the latest")
+            for entry in list_archives(storage)
+            if entry.status != "incomplete" and stamped_in_future(entry, now)
+        ]
+    for entry in candidates(storage, request, now):
         report = verify_and_record(storage, entry, progress=progress, clock=clock)
         if report.ok:
             return entry, report, rejected
         reason = "; ".join(report.problems)
-        rejected.append((entry.name, reason))
+        rejected.append((entry.name, f"failed verification: {reason}"))
         if not request.latest:
             raise VerificationError(f"archive {entry.name} failed verification, nothing was changed: {reason}")
     raise VerificationError(

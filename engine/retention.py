@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from engine.catalog import ArchiveEntry, list_archives
+from engine.catalog import ArchiveEntry, list_archives, stamped_in_future
 from engine.clock import Clock, utc_now
 from engine.config import DEFAULT_MAX_AGE_DAYS
 from engine.errors import ConfigError
@@ -82,7 +82,11 @@ def plan_purge(
     verifications = verifications or {}
     ordered = sorted(entries, key=lambda entry: entry.ref.time, reverse=True)
     restorable = [
-        entry for entry in ordered if entry.status != "incomplete" and verifications.get(entry.name) is not False
+        entry
+        for entry in ordered
+        if entry.status != "incomplete"
+        and verifications.get(entry.name) is not False
+        and not stamped_in_future(entry, now)  # a clock that ran ahead earns no protection
     ]
     with_manifest = [entry for entry in restorable if entry.status == "complete"]
     verified = [entry for entry in with_manifest if verifications.get(entry.name)]

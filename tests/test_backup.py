@@ -60,7 +60,8 @@ def test_backup_list_verify_then_restore_by_hand_with_real_mongorestore(
     listed = run_vaultui("--headless", "list", "--json", env=env)
     assert listed.returncode == 0, listed.stderr
     [entry] = json.loads(listed.stdout)
-    assert (entry["name"], entry["status"], entry["codec"], entry["legacy"]) == (name, "complete", codec, False)
+    # verified: the backup read the archive back from storage before committing it
+    assert (entry["name"], entry["status"], entry["codec"], entry["legacy"]) == (name, "verified", codec, False)
 
     checked = run_vaultui("--headless", "verify", name, "--json", env=env)
     assert checked.returncode == 0, checked.stdout + checked.stderr

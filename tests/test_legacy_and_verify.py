@@ -33,7 +33,7 @@ def test_old_pipeline_archives_are_listed_as_legacy_and_verify(
     assert run_vaultui("--headless", "backup", "--db", database_name, env=env).returncode == 0
 
     listed = json.loads(run_vaultui("--headless", "list", "--json", env=env).stdout)
-    assert [entry["status"] for entry in listed] == ["complete", "legacy", "legacy"]
+    assert [entry["status"] for entry in listed] == ["verified", "legacy", "legacy"]  # read back at backup
     assert [entry["name"] for entry in listed][1:] == ["20261102.tar.gz", "20261101.tar.gz"]
     assert listed[2]["time"] == "2026-11-01T00:00:00+00:00"
 

@@ -10,7 +10,7 @@ import subprocess
 import tarfile
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import bson
@@ -227,7 +227,7 @@ def test_latest_falls_back_to_the_newest_good_archive_and_says_so(
     target = f"{source}_fallback"
     done = restore(mongo_uri, str(backups), "--latest", "--ns-from", f"{source}.*", "--ns-to", f"{target}.*")
     assert done.returncode == 0, done.stderr
-    assert f"WARNING: {newer} failed verification and was skipped" in done.stderr
+    assert f"WARNING: {newer} was skipped: failed verification" in done.stderr
     assert f"restored {older}" in done.stdout
     assert_same(mongo_client, source, target)
     runs = list_runs(open_storage(str(backups)))
@@ -330,3 +330,32 @@ def test_bad_restore_requests(arguments: list[str], expected: str, backups: Path
     assert done.returncode != 0
     assert expected in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_latest_is_one_time_order_and_ignores_a_clock_that_ran_ahead(
+    source: str, mongo_client: pymongo.MongoClient, mongo_uri: str, mongo_tools: dict[str, Path], backups: Path
+) -> None:
+    """A vaultui archive of 40 days ago, yesterday's old-pipeline archive, and one stamped in 2099: --latest
+    takes yesterday's, says why it skipped the 2099 one, and retention does not protect the 2099 one."""
+    from engine.retention import RetentionPolicy, make_plan
+
+    made = backup(mongo_uri, str(backups), source)
+    old_name = (datetime.now(UTC) - timedelta(days=40)).strftime("%Y%m%dT%H%M%SZ") + ".tar.zst"
+    (backups / made).rename(backups / old_name)
+    (backups / f"{made}.manifest.json").unlink()  # the renamed archive keeps no manifest: give it one anew
+    future = "20990101T000000Z.tar.zst"
+    (backups / future).write_bytes((backups / old_name).read_bytes())
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y%m%d")
+    old_pipeline_archive(mongo_uri, source, mongo_tools["mongodump"], backups, yesterday)
+    for name in (old_name, future):
+        (backups / f"{name}.manifest.json").write_text("{}")  # present, so both count as complete
+    target = f"{source}_timeorder"
+    done = restore(
+        mongo_uri, str(backups), "--latest", "--dry-run", "--ns-from", f"{source}.*", "--ns-to", f"{target}.*"
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"would restore {yesterday}.tar.gz" in done.stdout
+    assert f"WARNING: {future} was skipped: stamped 2099-01-01 00:00 UTC, in the future" in done.stderr
+    plan = make_plan(open_storage(str(backups)), RetentionPolicy(), datetime.now(UTC))
+    reasons = {decision.name: decision.reason for decision in plan.decisions}
+    assert not reasons[future].startswith("newest")

@@ -340,7 +340,7 @@ def _restore_here(arguments: argparse.Namespace, request: RestoreRequest) -> Exi
     finally:
         reporter.close()
     for name, reason in result.rejected:
-        print(f"vaultui: WARNING: {name} failed verification and was skipped: {reason}", file=sys.stderr)
+        print(f"vaultui: WARNING: {name} was skipped: {reason}", file=sys.stderr)
     for item in result.not_restored:
         print(f"vaultui: WARNING: {result.archive}: will not be restored: {item}", file=sys.stderr)
     for warning in result.warnings:
