@@ -14,6 +14,7 @@ from engine.ledger import recorded_run
 from engine.progress import ProgressCallback, ProgressTracker
 from engine.states import PurgeAction, read_verifications
 from engine.storage import Storage
+from engine.storage.errors import StorageFault
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class PurgeResult:
     plan: PurgePlan
     deleted: list[str] = field(default_factory=list)
     freed_bytes: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # candidates that could not be deleted, and why
 
 
 def plan_purge(
@@ -146,12 +148,18 @@ def apply_purge(
         result = PurgeResult(plan)
         tracker = ProgressTracker("purge", progress, total_documents=len(plan.deletions))
         for decision in plan.deletions:
-            storage.delete(decision.name)
-            storage.delete(decision.entry.ref.manifest_key)
+            try:
+                storage.delete(decision.name)
+                storage.delete(decision.entry.ref.manifest_key)
+            except StorageFault as error:  # one archive that cannot go (a link, a permission) stops nothing else
+                result.skipped.append((decision.name, str(error)))
+                continue
             result.deleted.append(decision.name)
             result.freed_bytes += decision.entry.size
             tracker.advance(byte_count=decision.entry.size, documents=1, current=decision.name)
         tracker.finish()
         record.bytes = result.freed_bytes
         record.details.update(deleted=result.deleted, kept=len(plan.keepers), keep_last=policy.keep_last)
+        if result.skipped:
+            record.details["skipped"] = [f"{name}: {reason}" for name, reason in result.skipped]
     return result

@@ -24,6 +24,7 @@ from engine.manifest import Manifest
 from engine.names import NameScheme, UndecodableName, collection_from_stem
 from engine.progress import ProgressCallback, ProgressTracker
 from engine.storage import Storage
+from engine.storage.errors import StorageFault, TransientFault
 
 # Decoding checks structure only: unicode errors replaced would hide nothing, datetimes out of Python's range
 # stay raw (they are legal BSON).
@@ -267,6 +268,10 @@ def verify_archive(storage: Storage, entry: ArchiveEntry, progress: ProgressCall
             ]
     except VerificationError as error:
         report.problems.append(str(error))
+    except TransientFault:
+        raise  # the storage may answer later: not a verdict on the archive
+    except StorageFault as error:  # a symlink out of the folder, a permission, a vanished object: this one only
+        report.problems.append(f"cannot be read from the storage: {error}")
     tracker.finish()
     report.duration_seconds = round(time.monotonic() - began, 3)
     return report

@@ -247,3 +247,23 @@ def test_metrics_are_pushed_to_a_pushgateway(backups: Path) -> None:
     assert path == "/metrics/job/vaultui"
     families = {family.name for family in text_string_to_metric_families(body.decode())}
     assert {"vaultui_compliance_ratio", "vaultui_runs", "vaultui_last_success_timestamp_seconds"} <= families
+
+
+def test_a_symlinked_archive_is_reported_and_skipped_never_a_stall(backups: Path, tmp_path: Path) -> None:
+    """A link pointing out of the folder: verify --all goes on past it, purge deletes every other candidate."""
+    now = datetime.now(UTC)
+    old = [fake_archive(backups, now - timedelta(days=days)) for days in (120, 110)]
+    fake_archive(backups, now - timedelta(days=2))
+    outside = tmp_path / "elsewhere.tar.zst"
+    outside.write_bytes(b"x" * 10)
+    linked = (now - timedelta(days=130)).strftime("%Y%m%dT%H%M%SZ") + ".tar.zst"
+    (backups / linked).symlink_to(outside)
+    env = {"VAULTUI_STORAGE": str(backups)}
+    checked = run_vaultui("--headless", "verify", "--all", env=env)
+    assert checked.returncode == ExitCode.VERIFICATION_FAILED and "Traceback" not in checked.stderr
+    assert f"{linked}: FAILED" in checked.stdout and "cannot be read from the storage" in checked.stdout
+    assert checked.stdout.count(": FAILED") + checked.stdout.count(": ok") == 4  # every archive was read
+    purged = run_vaultui("--headless", "purge", env=env)
+    assert purged.returncode == ExitCode.STORAGE, purged.stderr
+    assert f"could not delete {linked}, skipped it" in purged.stderr
+    assert all(not (backups / name).exists() for name in old) and outside.exists()

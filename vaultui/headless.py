@@ -99,9 +99,11 @@ def _metrics_after(arguments: argparse.Namespace, storage: Storage) -> Iterator[
 
 
 def _purge_line(result: PurgeResult) -> str:
+    for name, reason in result.skipped:
+        print(f"vaultui: WARNING: could not delete {name}, skipped it: {reason}", file=sys.stderr)
     return (
         f"purged {len(result.deleted)} archives ({humanize.naturalsize(result.freed_bytes, binary=True)}), "
-        f"kept {len(result.plan.keepers)}"
+        f"kept {len(result.plan.keepers)}" + (f", {len(result.skipped)} could not be deleted" if result.skipped else "")
     )
 
 
@@ -416,12 +418,13 @@ def purge(arguments: argparse.Namespace) -> ExitCode:
             return ExitCode.OK
         result = apply_purge(storage, policy)
         if arguments.json:
-            print(json.dumps({"deleted": result.deleted, "freed_bytes": result.freed_bytes}, indent=1))
+            skipped = [{"archive": name, "reason": reason} for name, reason in result.skipped]
+            print(json.dumps({"deleted": result.deleted, "freed_bytes": result.freed_bytes, "skipped": skipped}))
         else:
             print(_purge_line(result))
             for name in result.deleted:
                 print(f"  deleted {name}")
-    return ExitCode.OK
+    return ExitCode.STORAGE if result.skipped else ExitCode.OK
 
 
 def hold(arguments: argparse.Namespace) -> ExitCode:
