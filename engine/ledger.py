@@ -29,7 +29,7 @@ class RunRecord:
     kind: str
     started_at: str
     finished_at: str
-    result: str  # "success" | "failure" | "skipped"
+    result: str  # a RunResult: success | failure | skipped | refused
     archive: str | None = None
     bytes: int = 0
     documents: int = 0

@@ -16,7 +16,7 @@ from engine.holds import read_holds
 from engine.ledger import list_runs
 from engine.retention import RetentionPolicy, plan_purge
 from engine.rto import DEFAULT_RTO_SECONDS, recovery_met
-from engine.states import read_verifications
+from engine.states import NOT_A_RECOVERY, read_verifications
 from engine.storage import Storage
 
 FORMATS = ("md", "html", "json")
@@ -67,7 +67,7 @@ def build_report(
             "rto_met": recovery_met(run, rto_seconds),
         }
         for run in sorted(in_month, key=lambda run: run.started)
-        if run.kind in ("restore", "drill") and run.result != "skipped"
+        if run.kind in ("restore", "drill") and run.result not in NOT_A_RECOVERY
     ]
     return {
         "month": month,

@@ -24,7 +24,7 @@ from engine.remap import Rename, rename, split_namespace
 from engine.rto import DEFAULT_RTO_SECONDS, rto_met
 from engine.secrets import hosts_of
 from engine.source import NamespaceFilter, connect
-from engine.states import RestoreAction, RestoreMode, restore_action
+from engine.states import RestoreAction, RestoreMode, RunResult, restore_action
 from engine.storage import Storage
 from engine.tools import mongorestore_archive
 from engine.verify import VerifyReport, verify_and_record
@@ -286,6 +286,7 @@ def run_restore(
             if request.dry_run:
                 result.status = "dry-run"
                 return result
+            refusal: TargetNotEmpty | None = None
             if occupied and request.mode != RestoreMode.DROP:
                 listing = ", ".join(f"{item.target} ({item.target_documents} documents)" for item in occupied[:5])
                 if request.mode == RestoreMode.IF_EMPTY:
@@ -294,25 +295,31 @@ def run_restore(
                     details["reason"] = result.reason
                     result.record = record
                     return result
-                raise TargetNotEmpty(
+                refusal = TargetNotEmpty(
                     f"the target already holds data in {listing}: nothing was changed; restore in drop mode to "
                     "replace these collections, or in if-empty mode to skip when data exists",
                     setting="mode",
                 )
-            load_into(client, storage, entry, items, request, target_uri, result, progress)
+                # Recorded as what it is (nothing changed), then raised once the record is written.
+                record.result, record.error = RunResult.REFUSED, str(refusal)
+            else:
+                load_into(client, storage, entry, items, request, target_uri, result, progress)
         finally:
             client.close()
-        result.duration_seconds = round(time.monotonic() - began, 3)
-        record.duration_seconds = result.duration_seconds
-        record.documents = result.documents
-        record.bytes = entry.size
-        details.update(
-            rto_met=result.rto_met, duplicates=result.duplicates, indexes=result.indexes, namespaces=len(items)
-        )
-        if result.index_changes:
-            details["index_changes"] = result.index_changes
-        if result.indexes_refused:
-            details["indexes_refused"] = [f"{ns} {name}: {why}" for ns, name, why in result.indexes_refused]
+        if refusal is None:
+            result.duration_seconds = round(time.monotonic() - began, 3)
+            record.duration_seconds = result.duration_seconds
+            record.documents = result.documents
+            record.bytes = entry.size
+            details.update(
+                rto_met=result.rto_met, duplicates=result.duplicates, indexes=result.indexes, namespaces=len(items)
+            )
+            if result.index_changes:
+                details["index_changes"] = result.index_changes
+            if result.indexes_refused:
+                details["indexes_refused"] = [f"{ns} {name}: {why}" for ns, name, why in result.indexes_refused]
+    if refusal is not None:
+        raise refusal
     result.record = record
     return result
 

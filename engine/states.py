@@ -18,6 +18,11 @@ class RunResult(StrEnum):
     SUCCESS = "success"
     FAILURE = "failure"
     SKIPPED = "skipped"  # e.g. restore --if-empty found data: nothing was changed
+    REFUSED = "refused"  # a guarded restore found data and changed nothing: not a failed recovery
+
+
+# Results that say nothing about recovery time: only real restores and drills count against the RTO.
+NOT_A_RECOVERY = (RunResult.SKIPPED, RunResult.REFUSED)
 
 
 class SlotStatus(StrEnum):

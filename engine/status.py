@@ -18,7 +18,7 @@ from engine.holds import read_holds
 from engine.ledger import RunRecord, read_runs, run_keys, select_keys
 from engine.retention import PurgePlan, RetentionPolicy, plan_purge
 from engine.rto import DEFAULT_RTO_SECONDS
-from engine.states import VERIFICATION_EVIDENCE, ArchiveState, archive_state, latest_verifications
+from engine.states import NOT_A_RECOVERY, VERIFICATION_EVIDENCE, ArchiveState, archive_state, latest_verifications
 from engine.storage import ObjectInfo, Storage
 
 
@@ -52,7 +52,7 @@ class StatusSummary:
         return archive_state(entry, self._verifications)
 
     def last(self, kind: str) -> RunRecord | None:
-        return next((run for run in self.runs if run.kind == kind and run.result != "skipped"), None)
+        return next((run for run in self.runs if run.kind == kind and run.result not in NOT_A_RECOVERY), None)
 
     @property
     def next_purge(self) -> datetime | None:

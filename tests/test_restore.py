@@ -150,6 +150,10 @@ def test_guard_refuses_drop_replaces_if_empty_skips(
     assert f"the target already holds data in {source}.orders (1201 documents)" in refused.stderr
     assert f"{source}.users (60 documents)" in refused.stderr and "--drop replaces" in refused.stderr
     assert raw_documents(live) == before
+    # Recorded as what it was: refused, nothing changed; not a failed recovery that missed the RTO.
+    assert list_runs(open_storage(str(backups)), "restore")[0].result == "refused"
+    preview = restore(mongo_uri, str(backups), "--latest", "--dry-run")
+    assert preview.returncode == ExitCode.TARGET_NOT_EMPTY and "the restore would be refused" in preview.stdout
 
     skipped = restore(mongo_uri, str(backups), "--latest", "--if-empty")
     assert skipped.returncode == 0 and "restore skipped (--if-empty)" in skipped.stdout

@@ -162,6 +162,12 @@ async def test_backup_now_and_hold_from_the_ui(settings: AppSettings, backups: P
         assert len(table_names(app)) == count + 1
         selected = app.screen.selected
         assert selected is not None and not selected.held
+        await pilot.press("h")  # an empty reason holds nothing, and says so
+        await pilot.pause()
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert any("a hold needs a reason" in note.message for note in app._notifications)
+        assert not app.screen.selected.held
         await pilot.press("h")
         await pilot.pause()
         await pilot.press(*"audit")

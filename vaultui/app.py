@@ -315,8 +315,16 @@ class VaultApp(App[None]):
         else:
             self.push_screen(
                 PromptScreen(f"Hold {entry.name}: reason?", "incident 2026-11-02"),
-                lambda reason: self.start_action("hold", hold(reason)) if reason else None,
+                lambda reason: self.hold_with(reason, hold),
             )
+
+    def hold_with(self, reason: str | None, hold: Callable[[str], ActionWork]) -> None:
+        if reason is None:
+            return  # cancelled
+        if not reason.strip():
+            self.notify("a hold needs a reason: nothing was held", title="Hold", severity="warning")
+            return
+        self.start_action("hold", hold(reason.strip()))
 
     @on(WorkProgressed)
     def progressed(self, message: WorkProgressed) -> None:

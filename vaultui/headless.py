@@ -22,7 +22,7 @@ from engine.ledger import RunRecord
 from engine.namespaces import NamespaceFilter
 from engine.retention import PurgeResult, RetentionPolicy, apply_purge, make_plan
 from engine.rto import recovery_met, verdict
-from engine.states import archive_state, read_verifications
+from engine.states import RestoreAction, RestoreMode, archive_state, read_verifications
 from engine.status import StatusSummary, summarize
 from engine.storage import Storage, open_storage
 from vaultui.exit_codes import ExitCode
@@ -353,6 +353,11 @@ def _restore_here(arguments: argparse.Namespace, request: RestoreRequest) -> Exi
             now = f"holds {item.target_documents} documents" if item.target_documents else "empty"
             action = item.action(request.mode)
             print(f"  {item.source} -> {item.target}: {item.documents} documents ({item.type}; target {now}: {action})")
+        if request.mode == RestoreMode.GUARDED and any(
+            item.action(request.mode) == RestoreAction.REFUSE for item in result.plan
+        ):
+            print("the restore would be refused: the target holds data (--drop replaces it, --if-empty skips)")
+            return ExitCode.TARGET_NOT_EMPTY
         return ExitCode.OK
     if result.status == "skipped":
         print(f"restore skipped (--if-empty): {result.reason}")

@@ -10,6 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Digits, Footer, Static
 
 from engine.rto import recovery_met
+from engine.states import NOT_A_RECOVERY
 from engine.status import StatusSummary
 from vaultui.formatting import duration_text
 from vaultui.screens.base import VaultScreen
@@ -65,7 +66,9 @@ class ComplianceScreen(VaultScreen):
         for slot in reversed([slot for slot in slots if slot.status == "missed"]):
             table.add_row(f"{slot.start:%Y-%m-%d %H:%M}", Text(slot.cause, style="red"))
         lines = [f"[b]Recovery[/b] (RTO {duration_text(summary.rto_seconds)})"]
-        recoveries = [run for run in summary.runs if run.kind in ("restore", "drill") and run.result != "skipped"]
+        recoveries = [
+            run for run in summary.runs if run.kind in ("restore", "drill") and run.result not in NOT_A_RECOVERY
+        ]
         for run in recoveries[:6]:
             ok = recovery_met(run, summary.rto_seconds)
             mark = "[green]met[/green]" if ok else "[red]MISSED[/red]"

@@ -83,7 +83,7 @@ class PromptScreen(ModalScreen[str | None]):
 
     @on(Input.Submitted, "#answer")
     def submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
+        self.dismiss(event.value.strip())  # "" when submitted empty; None only when cancelled
 
     def action_cancel(self) -> None:
         self.dismiss(None)

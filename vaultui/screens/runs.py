@@ -66,7 +66,7 @@ class RunsScreen(VaultScreen):
         table = self.query_one(DataTable)
         table.clear()
         for run in runs:
-            style = {"failure": "bold red", "skipped": "yellow"}.get(run.result, "green")
+            style = {"failure": "bold red", "skipped": "yellow", "refused": "yellow"}.get(run.result, "green")
             table.add_row(
                 run.started_at.replace("+00:00", "").replace("T", " "),
                 run.kind,
