@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter as Tally
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, push_to_gateway, write_to_textfile
+from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
 
 from engine.errors import ConfigError
 from engine.status import StatusSummary
@@ -29,15 +29,34 @@ def build_registry(summary: StatusSummary) -> CollectorRegistry:
     )
     Gauge("vaultui_archives_bytes_total", "Size of all archives", registry=registry).set(summary.total_bytes)
     Gauge("vaultui_archives", "Number of archives", registry=registry).set(len(summary.archives))
-    ratio = Gauge("vaultui_compliance_ratio", "Met backup slots / expected slots over the window", registry=registry)
-    ratio.set((summary.compliance.percent if summary.compliance.percent is not None else 100.0) / 100)
+    ratio = Gauge(
+        "vaultui_compliance_ratio",
+        "Met backup slots / expected slots over the window (NaN: no slot expected yet, no data)",
+        registry=registry,
+    )
+    percent = summary.compliance.percent
+    ratio.set(float("nan") if percent is None else percent / 100)  # never 100 % for "no data"
+    slots = Gauge("vaultui_compliance_slots", "Backup slots in the window by outcome", ["outcome"], registry=registry)
+    slots.labels("expected").set(summary.compliance.expected)
+    slots.labels("met").set(summary.compliance.met)
     Gauge("vaultui_compliance_target_ratio", "The compliance target", registry=registry).set(
         summary.compliance.target_percent / 100
     )
     Gauge("vaultui_rto_seconds", "The recovery-time objective", registry=registry).set(summary.rto_seconds)
-    runs = Counter("vaultui_runs", "Runs in the ledger by kind and result", ["kind", "result"], registry=registry)
-    for (kind, result), count in Tally((run.kind, run.result) for run in summary.runs).items():
-        runs.labels(kind, result).inc(count)
+    # A gauge, not a counter: it counts the recent records a status reads (the window's backups, the newest
+    # other runs), which can go down as records age out; a counter must only ever go up.
+    runs = Gauge(
+        "vaultui_recent_runs",
+        "Recent ledger runs (the status window) by kind and result",
+        ["kind", "result"],
+        registry=registry,
+    )
+    for (kind, result), count in Tally((run.kind, str(run.result)) for run in summary.runs).items():
+        runs.labels(kind, result).set(count)
+    restore = summary.last("restore")
+    Gauge("vaultui_restore_duration_seconds", "Duration of the newest real restore", registry=registry).set(
+        restore.duration_seconds if restore else float("nan")
+    )
     return registry
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -149,8 +150,7 @@ def test_status_exit_code_and_metrics_file(backups: Path, tmp_path: Path) -> Non
     assert families["vaultui_archives"].samples[0].value == 1
     runs = {
         (sample.labels["kind"], sample.labels["result"]): sample.value
-        for sample in families["vaultui_runs"].samples
-        if sample.name == "vaultui_runs_total"
+        for sample in families["vaultui_recent_runs"].samples
     }
     assert runs == {("backup", "success"): 5, ("drill", "success"): 1}
     durations = {
@@ -246,7 +246,7 @@ def test_metrics_are_pushed_to_a_pushgateway(backups: Path) -> None:
     [(method, path, body)] = received
     assert path == "/metrics/job/vaultui"
     families = {family.name for family in text_string_to_metric_families(body.decode())}
-    assert {"vaultui_compliance_ratio", "vaultui_runs", "vaultui_last_success_timestamp_seconds"} <= families
+    assert {"vaultui_compliance_ratio", "vaultui_recent_runs", "vaultui_last_success_timestamp_seconds"} <= families
 
 
 def test_a_symlinked_archive_is_reported_and_skipped_never_a_stall(backups: Path, tmp_path: Path) -> None:
@@ -267,3 +267,28 @@ def test_a_symlinked_archive_is_reported_and_skipped_never_a_stall(backups: Path
     assert purged.returncode == ExitCode.STORAGE, purged.stderr
     assert f"could not delete {linked}, skipped it" in purged.stderr
     assert all(not (backups / name).exists() for name in old) and outside.exists()
+
+
+def test_metrics_follow_prometheus_conventions_and_never_say_100_percent_for_no_data(
+    backups: Path, tmp_path: Path
+) -> None:
+    """Counters only go up (none is rebuilt from a sample), units are in names, and a window with no slot
+    expected yet is NaN ("no data"), not 100 %."""
+    metrics = tmp_path / "vaultui.prom"
+    done = run_vaultui(
+        "--headless",
+        "status",
+        "--metrics-file",
+        str(metrics),
+        "--schedule",
+        "0 0 1 1 *",
+        env={"VAULTUI_STORAGE": str(backups)},
+    )
+    assert "Traceback" not in done.stderr
+    families = {family.name: family for family in text_string_to_metric_families(metrics.read_text())}
+    assert all(family.type == "gauge" for family in families.values())  # nothing here is a real counter
+    assert math.isnan(families["vaultui_compliance_ratio"].samples[0].value)
+    for name in families:
+        assert name.startswith("vaultui_") and name == name.lower()
+    seconds = [name for name in families if "duration" in name or "timestamp" in name or name == "vaultui_rto_seconds"]
+    assert all(name.endswith("_seconds") for name in seconds)
