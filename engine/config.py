@@ -168,6 +168,12 @@ def saved_targets() -> dict[str, str]:
     return targets
 
 
+def ledger_key() -> bytes | None:
+    """The ledger's signing key (VAULTUI_LEDGER_KEY, from a Secret); None when no key is set."""
+    value = os.environ.get("VAULTUI_LEDGER_KEY", "").strip()
+    return value.encode() if value else None
+
+
 def handed_over(env: str) -> str:
     """A value another vaultui process handed over through the environment (e.g. a restore Job's request)."""
     return os.environ.get(env, "")

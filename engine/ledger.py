@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import json
 import time
 import uuid
@@ -12,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine.clock import Clock, iso
+from engine.config import ledger_key
 from engine.errors import StorageError, VaultError
 from engine.secrets import scrub
 from engine.states import RunResult
@@ -37,6 +40,11 @@ class RunRecord:
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    # The chain: the ledger's newest record when this one was written ({"key", "sha256"}), so a deleted or
+    # altered record breaks the next one's link; and an HMAC-SHA256 of the record under VAULTUI_LEDGER_KEY,
+    # so a record written without the key shows as forged. Records of vaultui 0.1 have neither.
+    previous: dict[str, str] | None = None
+    signature: str | None = None
 
     @property
     def started(self) -> datetime:
@@ -53,8 +61,74 @@ class RunRecord:
 
 
 def record_run(storage: Storage, record: RunRecord) -> RunRecord:
+    keys = run_keys(storage)
+    record.previous = (
+        {"key": keys[0], "sha256": hashlib.sha256(read_bytes(storage, keys[0])).hexdigest()}
+        if keys
+        else {"key": "", "sha256": ""}  # the first record of a ledger
+    )
+    record.signature = sign(record, ledger_key())
     write_bytes(storage, record.key, json.dumps(asdict(record), indent=1).encode() + b"\n")
     return record
+
+
+def sign(record: RunRecord, key: bytes | None) -> str | None:
+    """HMAC-SHA256 over the record's canonical JSON without its signature; None without a key."""
+    if not key:
+        return None
+    body = {name: value for name, value in asdict(record).items() if name != "signature"}
+    return hmac.new(key, json.dumps(body, sort_keys=True).encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass
+class LedgerCheck:
+    """What checking the chain and the signatures found. `intact` when nothing is broken or forged."""
+
+    checked: int = 0
+    signed: bool = False  # whether signatures were checked (a key was set)
+    unchained: int = 0  # records written before the chain existed (vaultui 0.1)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def intact(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        if self.intact:
+            older = f" ({self.unchained} older records predate the chain)" if self.unchained else ""
+            what = "chain and signatures" if self.signed else "chain; unsigned, set VAULTUI_LEDGER_KEY to sign"
+            return f"ledger intact: {self.checked} records checked ({what}){older}"
+        more = f" (+{len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        return f"ledger BROKEN: {self.problems[0]}{more}"
+
+
+def check_ledger(storage: Storage, *, key: bytes | None = None, keys: list[str] | None = None) -> LedgerCheck:
+    """Reads every record: each must parse, each link must name a record that exists and still has the hash
+    it had, and each signature must match under the key (when one is set)."""
+    key = ledger_key() if key is None else key
+    keys = run_keys(storage) if keys is None else keys
+    check = LedgerCheck(signed=bool(key))
+    raw = {name: read_bytes(storage, name) for name in keys}
+    for name in keys:
+        try:
+            record = parse_record(raw[name])
+        except (ValueError, TypeError, RecursionError):
+            check.problems.append(f"{name} is not a valid record")
+            continue
+        check.checked += 1
+        if record.previous is None and record.signature is None:
+            check.unchained += 1
+            continue
+        if key and record.signature != sign(record, key):
+            check.problems.append(f"{name} is not signed with the ledger key: forged or altered")
+        link = record.previous or {}
+        if not link.get("key"):
+            continue  # the first record of the ledger
+        if link.get("key") not in raw:
+            check.problems.append(f"{name} follows {link.get('key')}, which is gone: a record was deleted")
+        elif hashlib.sha256(raw[link["key"]]).hexdigest() != link.get("sha256"):
+            check.problems.append(f"{link['key']} was changed after {name} was chained to it")
+    return check
 
 
 def try_record_run(storage: Storage, record: RunRecord) -> str | None:
@@ -100,6 +174,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "error": (str, type(None)),
     "details": (dict,),
     "id": (str,),
+    "previous": (dict, type(None)),
+    "signature": (str, type(None)),
 }
 
 

@@ -13,7 +13,7 @@ from engine.compliance import Schedule, compute_compliance
 from engine.config import DEFAULT_TARGET_PERCENT
 from engine.errors import ConfigError
 from engine.holds import read_holds
-from engine.ledger import list_runs
+from engine.ledger import check_ledger, list_runs
 from engine.retention import RetentionPolicy, plan_purge
 from engine.rto import DEFAULT_RTO_SECONDS, recovery_met
 from engine.states import NOT_A_RECOVERY, read_verifications
@@ -55,6 +55,7 @@ def build_report(
         for decision in plan.keepers
         if decision.age_days > policy.max_age_days
     ]
+    ledger = check_ledger(storage)
     in_month = [run for run in runs if start <= run.started < end]
     recoveries = [
         {
@@ -83,6 +84,12 @@ def build_report(
             "missed": [{"slot": slot.start.isoformat(), "cause": slot.cause} for slot in compliance.missed],
         },
         "recovery": {"rto_seconds": rto_seconds, "runs": recoveries},
+        "ledger": {
+            "intact": ledger.intact,
+            "checked": ledger.checked,
+            "signed": ledger.signed,
+            "problems": ledger.problems,
+        },
         "retention": {
             "max_age_days": policy.max_age_days,
             "keep_last": policy.keep_last,
@@ -118,6 +125,12 @@ def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[st
         f"Backup compliance: {percent} ({compliance['met']} of {compliance['expected']} scheduled backups), "
         f"target {compliance['target_percent']:.0f} %: {verdict}.",
         f"Schedule: `{report['schedule']['cron']}` ({report['schedule']['timezone']}).",
+        (
+            f"Ledger: intact, {report['ledger']['checked']} records checked "
+            f"({'chain and signatures' if report['ledger']['signed'] else 'chain; records are not signed'})."
+            if report["ledger"]["intact"]
+            else f"Ledger: BROKEN: {'; '.join(report['ledger']['problems'][:3])}."
+        ),
     ]
     missed = [[row["slot"], row["cause"]] for row in compliance["missed"]]
     runs = [

@@ -217,6 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
     target = verify.add_mutually_exclusive_group(required=True)
     target.add_argument("name", nargs="?", help="archive name, as `list` shows it")
     target.add_argument("--all", action="store_true", help="every archive")
+    target.add_argument(
+        "--ledger",
+        action="store_true",
+        help="the run ledger instead: every record's link to the one before and, with VAULTUI_LEDGER_KEY, its "
+        "signature",
+    )
     verify.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 

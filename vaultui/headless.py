@@ -208,6 +208,17 @@ def verify(arguments: argparse.Namespace) -> ExitCode:
     from vaultui.output import ProgressReporter
 
     storage = _storage(arguments)
+    if arguments.ledger:
+        from engine.ledger import check_ledger
+
+        check = check_ledger(storage)
+        if arguments.json:
+            print(json.dumps({"intact": check.intact, "checked": check.checked, "problems": check.problems}))
+        else:
+            print(check.summary())
+            for problem in check.problems:
+                print(f"  - {problem}")
+        return ExitCode.OK if check.intact else ExitCode.VERIFICATION_FAILED
     entries = list_archives(storage) if arguments.all else [find_archive(storage, arguments.name)]
     reports = []
     for entry in entries:
