@@ -22,6 +22,9 @@ DEFAULT_SCHEDULE = "0 0 * * *"
 DEFAULT_TARGET_PERCENT = 99.0
 DEFAULT_WINDOW_DAYS = 30
 DEFAULT_MAX_AGE_DAYS = 90
+# Retention always keeps this many newest good archives, whatever their age: one archive is one bad disk
+# away from none.
+DEFAULT_KEEP_LAST = 3
 DEFAULT_RTO_SECONDS = 600.0
 # zstd: on the 100k-document sample it compresses about 9x faster than gzip -6 for a slightly smaller
 # archive; gzip keeps archives readable by `tar xzf` on machines without zstd.
@@ -51,7 +54,7 @@ class Settings:
     schedule: str = _setting(DEFAULT_SCHEDULE, "when backups are expected (cron)")
     timezone: str = _setting("UTC", "time zone of the schedule")
     max_age_days: int = _setting(DEFAULT_MAX_AGE_DAYS, "delete archives older than this many days", int)
-    keep_last: int = _setting(0, "always keep this many newest archives", int)
+    keep_last: int = _setting(DEFAULT_KEEP_LAST, "always keep this many newest good archives (at least 1)", int)
     window_days: int = _setting(DEFAULT_WINDOW_DAYS, "compliance window in days", int)
     target_percent: float = _setting(DEFAULT_TARGET_PERCENT, "compliance target in percent", float)
     rto_seconds: float = _setting(DEFAULT_RTO_SECONDS, "recovery-time objective in seconds", float)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from engine.catalog import ArchiveEntry, list_archives, stamped_in_future
 from engine.clock import Clock, utc_now
-from engine.config import DEFAULT_MAX_AGE_DAYS
+from engine.config import DEFAULT_KEEP_LAST, DEFAULT_MAX_AGE_DAYS
 from engine.errors import ConfigError
 from engine.holds import Hold, read_holds
 from engine.ledger import recorded_run
@@ -20,13 +20,13 @@ from engine.storage.errors import StorageFault
 @dataclass(frozen=True)
 class RetentionPolicy:
     max_age_days: int = DEFAULT_MAX_AGE_DAYS
-    keep_last: int = 0
+    keep_last: int = DEFAULT_KEEP_LAST
 
     def validate(self) -> None:
         if self.max_age_days < 1:
             raise ConfigError(f"the retention age must be at least 1 day, not {self.max_age_days}")
-        if self.keep_last < 0:
-            raise ConfigError(f"keep-last must be 0 or more, not {self.keep_last}", setting="keep_last")
+        if self.keep_last < 1:
+            raise ConfigError(f"keep-last must be 1 or more, not {self.keep_last}", setting="keep_last")
 
 
 @dataclass(frozen=True)

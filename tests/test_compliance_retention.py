@@ -66,7 +66,8 @@ def test_bad_schedules(schedule: Schedule, expected: str) -> None:
 def test_retention_over_the_same_history_with_a_hold() -> None:
     entries = archives_of(nightly_runs())
     held = next(entry for entry in entries if entry.ref.time.date().isoformat() == "2026-08-01")
-    plan = plan_purge(entries, {held.name: Hold(held.name, "incident 2026-08-01", "")}, RetentionPolicy(), NOW)
+    policy = RetentionPolicy(keep_last=1)  # the age limit alone (keep-last is tested below)
+    plan = plan_purge(entries, {held.name: Hold(held.name, "incident 2026-08-01", "")}, policy, NOW)
     deleted = {decision.entry.ref.time.date().isoformat() for decision in plan.deletions}
     # Older than 90 days means taken before 2026-08-27 12:00: the nights 07-28 … 08-27 (31), less the missing
     # 08-15 and the held 08-01.
@@ -97,9 +98,13 @@ def test_backups_failing_for_a_hundred_days_keep_the_last_good_archive() -> None
     cutoff = NOW - timedelta(days=100)
     good = archives_of([run for run in runs if run.started < cutoff])
     plan = plan_purge(good, {}, RetentionPolicy(), NOW)
-    [kept] = plan.keepers
-    assert kept.entry == max(good, key=lambda entry: entry.ref.time)
-    assert kept.reason == "newest complete (manifest, not re-verified) archive"
+    newest = sorted(good, key=lambda entry: entry.ref.time, reverse=True)[:3]  # the default keeps 3 newest good
+    assert [decision.entry for decision in plan.keepers] == newest
+    assert [decision.reason for decision in plan.keepers] == [
+        "newest complete (manifest, not re-verified) archive",
+        "keep-last 3",
+        "keep-last 3",
+    ]
 
 
 def test_a_corrupt_newest_archive_never_lets_the_good_older_ones_go() -> None:
@@ -108,7 +113,7 @@ def test_a_corrupt_newest_archive_never_lets_the_good_older_ones_go() -> None:
     runs = nightly_runs()
     good = archives_of([run for run in runs if run.started < NOW - timedelta(days=100)])
     newest, second = sorted(good, key=lambda entry: entry.ref.time, reverse=True)[:2]
-    plan = plan_purge(good, {}, RetentionPolicy(), NOW, {newest.name: False, second.name: True})
+    plan = plan_purge(good, {}, RetentionPolicy(keep_last=1), NOW, {newest.name: False, second.name: True})
     [kept] = plan.keepers
     assert kept.entry == second and kept.reason == "newest verified archive"
     assert newest.name in {decision.name for decision in plan.deletions}
@@ -125,7 +130,7 @@ def test_incomplete_and_legacy_archives() -> None:
 
     legacy_old, legacy_new = entry("20260101.tar.gz", False), entry("20260201.tar.gz", False)
     broken = entry("20260301T000000Z.tar.gz", False)
-    plan = plan_purge([legacy_old, legacy_new, broken], {}, RetentionPolicy(), NOW)
+    plan = plan_purge([legacy_old, legacy_new, broken], {}, RetentionPolicy(keep_last=1), NOW)
     fates = {decision.name: (decision.action, decision.reason) for decision in plan.decisions}
     assert fates["20260201.tar.gz"] == ("keep", "newest restorable (legacy, unverified) archive")
     assert fates["20260101.tar.gz"][0] == fates["20260301T000000Z.tar.gz"][0] == "delete"
@@ -134,6 +139,6 @@ def test_incomplete_and_legacy_archives() -> None:
 def test_bad_retention_numbers() -> None:
     with pytest.raises(ConfigError, match="at least 1 day"):
         plan_purge([], {}, RetentionPolicy(max_age_days=-5), NOW)
-    with pytest.raises(ConfigError, match="keep-last must be 0 or more"):
-        plan_purge([], {}, RetentionPolicy(keep_last=-1), NOW)
+    with pytest.raises(ConfigError, match="keep-last must be 1 or more"):
+        plan_purge([], {}, RetentionPolicy(keep_last=0), NOW)
     assert record  # the shared history helper stays importable for other tests

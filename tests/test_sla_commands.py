@@ -46,7 +46,7 @@ def test_purge_preview_then_apply_respects_holds(backups: Path) -> None:
     now = datetime.now(UTC)
     old = [fake_archive(backups, now - timedelta(days=days)) for days in (120, 100, 95)]
     recent = fake_archive(backups, now - timedelta(days=3))
-    env = {"VAULTUI_STORAGE": str(backups)}
+    env = {"VAULTUI_STORAGE": str(backups), "VAULTUI_KEEP_LAST": "1"}  # the age limit alone
     held = run_vaultui("--headless", "hold", old[1], "--reason", "incident 2026-08-17", env=env)
     assert held.returncode == 0 and "held" in held.stdout
 
@@ -91,7 +91,7 @@ def test_backup_purge_runs_only_after_a_successful_backup(
     assert all((backups / name).exists() for name in old), "a failing backup must never purge"
 
     seed(mongo_client, database_name, {"c": 10})
-    up = {"VAULTUI_STORAGE": str(backups), "VAULTUI_MONGO_URI": mongo_uri}
+    up = {"VAULTUI_STORAGE": str(backups), "VAULTUI_MONGO_URI": mongo_uri, "VAULTUI_KEEP_LAST": "1"}
     done = run_vaultui("--headless", "backup", "--purge", "--db", database_name, env=up)
     assert done.returncode == 0, done.stderr
     assert "purged 3 archives" in done.stdout
@@ -169,7 +169,7 @@ def test_status_exit_code_and_metrics_file(backups: Path, tmp_path: Path) -> Non
     [
         (["status", "--schedule", "every night"], "invalid cron expression 'every night'"),
         (["status", "--max-age-days", "-3"], "at least 1 day, not -3"),
-        (["purge", "--keep-last", "-1"], "keep-last must be 0 or more, not -1 [--keep-last]"),
+        (["purge", "--keep-last", "0"], "keep-last must be 1 or more, not 0 [--keep-last]"),
         (["status", "--window-days", "0"], "at least 1 day, not 0"),
         (["report", "--month", "November"], "'November' is not a month: use YYYY-MM [--month]"),
         (["report", "--month", "2026-11", "--format", "pdf"], "unknown report format 'pdf'"),

@@ -47,7 +47,9 @@ def _storage_options() -> argparse.ArgumentParser:
 def _retention_options() -> argparse.ArgumentParser:
     options = argparse.ArgumentParser(add_help=False)
     options.add_argument("--max-age-days", type=int, metavar="N", help="delete archives older than N days (90)")
-    options.add_argument("--keep-last", type=int, metavar="N", help="always keep the N newest archives (0)")
+    options.add_argument(
+        "--keep-last", type=int, metavar="N", help="always keep the N newest good archives (default 3, at least 1)"
+    )
     return options
 
 
