@@ -111,37 +111,35 @@ def build_indexes(
 ) -> IndexOutcome:
     """Builds every collection's indexes, `parallel` collections at a time. Legacy specs are normalised first
     (unless `keep_specs`). An index the target refuses does not stop the others: it is listed in the outcome."""
-    outcome = IndexOutcome()
-    lock = threading.Lock()
 
-    def build(item: LoadItem) -> None:
+    def build(item: LoadItem) -> IndexOutcome:
         if item.type != "collection":
-            return
+            return IndexOutcome()
         specs, changes = index_specs(item.metadata.get("indexes", []), item.target, keep_specs=keep_specs)
-        with lock:
-            outcome.changes += changes
+        done = IndexOutcome(changes=changes)
         if not specs:
-            return
-        database = client[split_namespace(item.target)[0]]
-        collection_name = split_namespace(item.target)[1]
+            return done
+        database_name, collection_name = split_namespace(item.target)
+        database = client[database_name]
         try:
             database.command(SON([("createIndexes", collection_name), ("indexes", specs)]))
-            built, refused = len(specs), []
+            done.built = len(specs)
         except PyMongoError:
             # One refusal fails the whole command: build them one by one to keep every index the target takes.
-            built, refused = 0, []
             for spec in specs:
                 try:
                     database.command(SON([("createIndexes", collection_name), ("indexes", [spec])]))
-                    built += 1
+                    done.built += 1
                 except PyMongoError as error:
-                    refused.append((item.target, str(spec.get("name", "?")), _server_message(error)))
-        with lock:
-            outcome.built += built
-            outcome.refused += refused
+                    done.refused.append((item.target, str(spec.get("name", "?")), _server_message(error)))
+        return done
 
+    outcome = IndexOutcome()
     with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="vaultui-index") as pool:
-        list(pool.map(build, items))
+        for done in pool.map(build, items):
+            outcome.built += done.built
+            outcome.changes += done.changes
+            outcome.refused += done.refused
     outcome.refused.sort()
     return outcome
 

@@ -84,15 +84,21 @@ def latest_verifications(runs: Iterable[RunRecord]) -> dict[str, bool]:
 VERIFICATION_EVIDENCE = 1000
 
 
-def read_verifications(storage: Storage, keys: list[str] | None = None) -> dict[str, bool]:
-    """The verification evidence of a storage's archives (one ledger listing unless `keys` are given)."""
-    from engine.ledger import read_runs, run_keys, select_keys
+def evidence_keys(keys: list[str]) -> list[str]:
+    """The ledger records that are evidence of archives' states: the newest verify runs and the newest backups
+    (whose read-back counts). list, status, retention and the dashboard all read these same ones."""
+    from engine.ledger import select_keys
 
-    keys = keys if keys is not None else run_keys(storage)
-    chosen = select_keys(keys, "verify", limit=VERIFICATION_EVIDENCE) + select_keys(
+    return select_keys(keys, "verify", limit=VERIFICATION_EVIDENCE) + select_keys(
         keys, "backup", limit=VERIFICATION_EVIDENCE
     )
-    return latest_verifications(read_runs(storage, chosen))
+
+
+def read_verifications(storage: Storage) -> dict[str, bool]:
+    """The verification evidence of a storage's archives (one ledger listing, then the evidence records)."""
+    from engine.ledger import read_runs, run_keys
+
+    return latest_verifications(read_runs(storage, evidence_keys(run_keys(storage))))
 
 
 def archive_state(entry: ArchiveEntry, verifications: dict[str, bool]) -> ArchiveState:

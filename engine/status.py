@@ -18,7 +18,7 @@ from engine.holds import read_holds
 from engine.ledger import RunRecord, read_runs, run_keys, select_keys
 from engine.retention import PurgePlan, RetentionPolicy, plan_purge
 from engine.rto import DEFAULT_RTO_SECONDS
-from engine.states import NOT_A_RECOVERY, VERIFICATION_EVIDENCE, ArchiveState, archive_state, latest_verifications
+from engine.states import NOT_A_RECOVERY, ArchiveState, archive_state, evidence_keys, latest_verifications
 from engine.storage import ObjectInfo, Storage
 
 
@@ -31,7 +31,7 @@ class StatusSummary:
     purge_plan: PurgePlan
     rto_seconds: float
     unfinished: list[ObjectInfo] = field(default_factory=list)  # writes of killed (or running) runs
-    _verifications: dict[str, bool] | None = field(default=None, repr=False, compare=False)
+    verifications: dict[str, bool] = field(default_factory=dict)  # archive -> newest verification passed
 
     @property
     def total_bytes(self) -> int:
@@ -47,9 +47,7 @@ class StatusSummary:
 
     def state(self, entry: ArchiveEntry) -> ArchiveState:
         """The archive's one state, as `list` and the dashboard show it."""
-        if self._verifications is None:
-            self._verifications = latest_verifications(self.runs)
-        return archive_state(entry, self._verifications)
+        return archive_state(entry, self.verifications)
 
     def last(self, kind: str) -> RunRecord | None:
         return next((run for run in self.runs if run.kind == kind and run.result not in NOT_A_RECOVERY), None)
@@ -82,13 +80,15 @@ def summarize(
     chosen = select_keys(keys, "backup", since=now - timedelta(days=window_days + 1))
     for kind in ("restore", "drill", "purge"):
         chosen += select_keys(keys, kind, limit=50)
-    chosen += select_keys(keys, "verify", limit=VERIFICATION_EVIDENCE)
+    already = set(chosen)
+    chosen += [key for key in evidence_keys(keys) if key not in already]  # the same evidence `list` reads
     runs = read_runs(storage, chosen)
+    verifications = latest_verifications(runs)
     entries = list_archives(storage)
     compliance = compute_compliance(
         runs, schedule or Schedule(), now, window_days=window_days, target_percent=target_percent
     )
-    plan = plan_purge(
-        entries, read_holds(storage, entries), policy or RetentionPolicy(), now, latest_verifications(runs)
+    plan = plan_purge(entries, read_holds(storage, entries), policy or RetentionPolicy(), now, verifications)
+    return StatusSummary(
+        now, compliance, entries, runs, plan, rto_seconds, storage.unfinished_writes(now), verifications
     )
-    return StatusSummary(now, compliance, entries, runs, plan, rto_seconds, storage.unfinished_writes(now))

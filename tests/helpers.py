@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import io
 import os
 import subprocess
 import sys
+import tarfile
 import uuid
 from pathlib import Path
 
@@ -104,3 +106,18 @@ def old_pipeline_archive(mongo_uri: str, database: str, mongodump: Path, folder:
     archive = folder / f"{day}.tar.gz"
     subprocess.run(["tar", "czf", str(archive), "-C", str(work), day], check=True)
     return archive
+
+
+def tar_gz(members: list[tuple[tarfile.TarInfo, bytes]]) -> bytes:
+    """A gzipped tar of exactly these members (any type, duplicates allowed): for crafted archives."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for info, data in members:
+            info.size = len(data) if info.isfile() else 0
+            tar.addfile(info, io.BytesIO(data) if info.isfile() else None)
+    return buffer.getvalue()
+
+
+def files_tar_gz(files: dict[str, bytes]) -> bytes:
+    """A gzipped tar of plain files, path -> content."""
+    return tar_gz([(tarfile.TarInfo(path), data) for path, data in files.items()])

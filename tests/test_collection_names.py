@@ -4,7 +4,6 @@ names) still readable, and files that map to no namespace refused in vaultui arc
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import tarfile
@@ -16,7 +15,7 @@ import pytest
 from engine.catalog import find_archive
 from engine.storage import open_storage
 from engine.verify import verify_archive
-from tests.helpers import raw_documents, run_vaultui
+from tests.helpers import files_tar_gz, raw_documents, run_vaultui, tar_gz
 from vaultui.exit_codes import ExitCode
 
 NAMES = ["reports/2026:q4", "cafés", "a b+c", "50% off", "x" * 90 + "é" * 60]
@@ -84,16 +83,6 @@ def test_file_names_are_those_of_the_real_mongodump(
     assert ours == real  # mongodump's prelude.json (its own version facts) aside: vaultui has the manifest
 
 
-def tar_bytes(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path, data in members.items():
-            info = tarfile.TarInfo(path)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def vaultui_0_1_archive(folder: Path, stamp: str, collection: str, metadata: bytes) -> tuple[Path, bytes]:
     """An archive as vaultui 0.1 wrote it (manifest format 1): the collection's raw name in the member paths."""
     import bson
@@ -101,7 +90,9 @@ def vaultui_0_1_archive(folder: Path, stamp: str, collection: str, metadata: byt
     document = bson.encode({"_id": 1})
     archive = folder / f"{stamp}.tar.gz"
     archive.write_bytes(
-        tar_bytes({f"{stamp}/shop/{collection}.metadata.json": metadata, f"{stamp}/shop/{collection}.bson": document})
+        files_tar_gz(
+            {f"{stamp}/shop/{collection}.metadata.json": metadata, f"{stamp}/shop/{collection}.bson": document}
+        )
     )
     entry = {"database": "shop", "collection": collection, "documents": 1, "bson_bytes": len(document)}
     manifest_for(archive, [entry], 1)
@@ -154,13 +145,8 @@ def test_duplicate_members_are_refused(tmp_path: Path) -> None:
     import bson
 
     document = bson.encode({"_id": 1})
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for _ in range(2):
-            info = tarfile.TarInfo("20261003/shop/orders.bson")
-            info.size = len(document)
-            tar.addfile(info, io.BytesIO(document))
-    (tmp_path / "20261003.tar.gz").write_bytes(buffer.getvalue())
+    member = tarfile.TarInfo("20261003/shop/orders.bson")
+    (tmp_path / "20261003.tar.gz").write_bytes(tar_gz([(member, document), (member, document)]))
     storage = open_storage(str(tmp_path))
     report = verify_archive(storage, find_archive(storage, "20261003.tar.gz"))
     assert not report.ok and "twice" in report.problems[0]

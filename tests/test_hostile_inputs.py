@@ -3,10 +3,7 @@ decoded, every sidecar and ledger record checked, and one broken file affects on
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
-import tarfile
 from pathlib import Path
 
 import bson
@@ -15,21 +12,15 @@ import pytest
 from engine.catalog import find_archive
 from engine.storage import open_storage
 from engine.verify import verify_archive
-from tests.helpers import run_vaultui
+from tests.helpers import files_tar_gz, run_vaultui
 from vaultui.exit_codes import ExitCode
 
 DAY = "20261001"
 
 
 def legacy_archive(folder: Path, members: dict[str, bytes]) -> Path:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for path, data in members.items():
-            info = tarfile.TarInfo(path)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
     archive = folder / f"{DAY}.tar.gz"
-    archive.write_bytes(gzip.compress(buffer.getvalue(), mtime=0))
+    archive.write_bytes(files_tar_gz(members))
     return archive
 
 

@@ -3,7 +3,6 @@ anything is touched, latest-good fallback, selective restore and remapping, wait
 
 from __future__ import annotations
 
-import io
 import json
 import socket
 import subprocess
@@ -20,7 +19,7 @@ import pytest
 from engine.ledger import list_runs
 from engine.storage import open_storage
 from tests.bed import servers
-from tests.helpers import index_definitions, old_pipeline_archive, raw_documents, run_vaultui, seed
+from tests.helpers import index_definitions, old_pipeline_archive, raw_documents, run_vaultui, seed, tar_gz
 from vaultui.exit_codes import ExitCode
 
 COUNTS = {"orders": 1200, "users": 60}
@@ -186,15 +185,6 @@ def test_corrupt_archive_changes_nothing(
     assert done.returncode == ExitCode.VERIFICATION_FAILED
     assert f"archive {name} failed verification, nothing was changed" in done.stderr
     assert target not in mongo_client.list_database_names()
-
-
-def tar_gz(members: list[tuple[tarfile.TarInfo, bytes]]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for info, data in members:
-            info.size = len(data) if info.isfile() else 0
-            tar.addfile(info, io.BytesIO(data) if info.isfile() else None)
-    return buffer.getvalue()
 
 
 @pytest.mark.parametrize("evil", ["dotdot", "absolute", "symlink", "device"])
