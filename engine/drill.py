@@ -104,7 +104,7 @@ def run_drill(
             for name in scratch.values():
                 client.drop_database(name)  # leftovers of an interrupted drill: ours by name
             loaded = RestoreResult(entry.name, "restored", [], rto_seconds=rto_seconds)
-            load_into(client, storage, entry, items, renamed, target_uri, loaded, progress)
+            load_into(client, storage, entry, report, items, renamed, target_uri, loaded, progress)
             duration = round(time.monotonic() - began, 3)
             mismatches = [
                 problem

@@ -1,9 +1,10 @@
-"""The native loader: streams an archive from storage straight into MongoDB (no extraction to disk), inserting
-raw BSON batches with parallel workers, then builds indexes from the metadata, collections in parallel."""
+"""The native loader: takes an archive's collections as they are read (no extraction to disk) and inserts raw
+BSON batches with parallel workers, then builds indexes from the metadata, collections in parallel."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,16 +15,13 @@ from bson.son import SON
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, CollectionInvalid, PyMongoError
 
-from engine.archive import MemberPath, check_member, iter_bson, open_decompressor, tar_reader
-from engine.catalog import ArchiveEntry
-from engine.errors import SourceError, VerificationError
+from engine.errors import SourceError
 from engine.indexes import index_specs
 from engine.progress import ProgressTracker
 from engine.remap import split_namespace
-from engine.storage import Storage
-from engine.verify import READ_ERRORS
 
 DUPLICATE_KEY = 11000
+NAMESPACE_EXISTS = 48
 # Options that describe a collection rather than configure it: never passed back to `create`.
 _NOT_CREATE_OPTIONS = {"uuid", "idIndex"}
 
@@ -84,13 +82,16 @@ def prepare_targets(client: pymongo.MongoClient, items: list[LoadItem], drop: bo
             raise SourceError(f"cannot prepare {item.target} in the target: {error}") from None
 
 
-def create_views(client: pymongo.MongoClient, items: list[LoadItem]) -> None:
+def create_views(client: pymongo.MongoClient, items: list[LoadItem], *, replace: bool = False) -> None:
+    """Creates the views among `items` (after the collections they read); `replace` drops one there first."""
     for item in items:
         if item.type != "view":
             continue
         database_name, collection_name = split_namespace(item.target)
         options = create_options(item.metadata)
         try:
+            if replace:
+                client[database_name].drop_collection(collection_name)
             client[database_name].command(SON([("create", collection_name), *options.items()]))
         except PyMongoError as error:
             raise SourceError(f"cannot create view {item.target} in the target: {error}") from None
@@ -107,9 +108,15 @@ class IndexOutcome:
 
 
 def build_indexes(
-    client: pymongo.MongoClient, items: list[LoadItem], parallel: int, *, keep_specs: bool = False
+    client: pymongo.MongoClient,
+    items: list[LoadItem],
+    parallel: int,
+    *,
+    keep_specs: bool = False,
+    locations: dict[str, str] | None = None,
 ) -> IndexOutcome:
-    """Builds every collection's indexes, `parallel` collections at a time. Legacy specs are normalised first
+    """Builds every collection's indexes, `parallel` collections at a time, where `locations` says each
+    target's documents are (a staging collection), else on the target. Legacy specs are normalised first
     (unless `keep_specs`). An index the target refuses does not stop the others: it is listed in the outcome."""
 
     def build(item: LoadItem) -> IndexOutcome:
@@ -119,7 +126,7 @@ def build_indexes(
         done = IndexOutcome(changes=changes)
         if not specs:
             return done
-        database_name, collection_name = split_namespace(item.target)
+        database_name, collection_name = split_namespace((locations or {}).get(item.target, item.target))
         database = client[database_name]
         try:
             database.command(SON([("createIndexes", collection_name), ("indexes", specs)]))
@@ -151,6 +158,48 @@ def _server_message(error: PyMongoError) -> str:
     return str(error).split(", full error:")[0]
 
 
+class BatchInserter:
+    """Inserts raw BSON batches with `workers` threads while the reader goes on. At most two batches per
+    worker wait, so memory stays bounded whatever the archive size; the first failure is raised to the
+    reader at its next batch, and again by `finish`."""
+
+    def __init__(self, workers: int) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="vaultui-insert")
+        self._slots = threading.BoundedSemaphore(max(1, workers) * 2)
+        self._failures: list[BaseException] = []
+        self._in_flight: set[Future[None]] = set()
+
+    def submit(
+        self, collection: Collection, batch: list[bytes], target: str, stats: LoadStats, tracker: ProgressTracker
+    ) -> None:
+        self._slots.acquire()
+        if self._failures:
+            self._slots.release()
+            raise self._failures[0]
+        size = sum(len(document) for document in batch)
+        future = self._pool.submit(_insert, collection, batch, target, stats, tracker, size)
+        self._in_flight.add(future)
+        future.add_done_callback(self._settle)
+        self._in_flight -= {done for done in self._in_flight if done.done()}
+
+    def _settle(self, future: Future[None]) -> None:
+        self._slots.release()
+        if not future.cancelled() and future.exception() is not None:
+            self._failures.append(future.exception())  # type: ignore[arg-type]
+
+    def finish(self) -> None:
+        """Waits for every batch; raises the first failure."""
+        self._pool.shutdown(wait=True)
+        if self._failures:
+            raise self._failures[0]
+
+    def cancel(self) -> None:
+        """Drops queued batches; the running ones end before this returns (nothing writes afterwards)."""
+        for future in self._in_flight:
+            future.cancel()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _insert(
     collection: Collection, batch: list[bytes], target: str, stats: LoadStats, tracker: ProgressTracker, byte_count: int
 ) -> None:
@@ -170,70 +219,108 @@ def _insert(
     tracker.advance(byte_count=byte_count, documents=len(batch), current=target)
 
 
-def stream_documents(
-    storage: Storage,
-    entry: ArchiveEntry,
-    client: pymongo.MongoClient,
-    items: dict[tuple[str, str], LoadItem],
-    tracker: ProgressTracker,
-    *,
-    insert_workers: int = 4,
-) -> LoadStats:
-    """Reads the archive once and inserts the documents of every namespace in `items`. The reader thread
-    decompresses and frames; `insert_workers` threads insert batches. At most two batches per worker wait,
-    so memory stays bounded whatever the archive size."""
-    stats = LoadStats()
-    slots = threading.BoundedSemaphore(max(1, insert_workers) * 2)
-    failures: list[BaseException] = []
-    in_flight: set[Future[None]] = set()
+@dataclass(frozen=True)
+class Destination:
+    """Where one archived collection's documents go, and whether to create it there first."""
 
-    def settle(future: Future[None]) -> None:
-        slots.release()
-        if not future.cancelled() and future.exception() is not None:
-            failures.append(future.exception())  # type: ignore[arg-type]
+    database: str
+    collection: str
+    create: bool = True  # False when the collection is already prepared (direct loads into the targets)
 
-    with ThreadPoolExecutor(max_workers=max(1, insert_workers), thread_name_prefix="vaultui-insert") as pool:
+    @property
+    def namespace(self) -> str:
+        return f"{self.database}.{self.collection}"
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """A collection that cannot be loaded during this read, and why (it is loaded once the read verified)."""
+
+    reason: str
+
+
+# Given an archived collection's files (database folder, file stem) and its metadata when already read,
+# where its documents go: a Destination, a Deferred reason, or None to leave it out.
+Resolver = Callable[[str, str, "dict[str, Any] | None"], "Destination | Deferred | None"]
+
+
+@dataclass
+class Landing:
+    """What a load did with one archived collection."""
+
+    destination: Destination | None = None
+    deferred: str = ""
+    created: bool = False
+
+
+class LoadSink:
+    """Takes the collections scan_archive reads and inserts their documents where the resolver says,
+    creating each destination first, with its archived options when its metadata came before its data."""
+
+    def __init__(
+        self, client: pymongo.MongoClient, resolver: Resolver, tracker: ProgressTracker, insert_workers: int
+    ) -> None:
+        self.client = client
+        self.resolver = resolver
+        self.tracker = tracker
+        self.landings: dict[tuple[str, str], Landing] = {}
+        self.stats = LoadStats()
+        self.inserter = BatchInserter(insert_workers)
+
+    def _landing(self, database: str, stem: str, metadata: dict[str, Any] | None) -> Landing:
+        key = (database, stem)
+        landing = self.landings.get(key)
+        if landing is None:
+            answer = self.resolver(database, stem, metadata)
+            landing = Landing()
+            if isinstance(answer, Deferred):
+                landing.deferred = answer.reason
+            else:
+                landing.destination = answer
+            self.landings[key] = landing
+            if landing.destination is not None and (metadata or {}).get("type", "collection") == "collection":
+                self._create(landing, metadata)
+        return landing
+
+    def _create(self, landing: Landing, metadata: dict[str, Any] | None) -> None:
+        destination = landing.destination
+        assert destination is not None
+        landing.created = True
+        if not destination.create:
+            return
+        options = create_options(metadata or {})
         try:
-            with storage.open_read(entry.name) as raw:
-                with open_decompressor(entry.ref.codec, raw) as plain, tar_reader(plain) as tar:
-                    for member in tar:
-                        where = check_member(member, entry.name)
-                        if not isinstance(where, MemberPath) or where.kind != "bson":
-                            continue
-                        item = items.get((where.database, where.stem))
-                        if item is None or item.type != "collection":
-                            continue
-                        stream = tar.extractfile(member)
-                        assert stream is not None
-                        database_name, collection_name = split_namespace(item.target)
-                        collection = client[database_name][collection_name]
-                        for batch in iter_bson(stream, f"{entry.name}: {member.name}"):
-                            slots.acquire()
-                            if failures:
-                                slots.release()
-                                raise failures[0]
-                            size = sum(len(document) for document in batch)
-                            future = pool.submit(_insert, collection, batch, item.target, stats, tracker, size)
-                            in_flight.add(future)
-                            future.add_done_callback(settle)
-                            in_flight -= {done for done in in_flight if done.done()}
-        except BaseException as error:
-            for future in in_flight:  # stop queued inserts; the running ones finish before the pool closes
-                future.cancel()
-            if isinstance(error, READ_ERRORS):
-                raise VerificationError(f"{entry.name} broke while restoring: {error}") from None
-            raise
-    if failures:
-        raise failures[0]
-    _check_counts(items, stats)
-    return stats
+            self.client[destination.database].command(SON([("create", destination.collection), *options.items()]))
+        except PyMongoError as error:
+            if getattr(error, "code", None) != NAMESPACE_EXISTS:
+                raise SourceError(f"cannot create {destination.namespace} in the target: {error}") from None
+
+    def metadata(self, database: str, stem: str, metadata: dict[str, Any]) -> None:
+        known = (database, stem) in self.landings
+        landing = self._landing(database, stem, metadata)
+        if known and landing.created and create_options(metadata) and not landing.deferred:
+            # Its data came first and went into a collection made without these options: load it again later.
+            landing.deferred = "its collection options come after its documents in the archive"
+
+    def documents(self, database: str, stem: str, batch: list[bytes]) -> None:
+        landing = self._landing(database, stem, None)
+        if landing.destination is None or landing.deferred:
+            return
+        destination = landing.destination
+        collection = self.client[destination.database][destination.collection]
+        self.inserter.submit(collection, batch, destination.namespace, self.stats, self.tracker)
+
+    def finish(self) -> None:
+        self.inserter.finish()
+
+    def cancel(self) -> None:
+        self.inserter.cancel()
 
 
-def _check_counts(items: dict[str, LoadItem], stats: LoadStats) -> None:
-    """Every document the archive holds was inserted or met as a duplicate: otherwise the restore lies."""
-    for item in items.values():
-        if item.type != "collection":
-            continue
-        seen = stats.inserted.get(item.target, 0) + stats.duplicates.get(item.target, 0)
+def check_counts(loaded: list[tuple[LoadItem, str]], stats: LoadStats) -> None:
+    """Every document the archive holds was inserted (where `loaded` says each item went) or met as a
+    duplicate: otherwise the restore lies."""
+    for item, namespace in loaded:
+        seen = stats.inserted.get(namespace, 0) + stats.duplicates.get(namespace, 0)
         if seen != item.documents:
             raise SourceError(f"{item.target} received {seen} documents, but the archive holds {item.documents}")

@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from engine.faults import checkpoint
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -66,6 +68,7 @@ class ProgressTracker:
         self.current = ""
 
     def advance(self, *, byte_count: int = 0, documents: int = 0, current: str | None = None) -> None:
+        checkpoint(f"{self.phase}.progress")
         with self._lock:
             self.done_bytes += byte_count
             self.done_documents += documents

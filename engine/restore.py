@@ -3,10 +3,12 @@ build indexes, and record how long it took against the recovery-time objective."
 
 from __future__ import annotations
 
+import itertools
 import json
 import tempfile
 import time
-from dataclasses import dataclass, field, fields
+import uuid
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -17,17 +19,42 @@ from pymongo.errors import PyMongoError
 from engine.catalog import ArchiveEntry, find_archive, list_archives, stamped_in_future
 from engine.clock import Clock, utc_now
 from engine.errors import ArchiveNotFound, ConfigError, SourceError, TargetNotEmpty, VerificationError
+from engine.faults import checkpoint
 from engine.ledger import RunRecord, recorded_run
-from engine.load import LoadItem, build_indexes, create_views, prepare_targets, stream_documents
+from engine.load import (
+    Deferred,
+    Destination,
+    LoadItem,
+    LoadSink,
+    Resolver,
+    build_indexes,
+    check_counts,
+    create_views,
+    prepare_targets,
+)
+from engine.names import NameScheme, UndecodableName, collection_from_stem
 from engine.progress import ProgressCallback, ProgressTracker
 from engine.remap import Rename, rename, split_namespace
 from engine.rto import DEFAULT_RTO_SECONDS, rto_met
 from engine.secrets import hosts_of
 from engine.source import NamespaceFilter, connect
+from engine.staging import (
+    RestoreMarker,
+    Swapper,
+    cannot_rename,
+    clear_covered,
+    copy_collection,
+    describe,
+    drop_staging,
+    partial_restores,
+    staging_name,
+    sweep_dead_runs,
+)
 from engine.states import RestoreAction, RestoreMode, RunResult, restore_action
 from engine.storage import Storage
+from engine.storage.errors import StorageFault, TransientFault
 from engine.tools import mongorestore_archive
-from engine.verify import VerifyReport, verify_and_record
+from engine.verify import SERVER_MANAGED, VerifyReport, name_scheme, record_verdict, verify_and_record, verify_archive
 
 MODES = tuple(RestoreMode)
 LOADERS = ("native", "mongorestore")
@@ -49,8 +76,14 @@ class RestoreRequest:
     insert_workers: int = 4
     indexes: bool = True
     keep_index_specs: bool = False  # send archived index specs untouched (no legacy normalisation)
+    two_pass: bool = False  # verify first, then load straight into the targets (servers that cannot rename)
     wait_ready_seconds: float = 0.0
     rto_seconds: float = DEFAULT_RTO_SECONDS
+
+    @property
+    def single_pass(self) -> bool:
+        """One read into staging collections swapped over the targets (the native loader's default)."""
+        return self.loader == "native" and not self.two_pass
 
     def validate(self) -> None:
         if sum((self.latest, self.archive is not None, self.day is not None)) != 1:
@@ -123,26 +156,42 @@ def candidates(storage: Storage, request: RestoreRequest, now: datetime) -> list
     return ordered
 
 
+def future_stamped(storage: Storage, request: RestoreRequest, now: datetime) -> list[tuple[str, str]]:
+    """Archives --latest passes over because their name is in the future (clock skew), each with why."""
+    if not request.latest:
+        return []
+    return [
+        (entry.name, f"stamped {entry.ref.time:%Y-%m-%d %H:%M} UTC, in the future: clock skew, not the latest")
+        for entry in list_archives(storage)
+        if entry.status != "incomplete" and stamped_in_future(entry, now)
+    ]
+
+
+def rejection(report: VerifyReport) -> str:
+    """Why an archive was passed over: unreadable in the storage (a permission, a link), or its content."""
+    reason = "; ".join(report.problems)
+    return f"unreadable: {report.unreadable}" if report.unreadable else f"failed verification: {reason}"
+
+
+def refused_archive(name: str, why: str) -> VerificationError:
+    """The error when the one archive asked for cannot be used."""
+    verdict, _, reason = why.partition(": ")
+    return VerificationError(f"archive {name} {verdict}, nothing was changed: {reason}")
+
+
 def choose_verified(
     storage: Storage, request: RestoreRequest, progress: ProgressCallback | None, clock: Clock
 ) -> tuple[ArchiveEntry, VerifyReport, list[tuple[str, str]]]:
     """The first candidate that verifies in full, and the ones rejected on the way (each recorded)."""
     now = clock()
-    rejected: list[tuple[str, str]] = []
-    if request.latest:
-        rejected += [
-            (entry.name, f"stamped {entry.ref.time:%Y-%m-%d %H:%M} UTC, in the future: clock skew, not the latest")
-            for entry in list_archives(storage)
-            if entry.status != "incomplete" and stamped_in_future(entry, now)
-        ]
+    rejected = future_stamped(storage, request, now)
     for entry in candidates(storage, request, now):
         report = verify_and_record(storage, entry, progress=progress, clock=clock)
         if report.ok:
             return entry, report, rejected
-        reason = "; ".join(report.problems)
-        rejected.append((entry.name, f"failed verification: {reason}"))
+        rejected.append((entry.name, rejection(report)))
         if not request.latest:
-            raise VerificationError(f"archive {entry.name} failed verification, nothing was changed: {reason}")
+            raise refused_archive(entry.name, rejected[-1][1])
     raise VerificationError(
         f"no archive verified ({len(rejected)} tried, newest {rejected[0][0]}: {rejected[0][1]}); nothing was changed"
     )
@@ -195,47 +244,384 @@ def target_documents(client: pymongo.MongoClient, items: list[LoadItem]) -> dict
     return counts
 
 
+def direct_resolver(items: list[LoadItem]) -> Resolver:
+    """Documents go straight into their prepared targets (the verify-first mode, drills)."""
+    by_key = {item.member_key: item for item in items if item.type == "collection"}
+
+    def resolve(database: str, stem: str, metadata: dict[str, Any] | None) -> Destination | None:
+        item = by_key.get((database, stem))
+        if item is None:
+            return None
+        target_database, target_collection = split_namespace(item.target)
+        return Destination(target_database, target_collection, create=False)
+
+    return resolve
+
+
+def reread_and_load(
+    storage: Storage,
+    entry: ArchiveEntry,
+    client: pymongo.MongoClient,
+    first: VerifyReport,
+    resolver: Resolver,
+    insert_workers: int,
+    progress: ProgressCallback | None,
+) -> LoadSink:
+    """A second full read that loads what `resolver` picks; every collection it loads must read exactly as in
+    the first read (sha256 of its documents), and the archive's bytes too, or nothing of it counts."""
+    sink = LoadSink(client, resolver, ProgressTracker("restore-insert", None), insert_workers)
+    try:
+        second = verify_archive(storage, entry, progress, sink=sink, phase="restore")
+        sink.finish()
+    except BaseException:
+        sink.cancel()
+        raise
+    changed = [
+        namespace
+        for namespace, found in second.collections.items()
+        if namespace in first.collections and found.sha256 != first.collections[namespace].sha256
+    ]
+    if second.problems or changed or second.archive_bytes != first.archive_bytes:
+        reason = "; ".join(second.problems) or f"{', '.join(changed[:3]) or 'its size'} differ from the first read"
+        raise VerificationError(f"{entry.name} changed between its two reads ({reason}): it cannot be trusted")
+    return sink
+
+
 def load_into(
     client: pymongo.MongoClient,
     storage: Storage,
     entry: ArchiveEntry,
+    report: VerifyReport,
     items: list[LoadItem],
     request: RestoreRequest,
     target_uri: str,
     result: RestoreResult,
     progress: ProgressCallback | None,
 ) -> None:
-    """Loads a verified archive's chosen namespaces with the requested loader; fills in `result`'s counts."""
-    tracker = ProgressTracker(
-        "restore",
-        progress,
-        total_bytes=sum(item.bson_bytes for item in items),
-        total_documents=sum(item.documents for item in items),
-    )
+    """Loads a verified archive's chosen namespaces straight into the targets with the requested loader (the
+    second of two reads); fills in `result`'s counts."""
     if request.loader == "native":
         prepare_targets(client, items, drop=request.mode == RestoreMode.DROP)
-        stats = stream_documents(
-            storage,
-            entry,
-            client,
-            {item.member_key: item for item in items},
-            tracker,
-            insert_workers=request.insert_workers,
-        )
-        if request.indexes:
-            outcome = build_indexes(client, items, request.parallel, keep_specs=request.keep_index_specs)
-            result.indexes, result.index_changes, result.indexes_refused = (
-                outcome.built,
-                outcome.changes,
-                outcome.refused,
-            )
-        create_views(client, items)
-        result.documents = sum(stats.inserted.values())
-        result.duplicates = sum(stats.duplicates.values())
+        sink = reread_and_load(storage, entry, client, report, direct_resolver(items), request.insert_workers, progress)
+        check_counts([(item, item.target) for item in items if item.type == "collection"], sink.stats)
+        finish_collections(client, items, {}, request, result)
+        result.documents = sum(sink.stats.inserted.values())
+        result.duplicates = sum(sink.stats.duplicates.values())
     else:
         with tempfile.TemporaryDirectory(prefix="vaultui-restore-") as scratch:
             result.documents = mongorestore_archive(storage, entry, Path(scratch), target_uri, items, request)
-    tracker.finish()
+
+
+def finish_collections(
+    client: pymongo.MongoClient,
+    items: list[LoadItem],
+    locations: dict[str, str],
+    request: RestoreRequest,
+    result: RestoreResult,
+) -> None:
+    """Builds the indexes (where `locations` says each target's documents are now) into `result`."""
+    if request.indexes:
+        outcome = build_indexes(
+            client, items, request.parallel, keep_specs=request.keep_index_specs, locations=locations
+        )
+        result.indexes, result.index_changes, result.indexes_refused = outcome.built, outcome.changes, outcome.refused
+
+
+def staging_resolver(request: RestoreRequest, scheme: NameScheme, marker: RestoreMarker) -> Resolver:
+    """Documents go into a fresh staging collection in their target's database; collections MongoDB cannot
+    rename, and those whose name or options are only known later in the archive, wait for the read to end."""
+    numbers = itertools.count(1)
+
+    def resolve(database: str, stem: str, metadata: dict[str, Any] | None) -> Destination | Deferred | None:
+        if metadata is not None and metadata.get("type", "collection") != "collection":
+            return None  # views are made once the collections are in place
+        try:
+            name = collection_from_stem(stem, scheme, (metadata or {}).get("collectionName"))
+        except UndecodableName:
+            return (
+                Deferred("its name is shortened and its metadata comes after its documents")
+                if metadata is None
+                else None
+            )
+        source = f"{database}.{name}"
+        if name in SERVER_MANAGED or not request.namespaces.accepts(source):
+            return None
+        target_database, target_collection = split_namespace(rename(source, request.renames))
+        if reason := cannot_rename(target_collection, metadata):
+            return Deferred(reason)
+        marker.add_database(target_database)
+        return Destination(target_database, staging_name(marker.run_id, next(numbers)))
+
+    return resolve
+
+
+def guard(
+    request: RestoreRequest, mode: RestoreMode, plan: list[PlannedNamespace], partial: list[dict[str, Any]]
+) -> tuple[str, TargetNotEmpty | None]:
+    """("skip", None) when if-empty finds data; ("", refusal) when guarded finds data; ("", None) to go on."""
+    occupied = [entry for entry in plan if entry.target_documents]
+    if not occupied or mode == RestoreMode.DROP:
+        return "", None
+    listing = ", ".join(f"{item.target} ({item.target_documents} documents)" for item in occupied[:5])
+    if mode == RestoreMode.IF_EMPTY:
+        return f"the target already holds data in {listing}; nothing was restored", None
+    interrupted = f" ({describe(partial[0])}: that data may be partial)" if partial else ""
+    return "", TargetNotEmpty(
+        f"the target already holds data in {listing}{interrupted}: nothing was changed; restore in drop mode to "
+        "replace these collections, or in if-empty mode to skip when data exists",
+        setting="mode",
+    )
+
+
+@dataclass
+class Attempt:
+    """The outcome of trying one archive: restored (result), refused/skipped (result + refusal), or rejected."""
+
+    result: RestoreResult | None = None
+    refusal: TargetNotEmpty | None = None
+    rejected: str = ""
+
+
+def plan_for(client: pymongo.MongoClient, items: list[LoadItem]) -> list[PlannedNamespace]:
+    existing = target_documents(client, items)
+    return [
+        PlannedNamespace(item.source, item.target, item.type, item.documents, existing[item.target]) for item in items
+    ]
+
+
+def stage_and_swap(
+    client: pymongo.MongoClient,
+    storage: Storage,
+    entry: ArchiveEntry,
+    request: RestoreRequest,
+    mode: RestoreMode,
+    partial: list[dict[str, Any]],
+    progress: ProgressCallback | None,
+    clock: Clock,
+) -> Attempt:
+    """One read of `entry` that verifies it and loads it into staging collections at once; the targets are
+    replaced only once the read verified end to end and every count matched. Any failure before the swap
+    drops the staging collections and leaves the targets exactly as they were."""
+    try:
+        scheme = name_scheme(entry.manifest(storage))
+    except (VerificationError, StorageFault) as error:
+        if isinstance(error, TransientFault):
+            raise
+        scheme = name_scheme(None)  # the read below reports the manifest's problem as this archive's
+    marker = RestoreMarker(client, uuid.uuid4().hex[:12], entry.name, clock)
+    marker.begin()
+    sink = LoadSink(
+        client,
+        staging_resolver(request, scheme, marker),
+        ProgressTracker("restore-insert", None),
+        request.insert_workers,
+    )
+    try:
+        started = clock()
+        report = verify_archive(storage, entry, progress, sink=sink, phase="restore")
+        if report.ok:
+            sink.finish()
+        else:
+            sink.cancel()
+        record_verdict(storage, report, started, clock)
+        if not report.ok:
+            return Attempt(rejected=rejection(report))
+        items = plan_items(report, request)
+        plan = plan_for(client, items)
+        result = RestoreResult(
+            entry.name, "restored", plan, rto_seconds=request.rto_seconds, not_restored=report.not_restored
+        )
+        skip, refusal = guard(request, mode, plan, partial)
+        if skip or refusal:
+            result.status, result.reason = ("skipped", skip) if skip else ("refused", str(refusal))
+            return Attempt(result=result, refusal=refusal)
+        locations, direct = place_collections(client, storage, entry, report, items, sink, marker, request, progress)
+        finish_collections(client, items, locations, request, result)
+        checkpoint("restore.staged")
+        if mode != RestoreMode.DROP:  # data may have arrived while the archive loaded: look again
+            skip, refusal = guard(
+                request, mode, plan_for(client, [item for item in items if item.target not in direct]), partial
+            )
+            if skip or refusal:
+                result.status, result.reason = ("skipped", skip) if skip else ("refused", str(refusal))
+                return Attempt(result=result, refusal=refusal)
+        marker.set_state("swapping", [item.target for item in items])
+        swapper = Swapper(client)
+        by_target = {item.target: item for item in items}
+        for target, staged in sorted(locations.items()):
+            if staged != target and not swapper.swap(staged, target):
+                copy_into_place(client, by_target[target], staged, request)
+        create_views(client, items, replace=True)
+        result.documents = sum(sink.stats.inserted.values()) + sum(count for target, count in direct.items())
+        result.duplicates = sum(sink.stats.duplicates.values())
+        clear_covered(client, marker.run_id, {item.target for item in items})
+        marker.clear()
+        marker.document["state"] = "done"
+        checkpoint("restore.done")
+        return Attempt(result=result)
+    except BaseException:
+        sink.cancel()
+        if marker.partial:
+            marker.stop()  # the marker stays: a target may be half-replaced, and the next restore must know
+        raise
+    finally:
+        drop_staging(client, marker.document)
+        if not marker.partial:
+            marker.clear(best_effort=True)
+
+
+def copy_into_place(client: pymongo.MongoClient, item: LoadItem, staged: str, request: RestoreRequest) -> None:
+    """For a target name the server will not rename into: the verified staging copy is copied over it."""
+    prepare_targets(client, [item], drop=True)
+    copy_collection(client, staged, item.target)
+    if request.indexes:  # built and counted on the staging copy already; the same specs again here
+        build_indexes(client, [item], 1, keep_specs=request.keep_index_specs)
+
+
+def place_collections(
+    client: pymongo.MongoClient,
+    storage: Storage,
+    entry: ArchiveEntry,
+    report: VerifyReport,
+    items: list[LoadItem],
+    sink: LoadSink,
+    marker: RestoreMarker,
+    request: RestoreRequest,
+    progress: ProgressCallback | None,
+) -> tuple[dict[str, str], dict[str, int]]:
+    """Where each collection's documents are once the archive has verified: {target: staging namespace}, and
+    the documents loaded straight into targets that cannot be staged. Collections the single read could not
+    stage (options after data, names only known from later metadata, collections MongoDB will not rename) are
+    loaded by a second read, checked against the first."""
+    locations: dict[str, str] = {}
+    loaded: list[tuple[LoadItem, str]] = []
+    again: dict[tuple[str, str], Destination] = {}
+    direct: dict[str, int] = {}
+    for item in items:
+        if item.type != "collection":
+            continue
+        landing = sink.landings.get(item.member_key)
+        if landing is not None and landing.destination is not None and not landing.deferred:
+            locations[item.target] = landing.destination.namespace
+            loaded.append((item, landing.destination.namespace))
+            continue
+        target_database, target_collection = split_namespace(item.target)
+        if cannot_rename(target_collection, item.metadata):  # straight into the target, under the marker
+            destination = Destination(target_database, target_collection, create=False)
+        else:
+            marker.add_database(target_database)
+            destination = Destination(target_database, staging_name(marker.run_id, 1000 + len(again)), create=False)
+            locations[item.target] = destination.namespace
+        again[item.member_key] = destination
+    check_counts(loaded, sink.stats)
+    if not again:
+        return locations, direct
+    by_key = {item.member_key: item for item in items}
+    if any(destination.namespace == by_key[key].target for key, destination in again.items()):
+        marker.set_state("loading", [item.target for item in items])  # targets change from here on
+    for key, destination in again.items():
+        item = by_key[key]
+        if destination.namespace == item.target:
+            prepare_targets(client, [item], drop=True)
+        else:
+            prepare_targets(client, [replace(item, target=destination.namespace)], drop=True)
+
+    def resolve(database: str, stem: str, metadata: dict[str, Any] | None) -> Destination | None:
+        return again.get((database, stem))
+
+    second = reread_and_load(storage, entry, client, report, resolve, request.insert_workers, progress)
+    check_counts([(by_key[key], destination.namespace) for key, destination in again.items()], second.stats)
+    for key, destination in again.items():
+        count = second.stats.inserted.get(destination.namespace, 0)
+        if destination.namespace == by_key[key].target:
+            direct[destination.namespace] = count
+        else:
+            sink.stats.add(destination.namespace, count, second.stats.duplicates.get(destination.namespace, 0))
+    return locations, direct
+
+
+def restore_single_pass(
+    client: pymongo.MongoClient,
+    storage: Storage,
+    request: RestoreRequest,
+    progress: ProgressCallback | None,
+    clock: Clock,
+) -> tuple[ArchiveEntry, RestoreResult, TargetNotEmpty | None, list[tuple[str, str]]]:
+    """Tries the candidates in order (latest first): the first that verifies while it loads is the one."""
+    now = clock()
+    sweep_dead_runs(client, now)
+    partial = partial_restores(client)
+    mode = request.mode
+    redo = ""
+    if partial and mode == RestoreMode.IF_EMPTY:
+        mode, redo = RestoreMode.DROP, f"redone in drop mode because {describe(partial[0])}"
+    rejected = future_stamped(storage, request, now)
+    for entry in candidates(storage, request, now):
+        attempt = stage_and_swap(client, storage, entry, request, mode, partial, progress, clock)
+        if attempt.rejected:
+            rejected.append((entry.name, attempt.rejected))
+            if not request.latest:
+                raise refused_archive(entry.name, attempt.rejected)
+            continue
+        assert attempt.result is not None
+        attempt.result.rejected = rejected
+        if redo:
+            attempt.result.reason = redo
+        return entry, attempt.result, attempt.refusal, rejected
+    raise VerificationError(
+        f"no archive verified ({len(rejected)} tried, newest {rejected[0][0]}: {rejected[0][1]}); nothing was changed"
+    )
+
+
+def restore_verified_first(
+    client: pymongo.MongoClient,
+    storage: Storage,
+    request: RestoreRequest,
+    target_uri: str,
+    progress: ProgressCallback | None,
+    clock: Clock,
+) -> tuple[ArchiveEntry, RestoreResult, TargetNotEmpty | None, list[tuple[str, str]]]:
+    """Two reads: verify the whole archive, then load it straight into the targets (dry runs; the
+    mongorestore loader; servers that cannot rename collections). The marker covers the load."""
+    entry, report, rejected = choose_verified(storage, request, progress, clock)
+    items = plan_items(report, request)
+    partial = partial_restores(client)
+    mode = request.mode
+    redo = ""
+    if partial and mode == RestoreMode.IF_EMPTY and not request.dry_run:
+        mode, redo = RestoreMode.DROP, f"redone in drop mode because {describe(partial[0])}"
+    plan = plan_for(client, items)
+    result = RestoreResult(
+        entry.name,
+        "restored",
+        plan,
+        rejected=rejected,
+        rto_seconds=request.rto_seconds,
+        not_restored=report.not_restored,
+        reason=redo,
+    )
+    skip, refusal = guard(request, mode, plan, partial)
+    if request.dry_run:
+        result.status = "dry-run"
+        return entry, result, refusal, rejected
+    if skip or refusal:
+        result.status, result.reason = ("skipped", skip) if skip else ("refused", str(refusal))
+        return entry, result, refusal, rejected
+    marker = RestoreMarker(client, uuid.uuid4().hex[:12], entry.name, clock)
+    marker.begin()
+    marker.set_state("loading", [item.target for item in items])
+    try:
+        load_into(client, storage, entry, report, items, replace_mode(request, mode), target_uri, result, progress)
+    except BaseException:
+        marker.stop()
+        raise
+    clear_covered(client, marker.run_id, {item.target for item in items})
+    marker.clear()
+    return entry, result, None, rejected
+
+
+def replace_mode(request: RestoreRequest, mode: RestoreMode) -> RestoreRequest:
+    return request if mode == request.mode else replace(request, mode=mode)
 
 
 def run_restore(
@@ -246,11 +632,14 @@ def run_restore(
     progress: ProgressCallback | None = None,
     clock: Clock = utc_now,
 ) -> RestoreResult:
-    """Restores one archive into the target; see RestoreRequest. Verification happens before the target is
-    touched, so a corrupt archive changes nothing. Recorded in the ledger with its duration vs the RTO."""
-    details = {
+    """Restores one archive into the target; see RestoreRequest. The target changes only once the archive has
+    verified: by default in one read into staging collections swapped over the targets at the end; with
+    `two_pass` (or the mongorestore loader) after a full verifying read. Recorded in the ledger with its
+    duration against the RTO; a guarded refusal is recorded as refused and raised."""
+    details: dict[str, Any] = {
         "mode": request.mode,
         "loader": request.loader,
+        "single_pass": request.single_pass,
         "rto_seconds": request.rto_seconds,
         "target": hosts_of(target_uri),
     }
@@ -260,59 +649,39 @@ def run_restore(
     ) as record:
         request.validate()
         began = time.monotonic()
-        entry, report, rejected = choose_verified(storage, request, progress, clock)
-        record.archive = entry.name
-        details["rejected"] = [name for name, _ in rejected]
-        if report.not_restored:
-            details["not_restored"] = report.not_restored
-        items = plan_items(report, request)
         client = wait_until_ready(target_uri, request.wait_ready_seconds)
         try:
-            existing = target_documents(client, items)
-            plan = [
-                PlannedNamespace(item.source, item.target, item.type, item.documents, existing[item.target])
-                for item in items
-            ]
-            occupied = [entry_ for entry_ in plan if entry_.target_documents]
-            result = RestoreResult(
-                entry.name,
-                "restored",
-                plan,
-                rejected=rejected,
-                rto_seconds=request.rto_seconds,
-                not_restored=report.not_restored,
-                warnings=unrecorded,  # shared: a record that fails to be written at the end shows here too
-            )
-            if request.dry_run:
-                result.status = "dry-run"
-                return result
-            refusal: TargetNotEmpty | None = None
-            if occupied and request.mode != RestoreMode.DROP:
-                listing = ", ".join(f"{item.target} ({item.target_documents} documents)" for item in occupied[:5])
-                if request.mode == RestoreMode.IF_EMPTY:
-                    result.status, record.result = "skipped", "skipped"
-                    result.reason = f"the target already holds data in {listing}; nothing was restored"
-                    details["reason"] = result.reason
-                    result.record = record
-                    return result
-                refusal = TargetNotEmpty(
-                    f"the target already holds data in {listing}: nothing was changed; restore in drop mode to "
-                    "replace these collections, or in if-empty mode to skip when data exists",
-                    setting="mode",
-                )
-                # Recorded as what it is (nothing changed), then raised once the record is written.
-                record.result, record.error = RunResult.REFUSED, str(refusal)
+            if request.single_pass and not request.dry_run:
+                entry, result, refusal, rejected = restore_single_pass(client, storage, request, progress, clock)
             else:
-                load_into(client, storage, entry, items, request, target_uri, result, progress)
+                entry, result, refusal, rejected = restore_verified_first(
+                    client, storage, request, target_uri, progress, clock
+                )
         finally:
             client.close()
-        if refusal is None:
+        result.warnings = unrecorded  # shared: a record that fails to be written at the end shows here too
+        record.archive = entry.name
+        details["rejected"] = [name for name, _ in rejected]
+        if result.not_restored:
+            details["not_restored"] = result.not_restored
+        if result.reason:
+            details["reason"] = result.reason
+        if result.status == "dry-run":
+            return result
+        if result.status == "skipped":
+            record.result = RunResult.SKIPPED
+        elif refusal is not None:
+            record.result, record.error = RunResult.REFUSED, str(refusal)  # nothing changed; raised once recorded
+        else:
             result.duration_seconds = round(time.monotonic() - began, 3)
             record.duration_seconds = result.duration_seconds
             record.documents = result.documents
             record.bytes = entry.size
             details.update(
-                rto_met=result.rto_met, duplicates=result.duplicates, indexes=result.indexes, namespaces=len(items)
+                rto_met=result.rto_met,
+                duplicates=result.duplicates,
+                indexes=result.indexes,
+                namespaces=len(result.plan),
             )
             if result.index_changes:
                 details["index_changes"] = result.index_changes

@@ -7,7 +7,8 @@ import tarfile
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 import bson
 import zstandard
@@ -65,6 +66,7 @@ class VerifyReport:
     # Files of a legacy archive that will not be restored, each with the reason (a vaultui archive has none:
     # there they are problems).
     not_restored: list[str] = field(default_factory=list)
+    unreadable: str = ""  # the storage would not hand it over: no verdict on its content
 
     @property
     def ok(self) -> bool:
@@ -91,6 +93,14 @@ SERVER_MANAGED = {
 }
 
 
+class ScanSink(Protocol):
+    """What receives an archive's contents during a scan (see engine.load.LoadSink)."""
+
+    def metadata(self, database: str, stem: str, metadata: dict[str, Any]) -> None: ...
+
+    def documents(self, database: str, stem: str, batch: list[bytes]) -> None: ...
+
+
 def name_scheme(manifest: Manifest | None) -> NameScheme:
     """Format-1 manifests (vaultui 0.1) wrote raw collection names into member paths; everything else,
     mongodump's output and the old pipeline's archives included, is escaped the way mongodump escapes."""
@@ -104,13 +114,15 @@ def scan_archive(
     tracker: ProgressTracker | None = None,
     *,
     decode: bool = True,
+    sink: ScanSink | None = None,
 ) -> ScanResult:
     """Reads the whole archive once, checking every member; raises VerificationError at the first break.
     `decode` decodes every document: needed where no manifest checksum vouches for the bytes (old-pipeline
     archives); where the manifest's per-collection sha256 matches, the bytes are the server's own, and
     decoding them again costs four times the read (measured: 117 MB/s of BSON framed, 28 MB/s decoded).
     Collection files are matched to namespaces once the read is done, because a shortened file name is
-    resolved from its metadata, which a legacy tar may hold after the data."""
+    resolved from its metadata, which a legacy tar may hold after the data. A `sink` receives each collection's
+    metadata and document batches as they are read: how a restore loads while it verifies, in one read."""
     by_file: dict[tuple[str, str], CollectionFound] = {}
     unmapped: list[UnmappedMember] = []
     seen: set[str] = set()
@@ -137,6 +149,8 @@ def scan_archive(
                     assert stream is not None
                     if where.kind == "metadata":
                         collection.metadata = _parse_metadata(stream.read(), f"{entry.name}: {member.name}")
+                        if sink is not None:
+                            sink.metadata(where.database, where.stem, collection.metadata)
                         continue
                     collection.has_bson = True
                     digest = hashlib.sha256()
@@ -148,6 +162,8 @@ def scan_archive(
                             digest.update(document)
                             collection.bson_bytes += len(document)
                             collection.unordered_digest = add_to_digest(collection.unordered_digest, document)
+                        if sink is not None:
+                            sink.documents(where.database, where.stem, batch)
                         if tracker:
                             tracker.advance(documents=len(batch), current=member.name)
                     collection.sha256 = digest.hexdigest()
@@ -234,23 +250,37 @@ def compare_with_manifest(manifest: Manifest, scan: ScanResult) -> list[str]:
     return problems
 
 
-def verify_archive(storage: Storage, entry: ArchiveEntry, progress: ProgressCallback | None = None) -> VerifyReport:
-    """Checks one archive. Problems are reported, not raised, so `verify --all` goes through every archive;
-    storage errors (unreachable, forbidden) still raise."""
+def verify_archive(
+    storage: Storage,
+    entry: ArchiveEntry,
+    progress: ProgressCallback | None = None,
+    *,
+    sink: ScanSink | None = None,
+    phase: str = "verify",
+) -> VerifyReport:
+    """Checks one archive (handing what it reads to `sink`, if any). Problems are reported, not raised, so
+    `verify --all` goes through every archive. An archive the storage will not hand over (a permission, a
+    symlink out of the folder, a vanished object) is reported `unreadable`: no verdict on its content. A
+    transient storage fault (timeout, reset, 5xx) raises: it says nothing about the archive."""
     began = time.monotonic()
     try:
         manifest = entry.manifest(storage)
-    except VerificationError as error:  # an unreadable manifest condemns this archive only
+    except VerificationError as error:  # a malformed manifest condemns this archive only
         return VerifyReport(entry.name, entry.status, checksum_checked=False, problems=[str(error)])
+    except TransientFault:
+        raise
+    except StorageFault as error:  # the storage will not hand it over: this archive is skipped, not condemned
+        problem = f"its manifest cannot be read from the storage: {error}"
+        return VerifyReport(entry.name, entry.status, False, problems=[problem], unreadable=str(error))
     tracker = ProgressTracker(
-        "verify", progress, total_bytes=None, total_documents=manifest.documents if manifest else None
+        phase, progress, total_bytes=None, total_documents=manifest.documents if manifest else None
     )
     report = VerifyReport(entry.name, entry.status, checksum_checked=manifest is not None)
     try:
         vouched = manifest is not None and all(
             item.bson_sha256 for item in manifest.collections if item.type == "collection"
         )
-        scan = scan_archive(storage, entry, name_scheme(manifest), tracker, decode=not vouched)
+        scan = scan_archive(storage, entry, name_scheme(manifest), tracker, decode=not vouched, sink=sink)
         found = scan.collections
         report.collections = found
         report.archive_bytes = scan.hashed.bytes
@@ -271,6 +301,7 @@ def verify_archive(storage: Storage, entry: ArchiveEntry, progress: ProgressCall
     except TransientFault:
         raise  # the storage may answer later: not a verdict on the archive
     except StorageFault as error:  # a symlink out of the folder, a permission, a vanished object: this one only
+        report.unreadable = str(error)
         report.problems.append(f"cannot be read from the storage: {error}")
     tracker.finish()
     report.duration_seconds = round(time.monotonic() - began, 3)
@@ -284,6 +315,15 @@ def verify_and_record(
     corrupt state from. A storage that cannot take the record does not hide the report."""
     started = clock()
     report = verify_archive(storage, entry, progress)
+    record_verdict(storage, report, started, clock)
+    return report
+
+
+def record_verdict(storage: Storage, report: VerifyReport, started: datetime, clock: Clock = utc_now) -> None:
+    """Writes a verify run for a full read of an archive. An unreadable archive gets none: a permission or a
+    vanished object is not a verdict on the content, and must not mark a good archive corrupt."""
+    if report.unreadable:
+        return
     try_record_run(
         storage,
         RunRecord(
@@ -291,11 +331,10 @@ def verify_and_record(
             iso(started),
             iso(clock()),
             "success" if report.ok else "failure",
-            archive=entry.name,
+            archive=report.archive,
             bytes=report.archive_bytes,
             documents=report.documents,
             duration_seconds=report.duration_seconds,
             error="; ".join(report.problems) or None,
         ),
     )
-    return report

@@ -43,6 +43,7 @@ requests = choice.flatmap(
         insert_workers=st.integers(1, 64),
         indexes=st.booleans(),
         keep_index_specs=st.booleans(),
+        two_pass=st.booleans(),
         wait_ready_seconds=st.floats(0, 3600, allow_nan=False),
         rto_seconds=st.floats(1, 86400, allow_nan=False),
     )
@@ -63,12 +64,13 @@ def test_the_strategy_sets_every_field() -> None:
         "parallel",
         "insert_workers",
         "indexes",
+        "two_pass",
         "keep_index_specs",
         "wait_ready_seconds",
         "rto_seconds",
     }
     assert {item.name for item in fields(RestoreRequest)} == covered
-    assert len(covered) == 14
+    assert len(covered) == 15
 
 
 @settings(max_examples=300, deadline=None)

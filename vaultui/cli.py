@@ -124,9 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
         "restore",
         parents=[common, sla],
         help="restore an archive into a MongoDB target, verified and guarded",
-        description="Verify an archive in full, then restore it into the target (VAULTUI_TARGET_URI or "
-        "--target-uri-file). A target that already holds data in the restored collections is refused unless "
-        "--drop or --if-empty says otherwise. Nothing in the target changes when verification fails.",
+        description="Restore an archive into the target (VAULTUI_TARGET_URI or --target-uri-file). The native "
+        "loader reads the archive once, checking it while it loads into staging collections, and renames them "
+        "over the targets only when the whole archive has verified: a corrupt archive, a kill or a lost "
+        "connection leaves the target as it was. A target that already holds data in the restored collections "
+        "is refused unless --drop or --if-empty says otherwise. An if-empty restore that finds a restore cut "
+        "short while replacing collections redoes it.",
     )
     which = restore.add_mutually_exclusive_group()
     which.add_argument("--latest", action="store_true", help="the newest archive that verifies (falls back)")
@@ -151,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--ns-to", action="append", metavar="PATTERN", help="rename to, e.g. 'sales_copy.*'")
     restore.add_argument("--dry-run", action="store_true", help="verify and show what would be restored")
     restore.add_argument("--loader", metavar="native|mongorestore", help="native loader or the real mongorestore")
+    restore.add_argument(
+        "--two-pass",
+        action="store_true",
+        help="verify the whole archive first, then load straight into the targets (for servers that cannot "
+        "rename collections; a failure during the load leaves them partial, flagged for the next restore)",
+    )
     restore.add_argument("--parallel", type=int, metavar="N", help="collections indexed at once (default 4)")
     restore.add_argument("--insert-workers", type=int, metavar="N", help="parallel insert workers (default 4)")
     restore.add_argument("--no-indexes", action="store_true", help="restore data only, build no indexes")

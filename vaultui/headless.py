@@ -328,6 +328,7 @@ def _request_from_flags(arguments: argparse.Namespace) -> RestoreRequest:
         insert_workers=arguments.settings.insert_workers,
         indexes=not arguments.no_indexes,
         keep_index_specs=arguments.keep_index_specs,
+        two_pass=arguments.two_pass,
         wait_ready_seconds=arguments.settings.wait_ready,
         rto_seconds=_rto(arguments),
     )
@@ -392,6 +393,8 @@ def _restore_here(arguments: argparse.Namespace, request: RestoreRequest) -> Exi
         f"restored in {duration_text(result.duration_seconds)} "
         f"(RTO target {duration_text(result.rto_seconds)}: {verdict(result.rto_met)})"
     )
+    if result.reason:
+        print(f"vaultui: WARNING: {result.reason}", file=sys.stderr)
     for change in result.index_changes:
         print(f"index spec normalised: {change}")
     for namespace, index, message in result.indexes_refused:

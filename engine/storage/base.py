@@ -71,6 +71,11 @@ class Storage(Protocol):
 
     def open_write(self, key: str) -> AtomicWriter: ...
 
+    def create_new(self, key: str, data: bytes) -> bool:
+        """Writes a small object only if no object has that key (atomically: of two racing writers exactly
+        one wins); False when one exists. What leases are made of."""
+        ...
+
     def unfinished_writes(self, started_before: datetime) -> list[ObjectInfo]:
         """Writes that never committed nor aborted (the writer was killed), started before `started_before`:
         hidden temporary files in a folder, incomplete multipart uploads in S3."""

@@ -28,6 +28,7 @@ class _FolderWriter(AtomicWriter):
     """Writes to a hidden temporary file beside the target, fsyncs it, then renames it into place."""
 
     def __init__(self, target: Path) -> None:
+        self.target = target
         self._target = target
         self._temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}")
         try:
@@ -141,6 +142,25 @@ class FolderStorage:
     def open_write(self, key: str) -> AtomicWriter:
         self._require_root()
         return _FolderWriter(self._path(key))
+
+    def create_new(self, key: str, data: bytes) -> bool:
+        # Written whole to a hidden file, then hard-linked into place: link(2) fails if the name exists, so
+        # the object appears complete or not at all, and only once.
+        self._require_root()
+        target = self._path(key)
+        writer = _FolderWriter(target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.new"))
+        writer.write(data)
+        writer.commit()
+        staged = writer.target
+        try:
+            os.link(staged, target)
+            return True
+        except FileExistsError:
+            return False
+        except OSError as error:
+            raise _explain(error, "write", target) from error
+        finally:
+            staged.unlink(missing_ok=True)
 
     def unfinished_writes(self, started_before: datetime) -> list[ObjectInfo]:
         self._require_root()

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, BinaryIO
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    IncompleteReadError,
+    NoCredentialsError,
+)
+from urllib3.exceptions import HTTPError
 
 from engine.storage.base import AtomicWriter, ObjectInfo
 from engine.storage.errors import AccessDenied, ObjectMissing, StorageFault, TransientFault
 
 # S3's smallest part is 5 MiB; 16 MiB parts keep request counts low while bounding memory per writer.
 PART_SIZE = 16 * 1024 * 1024
+READ_ATTEMPTS = 6  # tries of one read (the first and five resumptions) before the storage is said to be down
 
 _TRANSIENT_CODES = {
     "SlowDown",
@@ -48,7 +59,7 @@ class S3Storage:
             s3={"addressing_style": "path" if path_style else "auto"},
             retries={"max_attempts": 5, "mode": "standard"},
             connect_timeout=10,
-            read_timeout=60,
+            read_timeout=20,  # a stalled read is resumed (see _PinnedReader) rather than waited on
         )
         self.client = client or boto3.session.Session().client(
             "s3", endpoint_url=endpoint_url, region_name=region, config=config
@@ -140,11 +151,23 @@ class S3Storage:
             raise self.explain(error, "read", key) from error
         except BotoCoreError as error:
             raise self.explain(error, "read", key) from error
-        body: BinaryIO = response["Body"]
-        return body
+        return _PinnedReader(self, key, response)  # type: ignore[return-value]
 
     def open_write(self, key: str) -> AtomicWriter:
         return _MultipartWriter(self, key)
+
+    def create_new(self, key: str, data: bytes) -> bool:
+        # S3's conditional write (If-None-Match: *). A store that ignores the header would let two writers
+        # both win: AWS S3, MinIO and moto honour it.
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data, IfNoneMatch="*")
+            return True
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return False
+            raise self.explain(error, "write", key) from error
+        except BotoCoreError as error:
+            raise self.explain(error, "write", key) from error
 
     def delete(self, key: str) -> None:
         try:
@@ -176,6 +199,95 @@ class S3Storage:
                 raise self.explain(error, "abort an upload of", upload["Key"]) from error
             removed.append(upload["Key"][len(self.prefix) :])
         return removed
+
+
+class _PinnedReader(io.RawIOBase):
+    """Reads one version of an object start to end. A dropped connection or a stalled read resumes at the
+    byte where it stopped, with a ranged GET pinned to the object's ETag (so bytes of a replaced object are
+    never spliced in), backing off between tries; after READ_ATTEMPTS failures in a row it is a transient
+    storage fault, never a corrupt archive."""
+
+    def __init__(self, storage: S3Storage, key: str, response: dict[str, Any]) -> None:
+        super().__init__()
+        self._storage = storage
+        self._key = key
+        self._etag = response.get("ETag")
+        self._length = int(response.get("ContentLength", 0))
+        self._body = response["Body"]
+        self.position = 0
+        self.resumed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        want = len(buffer)
+        if want == 0 or self.position >= self._length:
+            return 0
+        failures = 0
+        while True:
+            try:
+                data = self._body.read(want)
+                if not data:
+                    raise IncompleteReadError(actual_bytes=self.position, expected_bytes=self._length)
+            except (BotoCoreError, OSError, HTTPError) as error:
+                failures += 1
+                if failures >= READ_ATTEMPTS:
+                    raise TransientFault(
+                        f"S3 reads of {self._key} in {self._storage.url} kept failing at byte {self.position} "
+                        f"({error}): check the network and retry"
+                    ) from None
+                time.sleep(min(0.25 * 2**failures, 8.0))
+                self._resume()
+                continue
+            count = len(data)
+            buffer[:count] = data
+            self.position += count
+            return count
+
+    def _resume(self) -> None:
+        self.resumed += 1
+        with contextlib.suppress(Exception):
+            self._body.close()
+        pinned = {"IfMatch": self._etag} if self._etag else {}
+        try:
+            response = self._storage.client.get_object(
+                Bucket=self._storage.bucket,
+                Key=self._storage.prefix + self._key,
+                Range=f"bytes={self.position}-",
+                **pinned,
+            )
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in ("PreconditionFailed", "412", "NoSuchKey", "404"):
+                raise StorageFault(
+                    f"{self._key} in {self._storage.url} was replaced or removed while it was being read: "
+                    "nothing read from it is used; run again"
+                ) from None
+            self._body = _FailingBody(self._storage.explain(error, "read", self._key))
+            return
+        except BotoCoreError as error:
+            self._body = _FailingBody(self._storage.explain(error, "read", self._key))
+            return
+        self._body = response["Body"]
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._body.close()
+        super().close()
+
+
+class _FailingBody:
+    """Stands for a body whose GET failed: the next read fails, and counts as one more try."""
+
+    def __init__(self, error: Exception) -> None:
+        self._error = error
+
+    def read(self, size: int = -1) -> bytes:
+        raise OSError(str(self._error))
+
+    def close(self) -> None:
+        pass
 
 
 class _MultipartWriter(AtomicWriter):
