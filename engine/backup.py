@@ -23,6 +23,7 @@ from engine.clock import Clock, iso, utc_now
 from engine.config import DEFAULT_CODEC
 from engine.dump import dump_into_tar
 from engine.errors import ConfigError, StorageError, VaultError, VerificationError
+from engine.lease import StorageLease
 from engine.ledger import RunRecord, recorded_run
 from engine.manifest import Manifest, write_manifest
 from engine.progress import ProgressCallback, ProgressTracker
@@ -72,7 +73,10 @@ def run_backup(
     looks like a complete archive is left behind (the upload is aborted, no manifest is written)."""
     options = options or BackupOptions()
     details = {"codec": options.codec, "dumper": options.dumper}
-    with recorded_run(storage, "backup", clock, [mongo_uri], details=details) as record:
+    with (
+        recorded_run(storage, "backup", clock, [mongo_uri], details=details) as record,
+        StorageLease(storage, "backup", exclusive=True, clock=clock) as lease,
+    ):
         options.validate()
         started = clock()
         swept = sweep_unfinished(storage, started)
@@ -89,6 +93,8 @@ def run_backup(
             "read_back": manifest.read_back,
             **swept,
         }
+        if lease.warnings:
+            record.details["lease"] = lease.warnings
     return BackupResult(manifest, record)
 
 

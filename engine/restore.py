@@ -20,6 +20,7 @@ from engine.catalog import ArchiveEntry, find_archive, list_archives, stamped_in
 from engine.clock import Clock, utc_now
 from engine.errors import ArchiveNotFound, ConfigError, SourceError, TargetNotEmpty, VerificationError
 from engine.faults import checkpoint
+from engine.lease import StorageLease
 from engine.ledger import RunRecord, recorded_run
 from engine.load import (
     Deferred,
@@ -544,6 +545,7 @@ def restore_single_pass(
     client: pymongo.MongoClient,
     storage: Storage,
     request: RestoreRequest,
+    lease: StorageLease,
     progress: ProgressCallback | None,
     clock: Clock,
 ) -> tuple[ArchiveEntry, RestoreResult, TargetNotEmpty | None, list[tuple[str, str]]]:
@@ -557,6 +559,7 @@ def restore_single_pass(
         mode, redo = RestoreMode.DROP, f"redone in drop mode because {describe(partial[0])}"
     rejected = future_stamped(storage, request, now)
     for entry in candidates(storage, request, now):
+        lease.reading(entry.name)
         attempt = stage_and_swap(client, storage, entry, request, mode, partial, progress, clock)
         if attempt.rejected:
             rejected.append((entry.name, attempt.rejected))
@@ -578,12 +581,14 @@ def restore_verified_first(
     storage: Storage,
     request: RestoreRequest,
     target_uri: str,
+    lease: StorageLease,
     progress: ProgressCallback | None,
     clock: Clock,
 ) -> tuple[ArchiveEntry, RestoreResult, TargetNotEmpty | None, list[tuple[str, str]]]:
     """Two reads: verify the whole archive, then load it straight into the targets (dry runs; the
     mongorestore loader; servers that cannot rename collections). The marker covers the load."""
     entry, report, rejected = choose_verified(storage, request, progress, clock)
+    lease.reading(entry.name)
     items = plan_items(report, request)
     partial = partial_restores(client)
     mode = request.mode
@@ -651,14 +656,18 @@ def run_restore(
         began = time.monotonic()
         client = wait_until_ready(target_uri, request.wait_ready_seconds)
         try:
-            if request.single_pass and not request.dry_run:
-                entry, result, refusal, rejected = restore_single_pass(client, storage, request, progress, clock)
-            else:
-                entry, result, refusal, rejected = restore_verified_first(
-                    client, storage, request, target_uri, progress, clock
-                )
+            with StorageLease(storage, "restore", exclusive=False, clock=clock) as lease:
+                if request.single_pass and not request.dry_run:
+                    entry, result, refusal, rejected = restore_single_pass(
+                        client, storage, request, lease, progress, clock
+                    )
+                else:
+                    entry, result, refusal, rejected = restore_verified_first(
+                        client, storage, request, target_uri, lease, progress, clock
+                    )
         finally:
             client.close()
+        unrecorded += lease.warnings
         result.warnings = unrecorded  # shared: a record that fails to be written at the end shows here too
         record.archive = entry.name
         details["rejected"] = [name for name, _ in rejected]

@@ -10,6 +10,7 @@ from engine.clock import Clock, utc_now
 from engine.config import DEFAULT_KEEP_LAST, DEFAULT_MAX_AGE_DAYS
 from engine.errors import ConfigError
 from engine.holds import Hold, read_holds
+from engine.lease import StorageLease, archives_being_read
 from engine.ledger import recorded_run
 from engine.progress import ProgressCallback, ProgressTracker
 from engine.states import PurgeAction, read_verifications
@@ -143,11 +144,18 @@ def apply_purge(
     """Plans again from a fresh listing (never from a stale preview) and deletes the candidates. Each archive
     goes before its manifest, so an interrupted purge leaves at worst a manifest without archive, which
     lists as nothing, never an archive that looks complete."""
-    with recorded_run(storage, "purge", clock, [], details={"max_age_days": policy.max_age_days}) as record:
+    with (
+        recorded_run(storage, "purge", clock, [], details={"max_age_days": policy.max_age_days}) as record,
+        StorageLease(storage, "purge", exclusive=True, clock=clock) as lease,
+    ):
         plan = make_plan(storage, policy, clock())
         result = PurgeResult(plan)
+        being_read = archives_being_read(storage, clock())
         tracker = ProgressTracker("purge", progress, total_documents=len(plan.deletions))
         for decision in plan.deletions:
+            if reader := being_read.get(decision.name):
+                result.skipped.append((decision.name, f"being read by {reader.describe()}; purged next time"))
+                continue
             try:
                 storage.delete(decision.name)
                 storage.delete(decision.entry.ref.manifest_key)
@@ -160,6 +168,8 @@ def apply_purge(
         tracker.finish()
         record.bytes = result.freed_bytes
         record.details.update(deleted=result.deleted, kept=len(plan.keepers), keep_last=policy.keep_last)
+        if lease.warnings:
+            record.details["lease"] = lease.warnings
         if result.skipped:
             record.details["skipped"] = [f"{name}: {reason}" for name, reason in result.skipped]
     return result

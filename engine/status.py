@@ -15,6 +15,7 @@ from engine.compliance import (
     compute_compliance,
 )
 from engine.holds import read_holds
+from engine.lease import LeaseInfo, read_leases
 from engine.ledger import RunRecord, read_runs, run_keys, select_keys
 from engine.retention import PurgePlan, RetentionPolicy, plan_purge
 from engine.rto import DEFAULT_RTO_SECONDS
@@ -32,6 +33,7 @@ class StatusSummary:
     rto_seconds: float
     unfinished: list[ObjectInfo] = field(default_factory=list)  # writes of killed (or running) runs
     verifications: dict[str, bool] = field(default_factory=dict)  # archive -> newest verification passed
+    leases: list[LeaseInfo] = field(default_factory=list)  # runs holding the storage, live or dead
 
     @property
     def total_bytes(self) -> int:
@@ -90,5 +92,13 @@ def summarize(
     )
     plan = plan_purge(entries, read_holds(storage, entries), policy or RetentionPolicy(), now, verifications)
     return StatusSummary(
-        now, compliance, entries, runs, plan, rto_seconds, storage.unfinished_writes(now), verifications
+        now,
+        compliance,
+        entries,
+        runs,
+        plan,
+        rto_seconds,
+        storage.unfinished_writes(now),
+        verifications,
+        read_leases(storage),
     )

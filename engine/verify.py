@@ -20,6 +20,7 @@ from engine.archive import HashingReader, UnmappedMember, check_member, iter_bso
 from engine.catalog import ArchiveEntry
 from engine.clock import Clock, iso, utc_now
 from engine.errors import VerificationError
+from engine.lease import StorageLease
 from engine.ledger import RunRecord, try_record_run
 from engine.manifest import Manifest
 from engine.names import NameScheme, UndecodableName, collection_from_stem
@@ -314,7 +315,9 @@ def verify_and_record(
     """Verifies and writes the outcome to the ledger, where the dashboard reads an archive's verified or
     corrupt state from. A storage that cannot take the record does not hide the report."""
     started = clock()
-    report = verify_archive(storage, entry, progress)
+    with StorageLease(storage, "verify", exclusive=False, clock=clock) as lease:
+        lease.reading(entry.name)
+        report = verify_archive(storage, entry, progress)
     record_verdict(storage, report, started, clock)
     return report
 

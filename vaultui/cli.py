@@ -235,6 +235,18 @@ def build_parser() -> argparse.ArgumentParser:
         "signature",
     )
     verify.add_argument("--json", action="store_true", help="machine-readable output")
+
+    unlock = commands.add_parser(
+        "unlock",
+        parents=[common],
+        help="show the storage leases and remove the expired ones (of runs that died)",
+        description="Backups and purges lease the storage exclusively; restores and verifies take shared "
+        "leases naming the archives they read, which purges respect. A run that dies leaves its lease until it "
+        "expires (10 minutes without renewal). This shows every lease and removes the expired ones.",
+    )
+    unlock.add_argument(
+        "--all", action="store_true", help="remove live leases too (only when you know those runs are dead)"
+    )
     return parser
 
 

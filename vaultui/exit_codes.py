@@ -13,6 +13,7 @@ from engine.errors import (
     VaultError,
     VerificationError,
 )
+from engine.lease import LeaseHeld
 from engine.storage.errors import StorageFault
 
 
@@ -30,6 +31,7 @@ class ExitCode(IntEnum):
     COMPLIANCE_BELOW_TARGET = 8
     KUBERNETES = 9
     INDEXES_REFUSED = 10  # the data was restored; some indexes were refused by the target (listed)
+    LEASE_HELD = 11  # another live run holds the storage lease (named); `unlock` clears a dead one
     INTERNAL = 70  # a bug: one line, and the traceback in a file (EX_SOFTWARE)
     INTERRUPTED = 130  # ctrl-c
     TERMINATED = 143  # SIGTERM (a pod being stopped): the step was rolled back and the run recorded
@@ -44,6 +46,7 @@ _CODES: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (VerificationError, ExitCode.VERIFICATION_FAILED),
     (TargetNotEmpty, ExitCode.TARGET_NOT_EMPTY),
     (KubernetesError, ExitCode.KUBERNETES),
+    (LeaseHeld, ExitCode.LEASE_HELD),
 )
 
 

@@ -458,6 +458,19 @@ def unhold(arguments: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
+def unlock(arguments: argparse.Namespace) -> ExitCode:
+    from engine.lease import unlock as clear_leases
+
+    removed, kept = clear_leases(_storage(arguments), everything=arguments.all)
+    for lease in removed:
+        print(f"removed the lease of {lease.describe()}")
+    for lease in kept:
+        print(f"kept the live lease of {lease.describe()} (--all removes it)")
+    if not removed and not kept:
+        print("no leases: no run holds the storage")
+    return ExitCode.OK
+
+
 def _run_json(run: RunRecord | None) -> dict[str, object] | None:
     if run is None:
         return None
@@ -499,6 +512,18 @@ def status(arguments: argparse.Namespace) -> ExitCode:
                         {"key": item.key, "started": item.modified.isoformat(), "bytes": item.size}
                         for item in summary.unfinished
                     ],
+                    "leases": [
+                        {
+                            "kind": lease.kind,
+                            "run_id": lease.run_id,
+                            "host": lease.host,
+                            "since": lease.acquired_at,
+                            "expires": lease.expires_at,
+                            "expired": lease.expired(summary.now),
+                            "archives": lease.archives,
+                        }
+                        for lease in summary.leases
+                    ],
                     "healthy": summary.healthy,
                 },
                 indent=1,
@@ -530,6 +555,17 @@ def status(arguments: argparse.Namespace) -> ExitCode:
                 f"unfinished   {len(summary.unfinished)} writes of killed or running runs, oldest started "
                 f"{oldest:%Y-%m-%d %H:%M} UTC (the next backup removes those older than 12 h)"
             )
+        for lease in summary.leases:
+            if not lease.expired(now):
+                print(f"running      {lease.describe()}")
+            elif lease.kind == "restore":
+                print(
+                    f"INTERRUPTED  {lease.describe()} died before it finished: check its target (one cut short "
+                    "while replacing collections left a marker there, which an if-empty restore redoes); unlock "
+                    "clears this line"
+                )
+            else:
+                print(f"dead lease   {lease.describe()}: that run died (the next run takes the lease over)")
         for kind in ("restore", "drill"):
             run = summary.last(kind)
             if run is None:
@@ -604,6 +640,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], ExitCode]] = {
     "purge": purge,
     "hold": hold,
     "unhold": unhold,
+    "unlock": unlock,
     "status": status,
     "drill": drill,
     "report": report,

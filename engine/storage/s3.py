@@ -64,6 +64,17 @@ class S3Storage:
         self.client = client or boto3.session.Session().client(
             "s3", endpoint_url=endpoint_url, region_name=region, config=config
         )
+        self._client_arguments = {"endpoint_url": endpoint_url, "region_name": region, "config": config}
+        self._single_try_client: Any = None if client is None else client
+
+    @property
+    def single_try_client(self) -> Any:
+        """A client that tries each call once: for resuming reads, whose own loop retries with backoff."""
+        if self._single_try_client is None:
+            arguments = dict(self._client_arguments)
+            arguments["config"] = arguments["config"].merge(Config(retries={"total_max_attempts": 1}))
+            self._single_try_client = boto3.session.Session().client("s3", **arguments)
+        return self._single_try_client
 
     @property
     def url(self) -> str:
@@ -237,7 +248,7 @@ class _PinnedReader(io.RawIOBase):
                         f"S3 reads of {self._key} in {self._storage.url} kept failing at byte {self.position} "
                         f"({error}): check the network and retry"
                     ) from None
-                time.sleep(min(0.25 * 2**failures, 8.0))
+                time.sleep(min(0.1 * 2**failures, 8.0))
                 self._resume()
                 continue
             count = len(data)
@@ -251,7 +262,7 @@ class _PinnedReader(io.RawIOBase):
             self._body.close()
         pinned = {"IfMatch": self._etag} if self._etag else {}
         try:
-            response = self._storage.client.get_object(
+            response = self._storage.single_try_client.get_object(
                 Bucket=self._storage.bucket,
                 Key=self._storage.prefix + self._key,
                 Range=f"bytes={self.position}-",

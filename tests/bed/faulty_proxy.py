@@ -1,9 +1,11 @@
 """A TCP proxy on loopback that cuts connections the way a flaky network does: after a connection has carried
 `reset_after` bytes towards the client, it is reset (RST, not a clean close), `resets` times in all (-1: every
-time). Put in front of the S3 server, it makes real dropped connections in the middle of an object's body."""
+time); with `dead_after`, the network then stays down (every connection reset at its first byte). Put in
+front of the S3 server, it makes real dropped connections in the middle of an object's body."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -15,6 +17,7 @@ class FaultyProxy:
     upstream_port: int
     reset_after: int = 256 * 1024
     resets: int = 0
+    dead_after: bool = False  # once the resets are done, every later connection is reset at its first byte
     port: int = 0
     resets_done: int = 0
     _server: socket.socket | None = field(default=None, repr=False)
@@ -47,6 +50,8 @@ class FaultyProxy:
 
     def _should_reset(self, carried: int) -> bool:
         with self._lock:
+            if self.dead_after and 0 <= self.resets <= self.resets_done:
+                return True
             if carried < self.reset_after or self.resets == 0 or (0 <= self.resets <= self.resets_done):
                 return False
             self.resets_done += 1
@@ -64,8 +69,9 @@ class FaultyProxy:
         except OSError:
             pass
         finally:
+            # shutdown() first: it wakes the other direction's recv() at once (a close() alone would wait for it).
             for end in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+                with contextlib.suppress(OSError):
                     end.close()
-                except OSError:
-                    pass
