@@ -10,6 +10,7 @@ from pathlib import Path
 
 from engine import __version__
 from engine.archive import (
+    MANIFEST_SUFFIX,
     ArchiveRef,
     HashingWriter,
     archive_name,
@@ -18,11 +19,12 @@ from engine.archive import (
     parse_archive_name,
     tar_writer,
 )
-from engine.catalog import ArchiveEntry
+from engine.catalog import ArchiveEntry, list_archives
 from engine.clock import Clock, iso, utc_now
 from engine.config import DEFAULT_CODEC
 from engine.dump import dump_into_tar
 from engine.errors import ConfigError, StorageError, VaultError, VerificationError
+from engine.faults import checkpoint
 from engine.lease import StorageLease
 from engine.ledger import RunRecord, recorded_run
 from engine.manifest import Manifest, write_manifest
@@ -161,6 +163,7 @@ def _make_archive(
         skipped=skipped,
         read_back=options.read_back,
     )
+    checkpoint("backup.archive-written")
     try:
         if options.read_back:
             read_back(storage, ref, manifest, progress)
@@ -178,9 +181,23 @@ STALE_WRITE_AGE = timedelta(hours=12)
 
 def sweep_unfinished(storage: Storage, now: datetime) -> dict[str, object]:
     """Removes what killed runs left (hidden .partial files, incomplete multipart uploads); a storage that
-    will not let us is noted, never a reason to fail the backup."""
+    will not let us is noted, never a reason to fail the backup. Archive and manifest writes go as soon as
+    they are older than this run: only a run holding the exclusive lease (this one) writes those. Small
+    writes of other runs (ledger records, leases) go once older than STALE_WRITE_AGE."""
+
+    def archive_write(key: str) -> bool:
+        return parse_archive_name(key.removesuffix(MANIFEST_SUFFIX)) is not None
+
     try:
-        removed = storage.discard_unfinished(now - STALE_WRITE_AGE)
+        removed = storage.discard_unfinished(now, archive_write)
+        removed += storage.discard_unfinished(now - STALE_WRITE_AGE)
+        # An archive of ours without its manifest is a run killed between the two writes: never trusted,
+        # never restored, so nothing is lost by removing it (the old pipeline's archives have no manifest
+        # by nature and are left alone).
+        for entry in list_archives(storage):
+            if entry.status == "incomplete" and not entry.ref.legacy and entry.ref.time < now:
+                storage.delete(entry.name)
+                removed.append(entry.name)
     except VaultError as error:
         return {"sweep_failed": str(error)}
     return {"discarded_unfinished": removed} if removed else {}

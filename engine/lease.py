@@ -30,6 +30,19 @@ SHARED_PREFIX = LEASE_PREFIX + "shared/"
 LEASE_SECONDS = float(os.environ.get("VAULTUI_LEASE_SECONDS", "600") or 600)
 
 
+_HOST = os.environ.get("HOSTNAME") or socket.gethostname()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # someone else's process, or not a pid we can judge: assume alive
+    return True
+
+
 class LeaseHeld(VaultError):
     """Another live run holds the storage lease."""
 
@@ -48,10 +61,14 @@ class LeaseInfo:
     key: str = ""
 
     def expired(self, now: datetime) -> bool:
+        """Past its expiry, or held by a process of this host that is gone (a run killed here a moment ago
+        is known dead at once; on another host only the expiry tells)."""
         try:
-            return parse_iso(self.expires_at) <= now
+            if parse_iso(self.expires_at) <= now:
+                return True
         except ValueError:
             return True
+        return self.host == _HOST and self.pid != os.getpid() and not _running(self.pid)
 
     def describe(self) -> str:
         return (
@@ -119,7 +136,7 @@ class StorageLease:
         self.info = LeaseInfo(
             uuid.uuid4().hex[:12],
             kind,
-            os.environ.get("HOSTNAME") or socket.gethostname(),
+            _HOST,
             os.getpid(),
             iso(now),
             iso(now + timedelta(seconds=LEASE_SECONDS)),

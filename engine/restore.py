@@ -425,6 +425,7 @@ def stage_and_swap(
         else:
             sink.cancel()
         record_verdict(storage, report, started, clock)
+        checkpoint("restore.verified")
         if not report.ok:
             return Attempt(rejected=rejection(report))
         items = plan_items(report, request)

@@ -9,6 +9,7 @@ from engine.catalog import ArchiveEntry, list_archives, stamped_in_future
 from engine.clock import Clock, utc_now
 from engine.config import DEFAULT_KEEP_LAST, DEFAULT_MAX_AGE_DAYS
 from engine.errors import ConfigError
+from engine.faults import checkpoint
 from engine.holds import Hold, read_holds
 from engine.lease import StorageLease, archives_being_read
 from engine.ledger import recorded_run
@@ -158,6 +159,7 @@ def apply_purge(
                 continue
             try:
                 storage.delete(decision.name)
+                checkpoint("purge.archive-deleted")
                 storage.delete(decision.entry.ref.manifest_key)
             except StorageFault as error:  # one archive that cannot go (a link, a permission) stops nothing else
                 result.skipped.append((decision.name, str(error)))

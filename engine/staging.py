@@ -139,11 +139,26 @@ def markers(client: pymongo.MongoClient) -> list[dict[str, Any]]:
         raise SourceError(f"cannot read restore markers in the target: {error}") from None
 
 
-def is_stale(marker: dict[str, Any], now: datetime) -> bool:
+def is_dead(marker: dict[str, Any], now: datetime) -> bool:
+    """Whether the marker's run is gone: not renewed for STALE_AFTER, or from this host and its process is
+    not running (a container restarted after a kill sees at once that the run before it died)."""
     try:
-        return parse_iso(str(marker.get("renewed_at"))) < now - STALE_AFTER
+        if parse_iso(str(marker.get("renewed_at"))) < now - STALE_AFTER:
+            return True
     except ValueError:
         return True
+    if marker.get("host") != socket.gethostname():
+        return False
+    pid = marker.get("pid")
+    if not isinstance(pid, int) or pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, someone else's
+    return False
 
 
 def partial_restores(client: pymongo.MongoClient) -> list[dict[str, Any]]:
@@ -179,7 +194,7 @@ def sweep_dead_runs(client: pymongo.MongoClient, now: datetime) -> list[str]:
     changed any target. Markers of partial restores stay until a restore replaces those targets."""
     swept = []
     for marker in markers(client):
-        if not is_stale(marker, now):
+        if not is_dead(marker, now):
             continue  # a restore still running (it renews its marker)
         drop_staging(client, marker)
         swept.append(str(marker["_id"]))

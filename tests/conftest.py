@@ -100,3 +100,13 @@ def s3_bucket(s3_client) -> str:  # noqa: ANN001
 def database_name() -> str:
     """A database name no other test uses."""
     return f"t_{uuid.uuid4().hex[:10]}"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """What the kill matrix exercised (tests/test_kill_matrix.py)."""
+    from tests.helpers import EXERCISED
+
+    if EXERCISED:
+        terminalreporter.section("kill points exercised")
+        for line in EXERCISED:
+            terminalreporter.write_line(line)

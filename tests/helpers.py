@@ -121,3 +121,7 @@ def tar_gz(members: list[tuple[tarfile.TarInfo, bytes]]) -> bytes:
 def files_tar_gz(files: dict[str, bytes]) -> bytes:
     """A gzipped tar of plain files, path -> content."""
     return tar_gz([(tarfile.TarInfo(path), data) for path, data in files.items()])
+
+
+# Kill points and injected faults exercised this session, one line per scenario (printed at the end).
+EXERCISED: list[str] = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -81,8 +81,9 @@ class Storage(Protocol):
         hidden temporary files in a folder, incomplete multipart uploads in S3."""
         ...
 
-    def discard_unfinished(self, started_before: datetime) -> list[str]:
-        """Removes what `unfinished_writes` lists; returns the keys it removed."""
+    def discard_unfinished(self, started_before: datetime, only: Callable[[str], bool] | None = None) -> list[str]:
+        """Removes what `unfinished_writes` lists (with `only`, those whose intended key it accepts); returns
+        the keys it removed."""
         ...
 
     def delete(self, key: str) -> None:

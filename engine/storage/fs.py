@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -175,9 +175,13 @@ class FolderStorage:
             raise _explain(error, "list", self.root) from error
         return found
 
-    def discard_unfinished(self, started_before: datetime) -> list[str]:
+    def discard_unfinished(self, started_before: datetime, only: Callable[[str], bool] | None = None) -> list[str]:
         removed = []
         for info in self.unfinished_writes(started_before):
+            folder, _, name = info.key.rpartition("/")
+            intended = (folder + "/" if folder else "") + name[1:].rsplit(".", 2)[0]  # .<name>.<hex>.partial
+            if only is not None and not only(intended):
+                continue
             self.delete(info.key)
             removed.append(info.key)
         return removed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, BinaryIO
 
@@ -201,9 +201,11 @@ class S3Storage:
             for upload in self._incomplete_uploads(started_before)
         ]
 
-    def discard_unfinished(self, started_before: datetime) -> list[str]:
+    def discard_unfinished(self, started_before: datetime, only: Callable[[str], bool] | None = None) -> list[str]:
         removed = []
         for upload in self._incomplete_uploads(started_before):
+            if only is not None and not only(upload["Key"][len(self.prefix) :]):
+                continue
             try:
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
             except (ClientError, BotoCoreError) as error:
