@@ -1,7 +1,9 @@
 """Side-by-side benchmark on one sample, in one run, against the real tools and the old pipeline.
 
-Backup: vaultui per codec and dumper vs mongodump + tar czf. Restore: vaultui's native streaming loader vs
-the real mongorestore (through vaultui's loader option, and the old way: tar xzf + mongorestore). Codecs
+Backup: vaultui per codec and dumper vs mongodump + tar czf and mongodump --archive --gzip. Restore: vaultui's
+native loader in one read (staging collections, then the swap) and in two (verify, then load) vs the real
+mongorestore --archive --gzip, mongorestore through vaultui's loader option, and the old way (tar xzf +
+mongorestore). Codecs
 alone on the same tar stream. The read-back every backup makes before its commit, timed alone from a folder
 and from S3. Prints seconds, sizes, throughput and ratios.
 
@@ -67,6 +69,30 @@ def old_restore(uri: str, mongorestore: Path, archive: Path, work: Path, target:
     )
 
 
+def archive_dump(uri: str, mongodump: Path, archive: Path) -> None:
+    subprocess.run(
+        [str(mongodump), f"--uri={uri}", f"--db={DATABASE}", f"--archive={archive}", "--gzip"],
+        check=True,
+        capture_output=True,
+    )
+
+
+def archive_restore(uri: str, mongorestore: Path, archive: Path, target: str) -> None:
+    subprocess.run(
+        [
+            str(mongorestore),
+            f"--uri={uri}",
+            "--noIndexRestore",
+            f"--archive={archive}",
+            "--gzip",
+            f"--nsFrom={DATABASE}.*",
+            f"--nsTo={target}.*",
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
 def codec_rows(archive: Path) -> list[tuple[str, float, float]]:
     with archive.open("rb") as raw, open_decompressor("zstd", raw) as plain:
         data = plain.read()
@@ -117,6 +143,9 @@ def main() -> None:
             (work / "old").mkdir()
             seconds, old_archive = clock(lambda: old_backup(server.url, binaries["mongodump"], work / "old"))
             backups = [("old pipeline: mongodump + tar czf", seconds, old_archive.stat().st_size)]
+            dumped = work / "dump.archive.gz"
+            seconds, _ = clock(lambda: archive_dump(server.url, binaries["mongodump"], dumped))
+            backups.append(("mongodump --archive --gzip", seconds, dumped.stat().st_size))
             results: dict[str, BackupResult] = {}
             for label, options in [
                 ("vaultui native, zstd", BackupOptions(codec="zstd", namespaces=chosen)),
@@ -140,16 +169,20 @@ def main() -> None:
                 lambda: old_restore(server.url, binaries["mongorestore"], old_archive, work / "old-restore", "r_old")
             )
             restores.append(("old way: tar xzf + mongorestore", seconds))
-            for index, (label, loader, workers) in enumerate(
+            seconds, _ = clock(lambda: archive_restore(server.url, binaries["mongorestore"], dumped, "r_archive"))
+            restores.append(("mongorestore --archive --gzip (no verify)", seconds))
+            for index, (label, loader, workers, two_pass) in enumerate(
                 [
-                    ("vaultui native loader, 1 insert worker", "native", 1),
-                    ("vaultui native loader, 4 insert workers", "native", 4),
-                    ("vaultui via real mongorestore", "mongorestore", 4),
+                    ("vaultui single pass (staging+swap), 1 worker", "native", 1, False),
+                    ("vaultui single pass (staging+swap), 4 workers", "native", 4, False),
+                    ("vaultui two pass (verify, then load), 4 workers", "native", 4, True),
+                    ("vaultui via real mongorestore", "mongorestore", 4, False),
                 ]
             ):
                 request = RestoreRequest(
                     archive=manifest.archive,
                     loader=loader,
+                    two_pass=two_pass,
                     insert_workers=workers,
                     indexes=False,
                     renames=(Rename(f"{DATABASE}.*", f"r_{index}.*"),),

@@ -47,6 +47,11 @@ class StatusSummary:
     def oldest(self) -> ArchiveEntry | None:
         return self.archives[-1] if self.archives else None
 
+    @property
+    def interrupted_restores(self) -> list[LeaseInfo]:
+        """Restores that died before they finished (their shared lease outlived them)."""
+        return [lease for lease in self.leases if lease.kind == "restore" and lease.expired(self.now)]
+
     def state(self, entry: ArchiveEntry) -> ArchiveState:
         """The archive's one state, as `list` and the dashboard show it."""
         return archive_state(entry, self.verifications)

@@ -264,3 +264,29 @@ def test_runs_do_not_race_on_the_storage(source: str, mongo_uri: str, backups: P
     assert "running      restore run fedcba987654" in status.stdout
     cleared = run_vaultui("--headless", "unlock", "--all", env=env)
     assert "removed the lease of restore run fedcba987654" in cleared.stdout
+
+
+def test_an_archive_the_storage_will_not_hand_over_is_skipped_never_condemned(
+    source: str, mongo_client: pymongo.MongoClient, mongo_uri: str, backups: Path, tmp_path: Path
+) -> None:
+    """A link out of the backup folder stands for any archive the storage refuses (a permission, a vanished
+    object): --latest moves on to the next archive with a warning, verify --all says so (exit 5), and no
+    failed verification is recorded against it."""
+    good = backup(mongo_uri, str(backups), source)
+    outside = tmp_path / "elsewhere.tar.zst"
+    outside.write_bytes((backups / good).read_bytes())
+    newest = f"{datetime.now(UTC) + timedelta(minutes=1):%Y%m%dT%H%M%SZ}.tar.zst"
+    (backups / newest).symlink_to(outside)
+    (backups / f"{newest}.manifest.json").write_bytes((backups / f"{good}.manifest.json").read_bytes())
+    target = f"{source}_via_link"
+    done = restore(mongo_uri, str(backups), "--latest", "--ns-from", f"{source}.*", "--ns-to", f"{target}.*")
+    assert done.returncode == 0, done.stderr
+    assert f"WARNING: {newest} was skipped: unreadable" in done.stderr
+    assert f"restored {good}" in done.stdout
+    checked = run_vaultui("--headless", "verify", "--all", env={"VAULTUI_STORAGE": str(backups)})
+    assert checked.returncode == ExitCode.STORAGE, checked.stdout + checked.stderr
+    assert f"{newest}: UNREADABLE (skipped)" in checked.stdout
+    condemned = [
+        run.archive for run in list_runs(open_storage(str(backups))) if run.kind == "verify" and run.result != "success"
+    ]
+    assert condemned == []

@@ -199,6 +199,7 @@ def _report_json(report: VerifyReport) -> dict[str, object]:
         "bytes": report.archive_bytes,
         "duration_seconds": report.duration_seconds,
         "problems": report.problems,
+        "unreadable": report.unreadable or None,
         "not_restored": report.not_restored,
     }
 
@@ -230,7 +231,7 @@ def verify(arguments: argparse.Namespace) -> ExitCode:
         reports.append(report)
         if not arguments.json:
             checked = "checksum and contents" if report.checksum_checked else "structure only (no manifest)"
-            verdict = "ok" if report.ok else "FAILED"
+            verdict = "ok" if report.ok else "UNREADABLE (skipped)" if report.unreadable else "FAILED"
             print(
                 f"{report.archive}: {verdict} ({report.status}, {checked}; {len(report.collections)} collections, "
                 f"{humanize.intcomma(report.documents)} documents)"
@@ -243,7 +244,9 @@ def verify(arguments: argparse.Namespace) -> ExitCode:
         print(json.dumps([_report_json(report) for report in reports], indent=1))
     elif not entries:
         print(f"no archives in {storage.url}")
-    return ExitCode.OK if all(report.ok for report in reports) else ExitCode.VERIFICATION_FAILED
+    if any(not report.ok and not report.unreadable for report in reports):
+        return ExitCode.VERIFICATION_FAILED
+    return ExitCode.STORAGE if any(report.unreadable for report in reports) else ExitCode.OK
 
 
 def _day(text: str) -> date:
@@ -558,7 +561,7 @@ def status(arguments: argparse.Namespace) -> ExitCode:
         for lease in summary.leases:
             if not lease.expired(now):
                 print(f"running      {lease.describe()}")
-            elif lease.kind == "restore":
+            elif lease in summary.interrupted_restores:
                 print(
                     f"INTERRUPTED  {lease.describe()} died before it finished: check its target (one cut short "
                     "while replacing collections left a marker there, which an if-empty restore redoes); unlock "

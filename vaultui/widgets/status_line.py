@@ -40,6 +40,8 @@ class StatusLine(Static):
             last = summary.compliance.last_success
             age = humanize.naturaldelta(now - last) + " ago" if last else "never"
             line.append(f"  last success {age}", style="red" if summary.compliance.stale else "")
+            if interrupted := summary.interrupted_restores:
+                line.append(f"  ⚠ restore interrupted ({interrupted[0].host})", style="bold red")
         else:
             line.append("  loading…", style="dim")
         line.append(f"  {now:%H:%M:%S}Z", style="dim")
