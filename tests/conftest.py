@@ -107,6 +107,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     from tests.helpers import EXERCISED
 
     if EXERCISED:
-        terminalreporter.section("kill points exercised")
+        terminalreporter.section("kill points and faults exercised")
         for line in EXERCISED:
             terminalreporter.write_line(line)

@@ -22,7 +22,7 @@ from engine.ledger import list_runs
 from engine.staging import MARKER_COLLECTION, MARKER_DATABASE, STAGING_PREFIX
 from engine.storage import open_storage
 from tests.bed.faulty_proxy import FaultyProxy
-from tests.helpers import raw_documents, run_vaultui, seed, tar_gz
+from tests.helpers import EXERCISED, raw_documents, run_vaultui, seed, tar_gz
 from tests.test_restore import backup, restore
 from vaultui.exit_codes import ExitCode
 
@@ -203,6 +203,10 @@ def test_s3_connection_resets_are_resumed_and_never_called_corruption(
     verdicts = [run for run in list_runs(open_storage(storage)) if run.kind == "verify"]
     assert all(run.result == "success" for run in verdicts), [run.error for run in verdicts]
     assert leftovers(mongo_client) == []
+    EXERCISED.append(
+        "S3 faults: 2 connection resets in an archive's body (resumed, restored); the network down from the "
+        "middle of the body (storage error, no fallback, nothing condemned)"
+    )
 
 
 HOLD_LEASE = """
