@@ -15,6 +15,7 @@ from typing import IO, BinaryIO
 import zstandard
 
 from engine.errors import ConfigError, VerificationError
+from engine.limits import MAX_MEMBERS, MAX_TAR_HEADER_BYTES, check_size
 
 CODECS = ("gzip", "zstd")
 EXTENSIONS = {"gzip": ".tar.gz", "zstd": ".tar.zst"}
@@ -158,8 +159,31 @@ def add_bytes(tar: tarfile.TarFile, path: str, data: bytes, mtime: datetime) -> 
     add_member(tar, path, io.BytesIO(data), len(data), mtime)
 
 
+class _BoundedTarInfo(tarfile.TarInfo):
+    """Refuses long-name and PAX headers past MAX_TAR_HEADER_BYTES before tarfile reads them into memory."""
+
+    def _proc_gnulong(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+        check_size(self.size, MAX_TAR_HEADER_BYTES, f"the long-name header of {self.name!r}")
+        return super()._proc_gnulong(tarfile)  # type: ignore[misc]
+
+    def _proc_pax(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+        check_size(self.size, MAX_TAR_HEADER_BYTES, f"the PAX header of {self.name!r}")
+        return super()._proc_pax(tarfile)  # type: ignore[misc]
+
+
 def tar_reader(stream: IO[bytes]) -> tarfile.TarFile:
-    return tarfile.open(fileobj=stream, mode="r|")
+    """A streaming tar reader with bounded headers. Iterate it with `members` (which also bounds how many
+    members it takes and forgets each one once passed)."""
+    return tarfile.open(fileobj=stream, mode="r|", tarinfo=_BoundedTarInfo)
+
+
+def members(tar: tarfile.TarFile, where: str) -> Iterator[tarfile.TarInfo]:
+    """The tar's members in order. tarfile keeps every member it has seen (a million tiny entries took half a
+    gigabyte); a stream never goes back, so each is forgotten once passed."""
+    for count, member in enumerate(tar, start=1):
+        check_size(count, MAX_MEMBERS, f"the member count of {where}", unit="members")
+        tar.members.clear()
+        yield member
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,21 @@ from bson import json_util
 from bson.codec_options import CodecOptions, DatetimeConversion
 from bson.errors import InvalidBSON
 
-from engine.archive import HashingReader, UnmappedMember, check_member, iter_bson, open_decompressor, tar_reader
+from engine.archive import (
+    HashingReader,
+    UnmappedMember,
+    check_member,
+    iter_bson,
+    members,
+    open_decompressor,
+    tar_reader,
+)
 from engine.catalog import ArchiveEntry
 from engine.clock import Clock, iso, utc_now
 from engine.errors import VerificationError
 from engine.lease import StorageLease
 from engine.ledger import RunRecord, try_record_run
+from engine.limits import MAX_METADATA_BYTES, BoundedReader, check_size, unpacked_limit
 from engine.manifest import Manifest
 from engine.names import NameScheme, UndecodableName, collection_from_stem
 from engine.progress import ProgressCallback, ProgressTracker
@@ -116,6 +125,7 @@ def scan_archive(
     *,
     decode: bool = True,
     sink: ScanSink | None = None,
+    unpacked: tuple[int, str] | None = None,
 ) -> ScanResult:
     """Reads the whole archive once, checking every member; raises VerificationError at the first break.
     `decode` decodes every document: needed where no manifest checksum vouches for the bytes (old-pipeline
@@ -123,15 +133,19 @@ def scan_archive(
     decoding them again costs four times the read (measured: 117 MB/s of BSON framed, 28 MB/s decoded).
     Collection files are matched to namespaces once the read is done, because a shortened file name is
     resolved from its metadata, which a legacy tar may hold after the data. A `sink` receives each collection's
-    metadata and document batches as they are read: how a restore loads while it verifies, in one read."""
+    metadata and document batches as they are read: how a restore loads while it verifies, in one read.
+    `unpacked` is (bytes, setting): how far the archive may unpack (see engine.limits)."""
+    limit, setting = unpacked or unpacked_limit(None)
     by_file: dict[tuple[str, str], CollectionFound] = {}
     unmapped: list[UnmappedMember] = []
     seen: set[str] = set()
     with storage.open_read(entry.name) as raw:
         hashed = HashingReader(raw)
         try:
-            with open_decompressor(entry.ref.codec, hashed) as plain, tar_reader(plain) as tar:  # type: ignore[arg-type]
-                for member in tar:
+            with open_decompressor(entry.ref.codec, hashed) as plain:  # type: ignore[arg-type]
+                bounded = BoundedReader(plain, limit, f"{entry.name} unpacked", setting)
+                tar = tar_reader(bounded)  # type: ignore[arg-type]
+                for member in members(tar, entry.name):
                     where = check_member(member, entry.name)
                     if where is None:
                         continue
@@ -149,6 +163,7 @@ def scan_archive(
                     stream = tar.extractfile(member)
                     assert stream is not None
                     if where.kind == "metadata":
+                        check_size(member.size, MAX_METADATA_BYTES, f"{entry.name}: {member.name}")
                         collection.metadata = _parse_metadata(stream.read(), f"{entry.name}: {member.name}")
                         if sink is not None:
                             sink.metadata(where.database, where.stem, collection.metadata)
@@ -170,7 +185,7 @@ def scan_archive(
                     collection.sha256 = digest.hexdigest()
                 # Read the decompressed stream to its end: only then are gzip's CRC and length and zstd's frame
                 # checksums checked (tar stops at its end-of-archive blocks, before the codec's trailer).
-                while plain.read(1 << 20):
+                while bounded.read(1 << 20):
                     pass
                 hashed.drain()
         except VerificationError:
@@ -281,7 +296,10 @@ def verify_archive(
         vouched = manifest is not None and all(
             item.bson_sha256 for item in manifest.collections if item.type == "collection"
         )
-        scan = scan_archive(storage, entry, name_scheme(manifest), tracker, decode=not vouched, sink=sink)
+        unpacked = unpacked_limit(manifest.bson_bytes, len(manifest.collections)) if manifest else None
+        scan = scan_archive(
+            storage, entry, name_scheme(manifest), tracker, decode=not vouched, sink=sink, unpacked=unpacked
+        )
         found = scan.collections
         report.collections = found
         report.archive_bytes = scan.hashed.bytes

@@ -8,6 +8,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import BinaryIO, Protocol
 
+from engine.limits import MAX_SIDECAR_BYTES, check_size
+
 
 @dataclass(frozen=True)
 class ObjectInfo:
@@ -91,9 +93,12 @@ class Storage(Protocol):
         ...
 
 
-def read_bytes(storage: Storage, key: str) -> bytes:
+def read_bytes(storage: Storage, key: str, limit: int = MAX_SIDECAR_BYTES) -> bytes:
+    """A small object whole; one past `limit` bytes is TooLarge (never read into memory past it)."""
     with storage.open_read(key) as stream:
-        return stream.read()
+        data = stream.read(limit + 1)
+    check_size(len(data), limit, f"{key} in {storage.url}")
+    return data
 
 
 def write_bytes(storage: Storage, key: str, data: bytes) -> None:
