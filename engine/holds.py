@@ -47,8 +47,11 @@ def read_hold(storage: Storage, ref: ArchiveRef) -> Hold | None:
         return None
     try:
         raw = json.loads(read_bytes(storage, key))
-        return Hold(raw["archive"], raw["reason"], raw["held_at"])
-    except (ValueError, KeyError, TypeError):
+        hold = Hold(raw["archive"], raw["reason"], raw["held_at"])
+        if not all(isinstance(value, str) for value in (hold.archive, hold.reason, hold.held_at)):
+            raise TypeError("hold fields are strings")
+        return hold
+    except (ValueError, KeyError, TypeError, RecursionError):
         # An unreadable hold still holds: keeping an archive too long is the safe mistake.
         return Hold(ref.name, f"unreadable hold file {key}", "")
 

@@ -96,7 +96,7 @@ def parse_lease(key: str, data: bytes) -> LeaseInfo:
             [str(name) for name in raw.get("archives", [])],
             key,
         )
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, RecursionError):
         return LeaseInfo("unknown", "unknown", "unknown", 0, "unknown", "1970-01-01T00:00:00+00:00", [], key)
 
 

@@ -23,7 +23,30 @@ from engine.remap import split_namespace
 DUPLICATE_KEY = 11000
 NAMESPACE_EXISTS = 48
 # Options that describe a collection rather than configure it: never passed back to `create`.
-_NOT_CREATE_OPTIONS = {"uuid", "idIndex"}
+# The `create` options a restore passes on from an archive's metadata (MongoDB 4.2 to 8.0); anything else an
+# archive says (uuid and idIndex describe a collection rather than configure it; unknown or hostile keys) stays
+# out of the command sent to the server.
+CREATE_OPTIONS = frozenset(
+    {
+        "capped",
+        "size",
+        "max",
+        "autoIndexId",
+        "storageEngine",
+        "validator",
+        "validationLevel",
+        "validationAction",
+        "indexOptionDefaults",
+        "viewOn",
+        "pipeline",
+        "collation",
+        "timeseries",
+        "expireAfterSeconds",
+        "clusteredIndex",
+        "changeStreamPreAndPostImages",
+        "encryptedFields",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -59,7 +82,8 @@ class LoadStats:
 
 
 def create_options(metadata: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in metadata.get("options", {}).items() if key not in _NOT_CREATE_OPTIONS}
+    """The archived collection options that go into `create`: the allow-listed ones only."""
+    return {key: value for key, value in metadata.get("options", {}).items() if key in CREATE_OPTIONS}
 
 
 def prepare_targets(client: pymongo.MongoClient, items: list[LoadItem], drop: bool) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from urllib.parse import urlsplit, urlunsplit
+
+from engine.errors import ConfigError
 
 
 def redact_uri(uri: str) -> str:
@@ -42,10 +46,33 @@ def scrub(message: str, secrets: list[str]) -> str:
     return message
 
 
+_HOST = re.compile(r"^(?:\[(?P<ipv6>[0-9A-Fa-f:.%a-zA-Z0-9]+)\]|(?P<name>[A-Za-z0-9._-]+))(?::(?P<port>\d{1,5}))?$")
+
+
+def check_host(host: str) -> None:
+    """`host[:port]`, `[ipv6][:port]`: anything else is a one-line ConfigError, never a broken URI."""
+    match = _HOST.match(host)
+    valid = match is not None and (match["port"] is None or 0 < int(match["port"]) < 65536)
+    if valid and match is not None and match["ipv6"]:
+        try:
+            ipaddress.IPv6Address(match["ipv6"].split("%")[0])
+        except ValueError:
+            valid = False
+    if not valid:
+        raise ConfigError(
+            f"target host {host!r} is not HOST:PORT (an IPv6 address goes in brackets: [::1]:27017)",
+            setting="target_host",
+        )
+
+
 def with_host(uri: str, host: str) -> str:
     """The URI aimed at one server (`host:port`) with a direct connection: the credentials and options
     stay, the host list and any replica set name go (a restore targets one member, as a restart hook does)."""
-    parts = urlsplit(uri)
+    check_host(host)
+    try:
+        parts = urlsplit(uri)
+    except ValueError as error:  # e.g. an unclosed IPv6 bracket
+        raise ConfigError(f"the target URI is malformed ({error}): fix VAULTUI_TARGET_URI") from None
     userinfo = parts.netloc.rpartition("@")[0]
     options = [
         item

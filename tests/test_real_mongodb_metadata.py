@@ -63,3 +63,10 @@ def test_time_series_options_pass_through(mongo_tools_source: Path) -> None:
     )
     assert create_options(metadata)["timeseries"]["timeField"] == "ts"
     assert [spec["name"] for spec in index_specs(metadata)] == ["meta.device_1", "ts_1_meta.device_1"]
+
+
+def test_only_allow_listed_create_options_reach_the_server() -> None:
+    """An archive's metadata is input: options MongoDB does not define (or that describe rather than configure
+    a collection) never go into the create command."""
+    metadata = {"options": {"capped": True, "size": 4096, "uuid": "x", "idIndex": {}, "$where": "1", "evil": 1}}
+    assert create_options(metadata) == {"capped": True, "size": 4096}

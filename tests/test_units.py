@@ -74,3 +74,15 @@ def test_secrets_never_survive_redaction() -> None:
 def test_engine_never_imports_textual() -> None:
     code = "import sys, engine.backup, engine.verify, engine.catalog; sys.exit('textual' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+@pytest.mark.parametrize("host", ["[::1", "::1:27017", "[::1]:99999", "host:abc", "", "[zz::1]:1"])
+def test_a_malformed_target_host_is_one_line_not_a_traceback(host: str) -> None:
+    from engine.errors import ConfigError
+    from engine.secrets import with_host
+
+    with pytest.raises(ConfigError, match="is not HOST:PORT"):
+        with_host("mongodb://u:p@db:27017/", host)
+    assert with_host("mongodb://u:p@db:27017/?replicaSet=rs0", "[::1]:27017") == (
+        "mongodb://u:p@[::1]:27017/?directConnection=true"
+    )

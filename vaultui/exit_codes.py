@@ -61,6 +61,7 @@ FLAG_HINTS = {
     "keep_last": "--keep-last",
     "reason": "--reason",
     "uri": "--mongo-uri-file",
+    "target_host": "--target-host",
     "storage": "--storage",
     "cronjob": "--cronjob",
 }
