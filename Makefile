@@ -32,9 +32,9 @@ REPEAT ?= 10
 test-repeat: $(INSTALLED) bed
 	bash tests/repeat.sh $(REPEAT)
 
-# Property-based round trips with new random examples, ten times as many as `make test` replays.
+# Property-based round trips and input mutations with new random examples, ten times as many as `make test` replays.
 fuzz: $(INSTALLED) bed
-	VAULTUI_HYPOTHESIS=explore $(PY) -m pytest -p no:cacheprovider tests/test_round_trips.py tests/test_names_and_index_specs.py
+	VAULTUI_HYPOTHESIS=explore $(PY) -m pytest -p no:cacheprovider tests/test_round_trips.py tests/test_names_and_index_specs.py tests/test_fuzz_inputs.py
 
 # Side-by-side backup/restore figures against mongodump, mongorestore and the old pipeline (100k documents).
 bench: $(INSTALLED) bed

@@ -17,7 +17,7 @@ from tests.bed import servers
 # Property tests: `make test` replays the same examples every run (a CI run is never the first to meet a new
 # example); VAULTUI_HYPOTHESIS=explore draws new ones, ten times as many, for `make fuzz` and local runs.
 settings.register_profile("ci", derandomize=True, max_examples=8)
-settings.register_profile("explore", derandomize=False, max_examples=80)
+settings.register_profile("explore", derandomize=False, max_examples=80, print_blob=True)
 settings.load_profile(os.environ.get("VAULTUI_HYPOTHESIS", "ci"))
 
 
