@@ -9,6 +9,7 @@ from engine.archive import HOLD_SUFFIX, ArchiveRef
 from engine.catalog import ArchiveEntry, find_archive
 from engine.clock import Clock, iso, utc_now
 from engine.errors import ConfigError
+from engine.schemas import decode
 from engine.storage import Storage, read_bytes, write_bytes
 
 
@@ -46,12 +47,8 @@ def read_hold(storage: Storage, ref: ArchiveRef) -> Hold | None:
     if storage.stat(key) is None:
         return None
     try:
-        raw = json.loads(read_bytes(storage, key))
-        hold = Hold(raw["archive"], raw["reason"], raw["held_at"])
-        if not all(isinstance(value, str) for value in (hold.archive, hold.reason, hold.held_at)):
-            raise TypeError("hold fields are strings")
-        return hold
-    except (ValueError, KeyError, TypeError, RecursionError):
+        return decode(read_bytes(storage, key), Hold, f"hold file {key}")
+    except ValueError:
         # An unreadable hold still holds: keeping an archive too long is the safe mistake.
         return Hold(ref.name, f"unreadable hold file {key}", "")
 

@@ -19,6 +19,7 @@ from types import TracebackType
 
 from engine.clock import Clock, iso, parse_iso, utc_now
 from engine.errors import VaultError
+from engine.schemas import decode
 from engine.storage import Storage
 from engine.storage.base import read_bytes, write_bytes
 from engine.storage.errors import AccessDenied, ObjectMissing, StorageFault
@@ -85,18 +86,10 @@ class LeaseInfo:
 def parse_lease(key: str, data: bytes) -> LeaseInfo:
     """A lease object; a malformed one reads as an expired lease of an unknown run (it protects nothing)."""
     try:
-        raw = json.loads(data)
-        return LeaseInfo(
-            str(raw["run_id"]),
-            str(raw["kind"]),
-            str(raw["host"]),
-            int(raw["pid"]),
-            str(raw["acquired_at"]),
-            str(raw["expires_at"]),
-            [str(name) for name in raw.get("archives", [])],
-            key,
-        )
-    except (ValueError, TypeError, KeyError, RecursionError):
+        lease = decode(data, LeaseInfo, f"lease {key}")
+        lease.key = key
+        return lease
+    except ValueError:
         return LeaseInfo("unknown", "unknown", "unknown", 0, "unknown", "1970-01-01T00:00:00+00:00", [], key)
 
 
@@ -143,6 +136,7 @@ class StorageLease:
         )
         self.info.key = EXCLUSIVE_KEY if exclusive else f"{SHARED_PREFIX}{self.info.run_id}.json"
         self.warnings: list[str] = []
+        self.unprotected = ""  # why no shared lease could be taken, if so
         self._owned = False
         self._nested = False
         self._stop = threading.Event()
@@ -161,8 +155,10 @@ class StorageLease:
         else:
             try:
                 write_bytes(self.storage, self.info.key, self.info.to_json())
-            except AccessDenied as error:  # a read-only volume: the read goes on, unprotected from purges
-                self.warnings.append(f"no shared lease taken (purges cannot see this run): {error}")
+            except AccessDenied as error:
+                # A read-only volume (the restore-at-start sidecar): the read goes on without a lease. Not a
+                # warning of its own: the ledger record that cannot be written either already says read-only.
+                self.unprotected = str(error)
                 return self
         self._owned = True
         self._thread = threading.Thread(target=self._renew, name="vaultui-lease", daemon=True)

@@ -16,6 +16,7 @@ from typing import Any
 from engine.clock import Clock, iso
 from engine.config import ledger_key
 from engine.errors import StorageError, VaultError
+from engine.schemas import decode
 from engine.secrets import scrub
 from engine.states import RunResult
 from engine.storage import Storage, read_bytes, write_bytes
@@ -36,7 +37,7 @@ class RunRecord:
     archive: str | None = None
     bytes: int = 0
     documents: int = 0
-    duration_seconds: float = 0.0
+    duration_seconds: int | float = 0.0  # as written: a signature covers the exact JSON number
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -162,34 +163,10 @@ def select_keys(
     return chosen[:limit] if limit else chosen
 
 
-_TYPES: dict[str, tuple[type, ...]] = {
-    "kind": (str,),
-    "started_at": (str,),
-    "finished_at": (str,),
-    "result": (str,),
-    "archive": (str, type(None)),
-    "bytes": (int,),
-    "documents": (int,),
-    "duration_seconds": (int, float),
-    "error": (str, type(None)),
-    "details": (dict,),
-    "id": (str,),
-    "previous": (dict, type(None)),
-    "signature": (str, type(None)),
-}
-
-
 def parse_record(data: bytes) -> RunRecord:
-    """A ledger record, checked field by field: a record with a wrong type or a time without a zone is a
-    ValueError (and skipped by readers), never a crash of status or report later on."""
-    raw = json.loads(data)
-    if not isinstance(raw, dict):
-        raise ValueError("a ledger record is a JSON object")
-    values = {name: value for name, value in raw.items() if name in _TYPES}
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, _TYPES[name]):
-            raise ValueError(f"field {name} has the wrong type")
-    record = RunRecord(**values)
+    """A ledger record, validated field by field (engine.schemas): a record with a wrong type or a time
+    without a zone is a ValueError (and skipped by readers), never a crash of status or report later on."""
+    record = decode(data, RunRecord, "ledger record")
     for stamp in (record.started_at, record.finished_at):
         if datetime.fromisoformat(stamp).tzinfo is None:
             raise ValueError("times must carry a zone")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import asdict, dataclass, field
 
 from engine.archive import ArchiveRef
 from engine.errors import VerificationError
+from engine.schemas import SchemaError, decode
 from engine.storage import Storage, read_bytes, write_bytes
 
 # 1: vaultui 0.1, collection files named by their raw names. 2: named as mongodump names them (escaped,
@@ -71,43 +71,11 @@ class Manifest:
 
     @classmethod
     def from_json(cls, data: bytes, where: str) -> Manifest:
+        """A manifest is evidence: every field must have its type, or the archive cannot be trusted."""
         try:
-            raw: dict[str, Any] = json.loads(data)
-            known = {item.name for item in fields(cls)}
-            values = {key: value for key, value in raw.items() if key in known}
-            entry_fields = {item.name for item in fields(CollectionEntry)}
-            values["collections"] = [
-                CollectionEntry(**{key: value for key, value in entry.items() if key in entry_fields})
-                for entry in raw.get("collections", [])
-            ]
-            manifest = cls(**values)
-            _check_types(manifest)
-            return manifest
-        except (ValueError, TypeError, AttributeError, RecursionError) as error:
-            raise VerificationError(
-                f"manifest {where} is unreadable ({error}): the archive cannot be trusted"
-            ) from None
-
-
-def _check_types(manifest: Manifest) -> None:
-    """A manifest is evidence: every field the checks rely on must have its type, or the manifest is unreadable."""
-    checks = [
-        isinstance(manifest.archive_bytes, int) and not isinstance(manifest.archive_bytes, bool),
-        isinstance(manifest.archive_sha256, str),
-        isinstance(manifest.format, int) and not isinstance(manifest.format, bool),
-        isinstance(manifest.read_back, bool),
-        all(
-            isinstance(entry.database, str)
-            and isinstance(entry.collection, str)
-            and isinstance(entry.type, str)
-            and isinstance(entry.documents, int)
-            and isinstance(entry.bson_bytes, int)
-            and isinstance(entry.bson_sha256, str)
-            for entry in manifest.collections
-        ),
-    ]
-    if not all(checks):
-        raise TypeError("a field has the wrong type")
+            return decode(data, cls, f"manifest {where}")
+        except SchemaError as error:
+            raise VerificationError(f"{error}: the archive cannot be trusted") from None
 
 
 def write_manifest(storage: Storage, ref: ArchiveRef, manifest: Manifest) -> None:

@@ -34,6 +34,7 @@ from engine.limits import MAX_METADATA_BYTES, BoundedReader, check_size, unpacke
 from engine.manifest import Manifest
 from engine.names import NameScheme, UndecodableName, collection_from_stem
 from engine.progress import ProgressCallback, ProgressTracker
+from engine.schemas import SchemaError, convert
 from engine.storage import Storage
 from engine.storage.errors import StorageFault, TransientFault
 
@@ -230,14 +231,22 @@ def _parse_metadata(data: bytes, where: str) -> dict[str, Any]:
         parsed = json_util.loads(data or b"{}", json_options=json_util.CANONICAL_JSON_OPTIONS)
     except (ValueError, TypeError, KeyError, ArithmeticError, RecursionError, bson.errors.BSONError) as error:
         raise VerificationError(f"{where} is not valid extended JSON ({error})") from None
-    if not isinstance(parsed, dict):
-        raise VerificationError(f"{where} is not a JSON object")
-    options, indexes = parsed.get("options", {}), parsed.get("indexes", [])
-    if not isinstance(options, dict):
-        raise VerificationError(f"{where}: options is not an object")
-    if not isinstance(indexes, list) or not all(isinstance(index, dict) for index in indexes):
-        raise VerificationError(f"{where}: indexes is not a list of objects")
-    return parsed
+    try:
+        convert(parsed, MetadataShape, where)
+    except SchemaError as error:
+        raise VerificationError(str(error)) from None
+    return parsed  # type: ignore[no-any-return]
+
+
+@dataclass
+class MetadataShape:
+    """The fields of a mongodump metadata.json the loader relies on, with their types (the values inside
+    options and index specs are any BSON: the allow-lists in engine.load and engine.indexes filter them)."""
+
+    options: dict[str, Any] = field(default_factory=dict)
+    indexes: list[dict[str, Any]] = field(default_factory=list)
+    collectionName: str = ""  # noqa: N815 - mongodump's field name
+    type: str = "collection"
 
 
 def compare_with_manifest(manifest: Manifest, scan: ScanResult) -> list[str]:

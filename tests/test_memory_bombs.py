@@ -9,7 +9,9 @@ import gzip
 import io
 import os
 import subprocess
+import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 import bson
@@ -49,17 +51,34 @@ def many_entries(path: Path, day: str, count: int) -> None:
     path.write_bytes(buffer.getvalue())
 
 
+# Measured from a small launcher process: a child forked straight from pytest would count pytest's own pages
+# (ru_maxrss covers the time between fork and exec), however little vaultui itself uses.
+_LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as out:
+    out.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_measured(*arguments: str, env: dict[str, str]) -> tuple[int, str, float]:
     """(exit code, output, peak RSS in MB) of one `vaultui` process."""
     environment = {key: value for key, value in os.environ.items() if not key.startswith("VAULTUI_")}
     environment.update(env)
-    process = subprocess.Popen(
-        [VAULTUI, *arguments], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=environment, text=True
-    )
-    output = process.stdout.read() if process.stdout else ""
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, output, usage.ru_maxrss / 1024
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as peak:
+        done = subprocess.run(
+            [sys.executable, "-c", _LAUNCHER, peak.name, VAULTUI, *arguments],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=environment,
+            text=True,
+            check=False,
+        )
+        return done.returncode, done.stdout, int(peak.read() or 0) / 1024
 
 
 GOOD_DAY = "20260930"
