@@ -12,12 +12,19 @@ from engine.errors import ConfigError
 from engine.schemas import decode
 from engine.storage import Storage, read_bytes, write_bytes
 
+UNREADABLE_HOLD = "unreadable hold file"
+
 
 @dataclass(frozen=True)
 class Hold:
     archive: str
     reason: str
     held_at: str
+
+    @property
+    def unreadable(self) -> bool:
+        """A hold file that did not parse (it still holds: keeping too long is the safe mistake)."""
+        return not self.held_at and self.reason.startswith(UNREADABLE_HOLD)
 
 
 def hold_key(ref: ArchiveRef) -> str:
@@ -50,7 +57,7 @@ def read_hold(storage: Storage, ref: ArchiveRef) -> Hold | None:
         return decode(read_bytes(storage, key), Hold, f"hold file {key}")
     except ValueError:
         # An unreadable hold still holds: keeping an archive too long is the safe mistake.
-        return Hold(ref.name, f"unreadable hold file {key}", "")
+        return Hold(ref.name, f"{UNREADABLE_HOLD} {key}", "")
 
 
 def read_holds(storage: Storage, entries: list[ArchiveEntry]) -> dict[str, Hold]:

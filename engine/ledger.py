@@ -173,13 +173,16 @@ def parse_record(data: bytes) -> RunRecord:
     return record
 
 
-def read_runs(storage: Storage, keys: list[str]) -> list[RunRecord]:
-    """The records under `keys`; one that is unreadable or malformed is skipped (it affects only itself)."""
+def read_runs(storage: Storage, keys: list[str], skipped: list[str] | None = None) -> list[RunRecord]:
+    """The records under `keys`; one that is unreadable or malformed is skipped (it affects only itself) and,
+    given a `skipped` list, named there with why."""
     records = []
     for key in keys:
         try:
             records.append(parse_record(read_bytes(storage, key)))
-        except (ValueError, TypeError, RecursionError):
+        except (ValueError, TypeError, RecursionError) as error:
+            if skipped is not None:
+                skipped.append(f"{key}: {error}")
             continue
     records.sort(key=lambda record: record.started, reverse=True)
     return records

@@ -34,6 +34,7 @@ class StatusSummary:
     unfinished: list[ObjectInfo] = field(default_factory=list)  # writes of killed (or running) runs
     verifications: dict[str, bool] = field(default_factory=dict)  # archive -> newest verification passed
     leases: list[LeaseInfo] = field(default_factory=list)  # runs holding the storage, live or dead
+    broken: list[str] = field(default_factory=list)  # ledger records and hold files skipped as unreadable
 
     @property
     def total_bytes(self) -> int:
@@ -89,13 +90,16 @@ def summarize(
         chosen += select_keys(keys, kind, limit=50)
     already = set(chosen)
     chosen += [key for key in evidence_keys(keys) if key not in already]  # the same evidence `list` reads
-    runs = read_runs(storage, chosen)
+    broken: list[str] = []
+    runs = read_runs(storage, chosen, broken)
     verifications = latest_verifications(runs)
     entries = list_archives(storage)
     compliance = compute_compliance(
         runs, schedule or Schedule(), now, window_days=window_days, target_percent=target_percent
     )
-    plan = plan_purge(entries, read_holds(storage, entries), policy or RetentionPolicy(), now, verifications)
+    holds = read_holds(storage, entries)
+    broken += [hold.reason for hold in holds.values() if hold.unreadable]
+    plan = plan_purge(entries, holds, policy or RetentionPolicy(), now, verifications)
     return StatusSummary(
         now,
         compliance,
@@ -106,4 +110,5 @@ def summarize(
         storage.unfinished_writes(now),
         verifications,
         read_leases(storage),
+        broken,
     )

@@ -114,3 +114,15 @@ def test_a_malformed_ledger_record_affects_only_itself(tmp_path: Path, record: s
     assert report.returncode == 0, report.stderr
     assert "Traceback" not in status.stderr + report.stderr
     assert json.loads(run_vaultui("--headless", "list", "--json", env=env).stdout) == []
+
+
+def test_status_counts_what_it_skipped(tmp_path: Path) -> None:
+    """Broken ledger records and hold files are skipped one by one, and status names them."""
+    legacy_archive(tmp_path, good_members())
+    (tmp_path / f"{DAY}.tar.gz.hold.json").write_text('{"archive": ' * 50_000)
+    (tmp_path / "_vaultui" / "runs").mkdir(parents=True)
+    (tmp_path / "_vaultui" / "runs" / "20261001T000000000000Z-backup-abc.json").write_text('{"kind": []}')
+    done = run_vaultui("--headless", "status", env={"VAULTUI_STORAGE": str(tmp_path)})
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "broken       2 files skipped as unreadable" in done.stdout
+    assert "$.kind" in done.stdout and "unreadable hold file" in done.stdout

@@ -527,6 +527,7 @@ def status(arguments: argparse.Namespace) -> ExitCode:
                         }
                         for lease in summary.leases
                     ],
+                    "broken": summary.broken,
                     "healthy": summary.healthy,
                 },
                 indent=1,
@@ -558,6 +559,10 @@ def status(arguments: argparse.Namespace) -> ExitCode:
                 f"unfinished   {len(summary.unfinished)} writes of killed or running runs, oldest started "
                 f"{oldest:%Y-%m-%d %H:%M} UTC (the next backup removes those older than 12 h)"
             )
+        if summary.broken:
+            print(f"broken       {len(summary.broken)} files skipped as unreadable (each affects only itself):")
+            for item in summary.broken[:5]:
+                print(f"  {item}")
         for lease in summary.leases:
             if not lease.expired(now):
                 print(f"running      {lease.describe()}")
