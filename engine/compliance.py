@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
+from engine.archive import parse_archive_name
 from engine.config import DEFAULT_SCHEDULE, DEFAULT_TARGET_PERCENT, DEFAULT_WINDOW_DAYS
 from engine.errors import ConfigError
 from engine.ledger import RunRecord
-from engine.states import SlotStatus
+from engine.states import SlotStatus, latest_verifications
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,42 @@ class ComplianceReport:
         )
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What a backup record must be backed by to meet its slot: its archive is in the storage (or a purge on
+    record deleted it), was made in that slot, and verified (a backup's read-back counts). A record alone,
+    forged or left behind by a deleted archive, meets nothing."""
+
+    archives: frozenset[str]
+    purged: frozenset[str]
+    verified: dict[str, bool]
+
+    @classmethod
+    def from_runs(cls, archives: Iterable[str], runs: list[RunRecord]) -> Evidence:
+        purged = {
+            str(name)
+            for run in runs
+            if run.kind == "purge"
+            for name in (run.details.get("deleted") or [])
+            if isinstance(name, str)
+        }
+        return cls(frozenset(archives), frozenset(purged), latest_verifications(runs))
+
+    def problem(self, run: RunRecord, slot_start: datetime, slot_end: datetime) -> str:
+        """Why a successful backup record does not meet its slot, or "" when it does."""
+        ref = parse_archive_name(run.archive or "")
+        if ref is None:
+            return "its record names no archive"
+        if not slot_start - timedelta(seconds=1) <= ref.time < slot_end:
+            return f"its archive {ref.name} is not from this slot"
+        if ref.name not in self.archives and ref.name not in self.purged:
+            return f"its archive {ref.name} is gone, and no purge on record deleted it"
+        verified = self.verified.get(ref.name)
+        if verified is None:
+            return f"its archive {ref.name} was never verified (verify it)"
+        return "" if verified else f"its archive {ref.name} failed verification"
+
+
 def compute_compliance(
     runs: list[RunRecord],
     schedule: Schedule,
@@ -113,9 +151,11 @@ def compute_compliance(
     window_start: datetime | None = None,
     window_end: datetime | None = None,
     target_percent: float = DEFAULT_TARGET_PERCENT,
+    evidence: Evidence | None = None,
 ) -> ComplianceReport:
-    """A slot is met when a successful backup *started* inside it; a late run that starts after the next
-    scheduled time counts for that next slot. The slot still open at `now` is pending unless already met."""
+    """A slot is met when a successful backup *started* inside it, and (given `evidence`) its archive backs
+    it up; a late run that starts after the next scheduled time counts for that next slot. The slot still
+    open at `now` is pending unless already met."""
     if window_days < 1:
         raise ConfigError(f"the compliance window must be at least 1 day, not {window_days}")
     end = min(window_end or now, now)
@@ -127,11 +167,16 @@ def compute_compliance(
     for index, slot_start in enumerate(fires):
         slot_end = fires[index + 1] if index + 1 < len(fires) else schedule.next_after(slot_start)
         inside = backups[bisect.bisect_left(starts, slot_start) : bisect.bisect_left(starts, slot_end)]
-        success = next((run for run in inside if run.succeeded), None)
+        successes = [run for run in inside if run.succeeded]
+        problems = [evidence.problem(run, slot_start, slot_end) if evidence else "" for run in successes]
+        success = next((run for run, problem in zip(successes, problems, strict=True) if not problem), None)
         if success is not None:
             report.slots.append(Slot(slot_start, slot_end, SlotStatus.MET, success))
-        elif slot_end > now:
+        elif slot_end > now and not successes:
             report.slots.append(Slot(slot_start, slot_end, SlotStatus.PENDING))
+        elif successes:
+            cause = f"the backup at {successes[-1].started:%Y-%m-%d %H:%M} succeeded but {problems[-1]}"
+            report.slots.append(Slot(slot_start, slot_end, SlotStatus.MISSED, successes[-1], cause))
         else:
             failure = next((run for run in reversed(inside) if run.result == "failure"), None)
             cause = f"failed at {failure.started:%Y-%m-%d %H:%M}: {failure.error}" if failure else "no backup ran"

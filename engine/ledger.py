@@ -20,7 +20,7 @@ from engine.schemas import decode
 from engine.secrets import scrub
 from engine.states import RunResult
 from engine.storage import Storage, read_bytes, write_bytes
-from engine.storage.errors import StorageFault
+from engine.storage.errors import ObjectMissing, StorageFault
 
 LEDGER_PREFIX = "_vaultui/runs/"
 KINDS = ("backup", "restore", "purge", "drill", "verify")
@@ -104,13 +104,29 @@ class LedgerCheck:
 
 
 def check_ledger(storage: Storage, *, key: bytes | None = None, keys: list[str] | None = None) -> LedgerCheck:
-    """Reads every record: each must parse, each link must name a record that exists and still has the hash
-    it had, and each signature must match under the key (when one is set)."""
-    key = ledger_key() if key is None else key
+    """Reads every record (or those under `keys`) and checks the chain: see check_chain."""
     keys = run_keys(storage) if keys is None else keys
-    check = LedgerCheck(signed=bool(key))
-    raw = {name: read_bytes(storage, name) for name in keys}
+    return check_chain(read_raw(storage, keys), set(keys), key=key)
+
+
+def read_raw(storage: Storage, keys: list[str]) -> dict[str, bytes]:
+    """The records' bytes, key by key; one that cannot be read (vanished, oversized) is left out."""
+    raw = {}
     for name in keys:
+        try:
+            raw[name] = read_bytes(storage, name)
+        except (ValueError, ObjectMissing):
+            continue
+    return raw
+
+
+def check_chain(raw: dict[str, bytes], listed: set[str], *, key: bytes | None = None) -> LedgerCheck:
+    """Each record in `raw` must parse, each link must name a record that exists and still has the hash it
+    had, and each signature must match under the key (when one is set). A link to a record that exists in
+    the listing (`listed`) but was not read (older than the checked span) is not checked."""
+    key = ledger_key() if key is None else key
+    check = LedgerCheck(signed=bool(key))
+    for name in sorted(raw, reverse=True):
         try:
             record = parse_record(raw[name])
         except (ValueError, TypeError, RecursionError):
@@ -125,6 +141,8 @@ def check_ledger(storage: Storage, *, key: bytes | None = None, keys: list[str] 
         link = record.previous or {}
         if not link.get("key"):
             continue  # the first record of the ledger
+        if link.get("key") not in raw and link.get("key") in listed:
+            continue  # outside the span checked
         if link.get("key") not in raw:
             check.problems.append(f"{name} follows {link.get('key')}, which is gone: a record was deleted")
         elif hashlib.sha256(raw[link["key"]]).hexdigest() != link.get("sha256"):
@@ -173,14 +191,16 @@ def parse_record(data: bytes) -> RunRecord:
     return record
 
 
-def read_runs(storage: Storage, keys: list[str], skipped: list[str] | None = None) -> list[RunRecord]:
-    """The records under `keys`; one that is unreadable or malformed is skipped (it affects only itself) and,
-    given a `skipped` list, named there with why."""
+def read_runs(
+    storage: Storage, keys: list[str], skipped: list[str] | None = None, raw: dict[str, bytes] | None = None
+) -> list[RunRecord]:
+    """The records under `keys` (from `raw` when already read); one that is unreadable or malformed is skipped
+    (it affects only itself) and, given a `skipped` list, named there with why."""
     records = []
     for key in keys:
         try:
-            records.append(parse_record(read_bytes(storage, key)))
-        except (ValueError, TypeError, RecursionError) as error:
+            records.append(parse_record(raw[key] if raw is not None and key in raw else read_bytes(storage, key)))
+        except (ValueError, TypeError, RecursionError, ObjectMissing) as error:
             if skipped is not None:
                 skipped.append(f"{key}: {error}")
             continue

@@ -8,12 +8,13 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.archive import parse_archive_name
 from engine.catalog import list_archives
-from engine.compliance import Schedule, compute_compliance
+from engine.compliance import Evidence, Schedule, compute_compliance
 from engine.config import DEFAULT_TARGET_PERCENT
 from engine.errors import ConfigError
 from engine.holds import read_holds
-from engine.ledger import check_ledger, list_runs
+from engine.ledger import RunRecord, check_ledger, list_runs
 from engine.retention import RetentionPolicy, plan_purge
 from engine.rto import DEFAULT_RTO_SECONDS, recovery_met
 from engine.states import NOT_A_RECOVERY, read_verifications
@@ -45,10 +46,16 @@ def build_report(
     if start > now:
         raise ConfigError(f"{month} has not started yet")
     runs = list_runs(storage)
-    compliance = compute_compliance(
-        runs, schedule, now, window_start=start, window_end=end, target_percent=target_percent
-    )
     entries = list_archives(storage)
+    compliance = compute_compliance(
+        runs,
+        schedule,
+        now,
+        window_start=start,
+        window_end=end,
+        target_percent=target_percent,
+        evidence=Evidence.from_runs((entry.name for entry in entries), runs),
+    )
     plan = plan_purge(entries, read_holds(storage, entries), policy, now, read_verifications(storage))
     past_limit = [
         {"archive": decision.name, "age_days": decision.age_days, "why_kept": decision.reason}
@@ -57,6 +64,10 @@ def build_report(
     ]
     ledger = check_ledger(storage)
     in_month = [run for run in runs if start <= run.started < end]
+    destroyed = destroyed_in(in_month, policy)
+    overdue = [
+        decision.name for decision in plan.deletions if decision.age_days > policy.max_age_days + 1
+    ]  # past the limit by more than a day with nothing keeping them: the purge did not run
     recoveries = [
         {
             "kind": run.kind,
@@ -97,6 +108,10 @@ def build_report(
             "oldest_age_days": max((decision.age_days for decision in plan.decisions), default=None),
             "past_limit": past_limit,
             "due_for_purge": [decision.name for decision in plan.deletions],
+            "destroyed": destroyed,
+            "deleted_early": [row["archive"] for row in destroyed if not row["on_schedule"]],
+            "overdue": overdue,
+            "adherent": not overdue and all(row["on_schedule"] for row in destroyed),
         },
         "archives": [
             {"archive": entry.name, "time": entry.ref.time.isoformat(), "bytes": entry.size, "status": entry.status}
@@ -104,6 +119,26 @@ def build_report(
             if start <= entry.ref.time < end
         ],
     }
+
+
+def destroyed_in(runs: list[RunRecord], policy: RetentionPolicy) -> list[dict[str, Any]]:
+    """Every archive a purge on record deleted, with its age then: on schedule when at least the limit."""
+    rows = []
+    for run in sorted((run for run in runs if run.kind == "purge"), key=lambda run: run.started):
+        for name in run.details.get("deleted") or []:
+            ref = parse_archive_name(str(name))
+            if ref is None:
+                continue
+            age = (run.started - ref.time).days
+            rows.append(
+                {
+                    "archive": ref.name,
+                    "purged_at": run.started_at,
+                    "age_days": age,
+                    "on_schedule": age >= policy.max_age_days,
+                }
+            )
+    return rows
 
 
 def render(report: dict[str, Any], form: str) -> str:
@@ -153,6 +188,22 @@ def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[st
         f"Due for purge now: {len(retention['due_for_purge'])}.",
     ]
     past = [[row["archive"], str(row["age_days"]), row["why_kept"]] for row in retention["past_limit"]]
+    destroyed = [
+        [row["archive"], row["purged_at"], str(row["age_days"]), "yes" if row["on_schedule"] else "EARLY"]
+        for row in retention["destroyed"]
+    ]
+    early, overdue = retention["deleted_early"], retention["overdue"]
+    when = f"{len(early)} of them before {retention['max_age_days']} days" if early else "none early"
+    adherence = [
+        f"Retention adherence: {'met' if retention['adherent'] else 'NOT met'}. "
+        f"{len(destroyed)} archives destroyed this month, {when}.",
+        (
+            f"{len(overdue)} kept past the limit with nothing to keep them ({', '.join(overdue[:3])}): the purge did "
+            "not run."
+            if overdue
+            else "Nothing is kept past the limit without a reason (a hold, the newest good archives)."
+        ),
+    ]
     sizes = [[row["archive"], row["time"], str(row["bytes"]), row["status"]] for row in report["archives"]]
     return [
         ("Compliance", [], [], summary),
@@ -164,6 +215,7 @@ def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[st
             [] if runs else ["None this month."],
         ),
         ("Retention", ["archive past the limit", "age (days)", "kept because"], past, retention_text),
+        ("Retention adherence", ["archive destroyed", "purged at", "age (days)", "on schedule"], destroyed, adherence),
         ("Archives this month", ["archive", "time", "bytes", "status"], sizes, [] if sizes else ["None."]),
     ]
 

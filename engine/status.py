@@ -11,12 +11,13 @@ from engine.compliance import (
     DEFAULT_TARGET_PERCENT,
     DEFAULT_WINDOW_DAYS,
     ComplianceReport,
+    Evidence,
     Schedule,
     compute_compliance,
 )
 from engine.holds import read_holds
 from engine.lease import LeaseInfo, read_leases
-from engine.ledger import RunRecord, read_runs, run_keys, select_keys
+from engine.ledger import LedgerCheck, RunRecord, check_chain, read_raw, read_runs, run_keys, select_keys
 from engine.retention import PurgePlan, RetentionPolicy, plan_purge
 from engine.rto import DEFAULT_RTO_SECONDS
 from engine.states import NOT_A_RECOVERY, ArchiveState, archive_state, evidence_keys, latest_verifications
@@ -35,6 +36,7 @@ class StatusSummary:
     verifications: dict[str, bool] = field(default_factory=dict)  # archive -> newest verification passed
     leases: list[LeaseInfo] = field(default_factory=list)  # runs holding the storage, live or dead
     broken: list[str] = field(default_factory=list)  # ledger records and hold files skipped as unreadable
+    ledger: LedgerCheck | None = None  # the chain over the window's records
 
     @property
     def total_bytes(self) -> int:
@@ -90,12 +92,21 @@ def summarize(
         chosen += select_keys(keys, kind, limit=50)
     already = set(chosen)
     chosen += [key for key in evidence_keys(keys) if key not in already]  # the same evidence `list` reads
+    # The chain is checked over the window's records (all kinds), read once with those the summary needs.
+    span = select_keys(keys, None, since=now - timedelta(days=window_days + 1))
+    raw = read_raw(storage, sorted(set(chosen) | set(span), reverse=True))
     broken: list[str] = []
-    runs = read_runs(storage, chosen, broken)
+    runs = read_runs(storage, chosen, broken, raw)
+    ledger = check_chain({key: raw[key] for key in span if key in raw}, set(keys))
     verifications = latest_verifications(runs)
     entries = list_archives(storage)
     compliance = compute_compliance(
-        runs, schedule or Schedule(), now, window_days=window_days, target_percent=target_percent
+        runs,
+        schedule or Schedule(),
+        now,
+        window_days=window_days,
+        target_percent=target_percent,
+        evidence=Evidence.from_runs((entry.name for entry in entries), runs),
     )
     holds = read_holds(storage, entries)
     broken += [hold.reason for hold in holds.values() if hold.unreadable]
@@ -111,4 +122,5 @@ def summarize(
         verifications,
         read_leases(storage),
         broken,
+        ledger,
     )

@@ -320,6 +320,8 @@ def verify_archive(
             # The old pipeline's archives are what mongodump wrote: restore what maps, and say what does not.
             report.not_restored = [f"{item.name}: {item.reason}" for item in scan.unmapped]
         else:
+            # A vaultui archive without its manifest: the backup that wrote it never committed it.
+            report.problems.append("has no manifest: the backup that wrote it did not finish, so it is never restored")
             report.problems += [f"{item.name} maps to no namespace: {item.reason}" for item in scan.unmapped]
             report.problems += [
                 f"{namespace} has no metadata.json" for namespace, got in found.items() if not got.has_metadata

