@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from engine.archive import HOLD_SUFFIX, ArchiveRef
-from engine.catalog import ArchiveEntry, find_archive
+from engine.archive import HOLD_SUFFIX, ArchiveRef, parse_archive_name
+from engine.catalog import ArchiveEntry, find_archive, list_archives
 from engine.clock import Clock, iso, utc_now
 from engine.errors import ConfigError
 from engine.schemas import decode
@@ -41,12 +41,32 @@ def place_hold(storage: Storage, name: str, reason: str, clock: Clock = utc_now)
 
 
 def release_hold(storage: Storage, name: str) -> Hold:
-    entry = find_archive(storage, name)
-    hold = read_hold(storage, entry.ref)
+    """Removes the hold on `name`, whether its archive is still there or not (an orphaned hold)."""
+    ref = parse_archive_name(name)
+    if ref is None:
+        ref = find_archive(storage, name).ref  # raises the usual "no such archive" with the listing's help
+    hold = read_hold(storage, ref)
     if hold is None:
         raise ConfigError(f"archive {name} is not held")
-    storage.delete(hold_key(entry.ref))
+    storage.delete(hold_key(ref))
     return hold
+
+
+@dataclass(frozen=True)
+class HoldListing:
+    hold: Hold
+    orphaned: bool  # its archive is gone: the hold protects nothing and can be released
+
+
+def list_holds(storage: Storage) -> list[HoldListing]:
+    """Every hold file in the storage, orphaned ones (archive gone) included."""
+    names = {entry.name for entry in list_archives(storage)}
+    found = []
+    for info in storage.list(recursive=False):
+        ref = parse_archive_name(info.key.removesuffix(HOLD_SUFFIX)) if info.key.endswith(HOLD_SUFFIX) else None
+        if ref is not None and (hold := read_hold(storage, ref)) is not None:
+            found.append(HoldListing(hold, ref.name not in names))
+    return found
 
 
 def read_hold(storage: Storage, ref: ArchiveRef) -> Hold | None:

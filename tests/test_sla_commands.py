@@ -296,3 +296,20 @@ def test_metrics_follow_prometheus_conventions_and_never_say_100_percent_for_no_
         assert name.startswith("vaultui_") and name == name.lower()
     seconds = [name for name in families if "duration" in name or "timestamp" in name or name == "vaultui_rto_seconds"]
     assert all(name.endswith("_seconds") for name in seconds)
+
+
+def test_orphaned_holds_are_listed_and_released(backups: Path) -> None:
+    now = datetime.now(UTC)
+    kept = fake_archive(backups, now - timedelta(days=2))
+    gone = fake_archive(backups, now - timedelta(days=3))
+    env = {"VAULTUI_STORAGE": str(backups)}
+    for name in (kept, gone):
+        assert run_vaultui("--headless", "hold", name, "--reason", "incident", env=env).returncode == 0
+    (backups / gone).unlink()  # deleted by hand: its hold now protects nothing
+    (backups / f"{gone}.manifest.json").unlink()
+    listed = run_vaultui("--headless", "holds", "--json", env=env)
+    states = {item["archive"]: item["orphaned"] for item in json.loads(listed.stdout)}
+    assert states == {kept: False, gone: True}
+    released = run_vaultui("--headless", "unhold", gone, env=env)
+    assert released.returncode == 0, released.stderr
+    assert not (backups / f"{gone}.hold.json").exists() and (backups / f"{kept}.hold.json").exists()

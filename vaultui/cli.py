@@ -189,8 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
     hold = commands.add_parser("hold", parents=[common], help="keep an archive from any purge")
     hold.add_argument("name", help="archive name")
     hold.add_argument("--reason", required=True, help="why, e.g. 'incident 2026-11-02'")
-    unhold = commands.add_parser("unhold", parents=[common], help="release a hold")
+    unhold = commands.add_parser("unhold", parents=[common], help="release a hold (its archive may be gone)")
     unhold.add_argument("name", help="archive name")
+    holds = commands.add_parser("holds", parents=[common], help="every hold, orphaned ones (archive gone) marked")
+    holds.add_argument("--json", action="store_true", help="machine-readable output")
 
     status = commands.add_parser(
         "status",

@@ -7,6 +7,7 @@ import contextlib
 import json
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -461,6 +462,21 @@ def unhold(arguments: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
+def holds_command(arguments: argparse.Namespace) -> ExitCode:
+    from engine.holds import list_holds
+
+    found = list_holds(_storage(arguments))
+    if arguments.json:
+        print(json.dumps([{**asdict(item.hold), "orphaned": item.orphaned} for item in found], indent=1))
+        return ExitCode.OK
+    for item in found:
+        state = "ORPHANED (archive gone: unhold releases it)" if item.orphaned else "held"
+        print(f"{item.hold.archive}  {state}  since {item.hold.held_at or '?'}: {item.hold.reason}")
+    if not found:
+        print("no holds")
+    return ExitCode.OK
+
+
 def unlock(arguments: argparse.Namespace) -> ExitCode:
     from engine.lease import unlock as clear_leases
 
@@ -654,6 +670,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], ExitCode]] = {
     "hold": hold,
     "unhold": unhold,
     "unlock": unlock,
+    "holds": holds_command,
     "status": status,
     "drill": drill,
     "report": report,
