@@ -154,7 +154,7 @@ def render(report: dict[str, Any], form: str) -> str:
 def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]], list[str]]]:
     """Each section as (title, header, rows, sentences): shared by the Markdown and HTML renderers."""
     compliance, recovery, retention = report["compliance"], report["recovery"], report["retention"]
-    percent = "n/a" if compliance["percent"] is None else f"{compliance['percent']:.2f} %"
+    percent = "no data" if compliance["percent"] is None else f"{compliance['percent']:.2f} %"
     verdict = "met" if compliance["target_met"] else "NOT met"
     summary = [
         f"Backup compliance: {percent} ({compliance['met']} of {compliance['expected']} scheduled backups), "

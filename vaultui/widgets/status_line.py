@@ -35,7 +35,7 @@ class StatusLine(Static):
             window = summary.compliance.since(now - timedelta(days=window_days))
             percent = window.percent
             good = not window.below_target
-            shown = "n/a" if percent is None else f"{percent:.1f}%"
+            shown = "no data" if percent is None else f"{percent:.1f}%"
             line.append(f"  compliance {shown}", style="bold green" if good else "bold red")
             last = summary.compliance.last_success
             age = humanize.naturaldelta(now - last) + " ago" if last else "never"
