@@ -14,6 +14,7 @@ from typing import IO, BinaryIO
 
 import zstandard
 
+from engine.cpus import usable_cpus
 from engine.errors import ConfigError, VerificationError
 from engine.limits import MAX_MEMBERS, MAX_TAR_HEADER_BYTES, check_size
 
@@ -83,7 +84,9 @@ def open_compressor(codec: str, raw: IO[bytes]) -> IO[bytes]:
     check_codec(codec)
     if codec == "gzip":
         return gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)
-    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=-1, write_checksum=True)
+    # Worker threads for the CPUs the container may use (0: compress on this thread when there is one).
+    cpus = usable_cpus()
+    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=cpus if cpus > 1 else 0, write_checksum=True)
     return compressor.stream_writer(raw, closefd=False)  # type: ignore[return-value]
 
 

@@ -86,3 +86,27 @@ def test_a_malformed_target_host_is_one_line_not_a_traceback(host: str) -> None:
     assert with_host("mongodb://u:p@db:27017/?replicaSet=rs0", "[::1]:27017") == (
         "mongodb://u:p@[::1]:27017/?directConnection=true"
     )
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"cpu.max": "max 100000\n"}, None),
+        ({"cpu.max": "150000 100000\n"}, 2),
+        ({"cpu.max": "50000 100000\n"}, 1),
+        ({"cpu/cpu.cfs_quota_us": "100000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1),
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        ({}, None),
+    ],
+)
+def test_compression_threads_follow_the_container_cpu_limit(tmp_path, files: dict, expected) -> None:  # noqa: ANN001
+    """cgroup v2 cpu.max or v1's CFS quota cap the threads; without a limit, the process's CPU affinity."""
+    import os
+
+    from engine.cpus import usable_cpus
+
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    affinity = len(os.sched_getaffinity(0))
+    assert usable_cpus(tmp_path) == (affinity if expected is None else min(affinity, expected))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -23,8 +24,11 @@ from urllib3.exceptions import HTTPError
 from engine.storage.base import AtomicWriter, ObjectInfo
 from engine.storage.errors import AccessDenied, ObjectMissing, StorageFault, TransientFault
 
-# S3's smallest part is 5 MiB; 16 MiB parts keep request counts low while bounding memory per writer.
+# S3's smallest part is 5 MiB; 16 MiB parts keep request counts low while bounding memory per writer. An
+# upload holds at most 10,000 parts, so parts grow (see part_size) and those past PART_SIZE spool to disk.
 PART_SIZE = 16 * 1024 * 1024
+MAX_PART_SIZE = 1024 * 1024 * 1024
+PARTS_PER_STEP = 1000
 READ_ATTEMPTS = 6  # tries of one read (the first and five resumptions) before the storage is said to be down
 
 _TRANSIENT_CODES = {
@@ -214,6 +218,13 @@ class S3Storage:
         return removed
 
 
+def part_size(number: int) -> int:
+    """The size part `number` (from 1) is cut at: 16 MiB for the first 1,000 parts, doubling every 1,000
+    after, at most 1 GiB. The 10,000 parts S3 allows then hold about 5 TiB, and small archives still go up
+    in small parts."""
+    return min(PART_SIZE << ((number - 1) // PARTS_PER_STEP), MAX_PART_SIZE)
+
+
 class _PinnedReader(io.RawIOBase):
     """Reads one version of an object start to end. A dropped connection or a stalled read resumes at the
     byte where it stopped, with a ranged GET pinned to the object's ETag (so bytes of a replaced object are
@@ -310,7 +321,8 @@ class _MultipartWriter(AtomicWriter):
     def __init__(self, storage: S3Storage, key: str) -> None:
         self._storage = storage
         self._key = key
-        self._buffer = bytearray()
+        self._buffer = self._new_buffer()
+        self._buffered = 0
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
         self._closed = False
@@ -324,43 +336,52 @@ class _MultipartWriter(AtomicWriter):
             self.abort()
             raise self._storage.explain(error, action, self._key) from error
 
+    @staticmethod
+    def _new_buffer() -> Any:
+        return tempfile.SpooledTemporaryFile(max_size=PART_SIZE, prefix="vaultui-part-")  # noqa: SIM115
+
     def write(self, data: bytes | bytearray | memoryview) -> int:
         assert not self._closed, "write after commit or abort"
-        self._buffer += data
-        while len(self._buffer) >= PART_SIZE:
-            self._upload_part(bytes(self._buffer[:PART_SIZE]))
-            del self._buffer[:PART_SIZE]
+        self._buffer.write(data)
+        self._buffered += len(data)
+        if self._buffered >= part_size(len(self._parts) + 1):
+            self._upload_part()
         return len(data)
 
-    def _upload_part(self, chunk: bytes) -> None:
+    def _upload_part(self) -> None:
         if self._upload_id is None:
             self._upload_id = self._call("write", "create_multipart_upload")["UploadId"]
         number = len(self._parts) + 1
-        response = self._call("write", "upload_part", UploadId=self._upload_id, PartNumber=number, Body=chunk)
+        self._buffer.seek(0)
+        response = self._call("write", "upload_part", UploadId=self._upload_id, PartNumber=number, Body=self._buffer)
         self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
+        self._buffer.close()
+        self._buffer = self._new_buffer()
+        self._buffered = 0
 
     def commit(self) -> None:
         if self._closed:
             return
         if self._upload_id is None:
-            self._call("write", "put_object", Body=bytes(self._buffer))
+            self._buffer.seek(0)
+            self._call("write", "put_object", Body=self._buffer.read())
         else:
-            if self._buffer:
-                self._upload_part(bytes(self._buffer))
+            if self._buffered:
+                self._upload_part()
             self._call(
                 "write",
                 "complete_multipart_upload",
                 UploadId=self._upload_id,
                 MultipartUpload={"Parts": self._parts},
             )
-        self._buffer = bytearray()
+        self._buffer.close()
         self._closed = True
 
     def abort(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self._buffer = bytearray()
+        self._buffer.close()
         if self._upload_id is not None:
             try:
                 self._storage.client.abort_multipart_upload(
