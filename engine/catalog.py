@@ -45,6 +45,26 @@ def stamped_in_future(entry: ArchiveEntry, now: datetime) -> bool:
     return entry.ref.time > now + CLOCK_SKEW_TOLERANCE
 
 
+# A backup writes its archive at the end of its run, so the storage's own write time (its clock, not the
+# writer's) comes after the name's time by the run's length. The CronJob's deadline is 4 hours.
+LONGEST_RUN = timedelta(hours=4)
+
+
+def clock_skew(entry: ArchiveEntry, now: datetime) -> str:
+    """Why the archive's name cannot be trusted as its time, or "": a name in the future, or (vaultui names)
+    a name the storage's own write time contradicts. Copies between storages can move write times: status
+    says it, nothing else acts on the second case."""
+    if stamped_in_future(entry, now):
+        return f"named {entry.ref.time:%Y-%m-%d %H:%M} UTC, in the future"
+    if entry.ref.legacy:
+        return ""  # the old pipeline's files were often copied: their write times say nothing
+    if entry.ref.time > entry.modified + CLOCK_SKEW_TOLERANCE:
+        return f"named {entry.ref.time:%Y-%m-%d %H:%M} UTC but stored at {entry.modified:%Y-%m-%d %H:%M} UTC"
+    if entry.modified - entry.ref.time > LONGEST_RUN + CLOCK_SKEW_TOLERANCE:
+        return f"named {entry.ref.time:%Y-%m-%d %H:%M} UTC but stored at {entry.modified:%Y-%m-%d %H:%M} UTC"
+    return ""
+
+
 def list_archives(storage: Storage) -> list[ArchiveEntry]:
     """Every archive at the top of the storage, newest first. One listing call, no per-archive reads."""
     objects = list(storage.list("", recursive=False))

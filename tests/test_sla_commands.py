@@ -313,3 +313,14 @@ def test_orphaned_holds_are_listed_and_released(backups: Path) -> None:
     released = run_vaultui("--headless", "unhold", gone, env=env)
     assert released.returncode == 0, released.stderr
     assert not (backups / f"{gone}.hold.json").exists() and (backups / f"{kept}.hold.json").exists()
+
+
+def test_status_warns_of_clock_skew(backups: Path) -> None:
+    now = datetime.now(UTC)
+    ahead = fake_archive(backups, now + timedelta(days=3))  # a writer whose clock ran ahead
+    behind = fake_archive(backups, now - timedelta(days=40))  # named 40 days ago, written just now
+    fake_archive(backups, now - timedelta(minutes=5))
+    done = run_vaultui("--headless", "status", env={"VAULTUI_STORAGE": str(backups)})
+    assert "clock skew   2 archives" in done.stdout
+    assert f"{ahead}: named" in done.stdout and "in the future" in done.stdout
+    assert f"{behind}: named" in done.stdout and "but stored at" in done.stdout

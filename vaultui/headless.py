@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import humanize
 
-from engine.catalog import ArchiveEntry, find_archive, list_archives
+from engine.catalog import ArchiveEntry, clock_skew, find_archive, list_archives
 from engine.compliance import Schedule
 from engine.config import drill_uri, handed_over, source_uri, target_uri
 from engine.errors import ConfigError, VaultError
@@ -572,6 +572,14 @@ def status(arguments: argparse.Namespace) -> ExitCode:
             f"oldest {summary.oldest.name if summary.oldest else '-'}"
         )
         print(f"next purge   {summary.next_purge:%Y-%m-%d}" if summary.next_purge else "next purge   none due")
+        skewed = [(entry.name, why) for entry in summary.archives if (why := clock_skew(entry, now))]
+        if skewed:
+            print(
+                f"clock skew   {len(skewed)} archives whose name disagrees with the clocks (check the clock of the "
+                "host that wrote them; one named in the future is never the latest, never protected):"
+            )
+            for name, why in skewed[:5]:
+                print(f"  {name}: {why}")
         if summary.unfinished:
             oldest = min(item.modified for item in summary.unfinished)
             print(

@@ -4,6 +4,7 @@ injected clock (some failed, some missed, one held, some past 90 days), then the
 from __future__ import annotations
 
 import argparse
+import os
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -94,6 +95,11 @@ def make_history(
                 BackupOptions(connect_timeout=0.5, namespaces=NamespaceFilter(databases=(SAMPLE,))),
                 clock=frozen_clock(start),
             )
+            folder = Path(storage_url)
+            if folder.is_dir():  # written now, but on the night it stands for: the storage's times agree
+                written = (start + timedelta(seconds=result.manifest.duration_seconds)).timestamp()
+                for name in (result.manifest.archive, result.manifest.archive + ".manifest.json"):
+                    os.utime(folder / name, (written, written))
             if back == held:
                 place_hold(
                     storage,
