@@ -65,6 +65,7 @@ class Settings:
     ns_include: tuple[str, ...] = _setting((), "only namespaces like these patterns (comma-separated)", split_list)
     ns_exclude: tuple[str, ...] = _setting((), "skip namespaces like these patterns (comma-separated)", split_list)
     mongo_tools: str = _setting("", "folder holding mongodump/mongorestore when not on PATH")
+    max_unpacked_gib: float = _setting(1024.0, "how far an archive without a manifest may unpack, in GiB", float)
 
     @classmethod
     def resolve(

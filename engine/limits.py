@@ -4,8 +4,6 @@ where one exists, the setting that raises it."""
 
 from __future__ import annotations
 
-import os
-
 from engine.errors import VerificationError
 
 # Sidecars (manifest, hold, ledger record, lease): a manifest lists one line per collection, so even 100,000
@@ -21,7 +19,6 @@ MAX_MEMBERS = 500_000
 UNPACKED_MARGIN_BYTES = 64 * 1024 * 1024
 # Archives without a manifest (the old pipeline's) have nothing to say their size: a ceiling, settable.
 UNPACKED_CEILING_SETTING = "VAULTUI_MAX_UNPACKED_GIB"
-DEFAULT_UNPACKED_CEILING_GIB = 1024
 
 
 class TooLarge(VerificationError, ValueError):
@@ -37,13 +34,10 @@ def unpacked_limit(bson_bytes: int | None, collections: int = 0) -> tuple[int, s
 
 
 def unpacked_ceiling() -> int:
-    """Bytes an archive without a manifest may unpack to (VAULTUI_MAX_UNPACKED_GIB, default 1024)."""
-    text = os.environ.get(UNPACKED_CEILING_SETTING, "")
-    try:
-        gib = float(text) if text else DEFAULT_UNPACKED_CEILING_GIB
-    except ValueError:
-        gib = DEFAULT_UNPACKED_CEILING_GIB
-    return int(gib * 1024**3)
+    """Bytes an archive without a manifest may unpack to (the max_unpacked_gib setting, default 1024)."""
+    from engine.config import Settings  # settings load only where an archive without a manifest is read
+
+    return int(Settings.resolve().max_unpacked_gib * 1024**3)
 
 
 def check_size(size: int, limit: int, what: str, setting: str = "", unit: str = "bytes") -> None:
