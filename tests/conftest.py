@@ -97,6 +97,14 @@ def s3_bucket(s3_client) -> str:  # noqa: ANN001
 
 
 @pytest.fixture
+def backups(tmp_path: Path) -> Path:
+    """An empty backup folder (the PVC) for one test."""
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
 def database_name() -> str:
     """A database name no other test uses."""
     return f"t_{uuid.uuid4().hex[:10]}"

@@ -12,13 +12,6 @@ from tests.helpers import old_pipeline_archive, run_vaultui, seed
 from vaultui.exit_codes import ExitCode
 
 
-@pytest.fixture
-def backups(tmp_path: Path) -> Path:
-    folder = tmp_path / "backup"
-    folder.mkdir()
-    return folder
-
-
 def test_old_pipeline_archives_are_listed_as_legacy_and_verify(
     mongo_client: pymongo.MongoClient,
     mongo_uri: str,

@@ -32,13 +32,6 @@ def source(mongo_client: pymongo.MongoClient, database_name: str) -> str:
     return database_name
 
 
-@pytest.fixture
-def backups(tmp_path: Path) -> Path:
-    folder = tmp_path / "backups"
-    folder.mkdir()
-    return folder
-
-
 def backup(mongo_uri: str, storage: str, database: str, *extra: str) -> str:
     done = run_vaultui(
         "--headless",

@@ -35,13 +35,6 @@ def source(mongo_client: pymongo.MongoClient, database_name: str) -> str:
     return database_name
 
 
-@pytest.fixture
-def backups(tmp_path: Path) -> Path:
-    folder = tmp_path / "backups"
-    folder.mkdir()
-    return folder
-
-
 def leftovers(client: pymongo.MongoClient) -> list[str]:
     """Staging collections anywhere in the target, and restore markers: a finished restore leaves none."""
     found = [

@@ -35,13 +35,6 @@ def fake_archive(folder: Path, moment: datetime, manifest: bool = True) -> str:
     return name
 
 
-@pytest.fixture
-def backups(tmp_path: Path) -> Path:
-    folder = tmp_path / "backups"
-    folder.mkdir()
-    return folder
-
-
 def test_purge_preview_then_apply_respects_holds(backups: Path) -> None:
     now = datetime.now(UTC)
     old = [fake_archive(backups, now - timedelta(days=days)) for days in (120, 100, 95)]
