@@ -155,6 +155,7 @@ def test_status_exit_code_and_metrics_file(backups: Path, tmp_path: Path) -> Non
     below = run_vaultui("--headless", "status", "--window-days", "10", env=env)
     assert below.returncode == ExitCode.COMPLIANCE_BELOW_TARGET
     assert "BELOW TARGET" in below.stdout and "no backup ran" in below.stdout
+    assert f"last success {now - timedelta(days=1):%Y-%m-%d %H:%M} UTC (a day ago)" in below.stdout
 
 
 @pytest.mark.parametrize(
@@ -260,6 +261,7 @@ def test_a_symlinked_archive_is_reported_and_skipped_never_a_stall(backups: Path
     assert checked.returncode == ExitCode.VERIFICATION_FAILED and "Traceback" not in checked.stderr
     assert f"{linked}: UNREADABLE (skipped)" in checked.stdout and "cannot be read from the storage" in checked.stdout
     assert sum(checked.stdout.count(verdict) for verdict in (": FAILED", ": ok", ": UNREADABLE")) == 4  # all read
+    assert "4 archives: 0 ok, 3 failed, 1 unreadable" in checked.stdout  # the closing summary
     purged = run_vaultui("--headless", "purge", env=env)
     assert purged.returncode == ExitCode.STORAGE, purged.stderr
     assert f"could not delete {linked}, skipped it" in purged.stderr

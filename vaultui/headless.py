@@ -245,6 +245,10 @@ def verify(arguments: argparse.Namespace) -> ExitCode:
         print(json.dumps([_report_json(report) for report in reports], indent=1))
     elif not entries:
         print(f"no archives in {storage.url}")
+    elif len(reports) > 1:
+        good = sum(report.ok for report in reports)
+        unreadable = sum(bool(report.unreadable) for report in reports)
+        print(f"{len(reports)} archives: {good} ok, {len(reports) - good - unreadable} failed, {unreadable} unreadable")
     if any(not report.ok and not report.unreadable for report in reports):
         return ExitCode.VERIFICATION_FAILED
     return ExitCode.STORAGE if any(report.unreadable for report in reports) else ExitCode.OK
@@ -561,7 +565,7 @@ def status(arguments: argparse.Namespace) -> ExitCode:
         )
         last = compliance.last_success
         print(
-            f"last success {humanize.naturaltime(now - last) if last else 'never'}"
+            f"last success {f'{last:%Y-%m-%d %H:%M} UTC ({humanize.naturaltime(now - last)})' if last else 'never'}"
             f"{'  STALE: the newest scheduled backup did not succeed' if compliance.stale else ''}"
         )
         for slot in compliance.missed[:10]:
