@@ -241,3 +241,20 @@ async def test_restore_screen_says_how_to_configure_kubernetes(settings: AppSett
         await pilot.press("r")
         await settle(app, pilot)
         assert "no Kubernetes configuration: set KUBECONFIG" in str(app.screen.query_one("#pods", Static).render())
+
+
+async def test_vim_keys_move_through_the_archives(settings: AppSettings) -> None:
+    """j/k step, G jumps to the last row and g back to the first, as in vim, less and k9s."""
+    app = make_app(settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        table = app.screen.query_one("#archives", DataTable)
+        last = table.row_count - 1
+        await pilot.press("j", "j")
+        assert table.cursor_row == 2
+        await pilot.press("k")
+        assert table.cursor_row == 1
+        await pilot.press("G")
+        assert table.cursor_row == last
+        await pilot.press("g")
+        assert table.cursor_row == 0

@@ -21,6 +21,7 @@ from vaultui.formatting import short_age
 from vaultui.screens.base import VaultScreen
 from vaultui.widgets.slot_strip import SlotStrip
 from vaultui.widgets.status_line import StatusLine
+from vaultui.widgets.table import VaultTable
 
 # Rows drawn at once: the newest thousand cover months of nightly backups; `/` searches every archive.
 ROW_LIMIT = 1000
@@ -64,7 +65,7 @@ class ArchivesScreen(VaultScreen):
         yield StatusLine(id="status-line")
         yield SlotStrip(id="slots")
         with Horizontal(id="archives-body"):
-            yield DataTable(id="archives", cursor_type="row", zebra_stripes=True)
+            yield VaultTable(id="archives", cursor_type="row", zebra_stripes=True)
             with VerticalScroll(id="detail"):
                 yield Static("Select an archive to see its manifest.", id="detail-text")
         yield Input(placeholder="filter by date, name or status (esc clears)", id="filter")

@@ -16,6 +16,7 @@ from vaultui.formatting import duration_text
 from vaultui.screens.base import VaultScreen
 from vaultui.widgets.slot_strip import SlotStrip
 from vaultui.widgets.status_line import StatusLine
+from vaultui.widgets.table import VaultTable
 
 
 class ComplianceScreen(VaultScreen):
@@ -27,7 +28,7 @@ class ComplianceScreen(VaultScreen):
                 yield Static("", id="compliance-caption")
             yield Static("", id="rto-panel")
         yield SlotStrip()
-        yield DataTable(id="missed", cursor_type="row")
+        yield VaultTable(id="missed", cursor_type="row")
         yield Footer()
 
     def on_mount(self) -> None:

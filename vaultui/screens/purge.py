@@ -17,6 +17,7 @@ from engine.retention import PurgePlan, apply_purge, make_plan
 from vaultui.messages import ActionFinished, WorkProgressed
 from vaultui.screens.base import VaultScreen
 from vaultui.screens.dialogs import ConfirmScreen
+from vaultui.widgets.table import VaultTable
 
 if TYPE_CHECKING:
     from engine.progress import ProgressCallback
@@ -40,7 +41,7 @@ class PurgeScreen(VaultScreen):
 
     def compose(self) -> ComposeResult:
         yield Static("Purge plan (dry run) — loading…", id="purge-title", classes="view-title")
-        yield DataTable(id="plan", cursor_type="row", zebra_stripes=True)
+        yield VaultTable(id="plan", cursor_type="row", zebra_stripes=True)
         yield Static("", id="purge-flash")
         yield Footer()
 

@@ -27,6 +27,7 @@ from vaultui.formatting import duration_text
 from vaultui.messages import ActionFinished, WorkProgressed
 from vaultui.screens.base import VaultScreen
 from vaultui.screens.dialogs import TypedConfirmScreen
+from vaultui.widgets.table import VaultTable
 
 if TYPE_CHECKING:
     from engine.progress import ProgressCallback
@@ -109,7 +110,7 @@ class RestoreScreen(VaultScreen):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Preview", id="preview")
                 yield Button("Restore…", id="restore", variant="error", disabled=not targets)
-            yield DataTable(id="restore-plan", cursor_type="row")
+            yield VaultTable(id="restore-plan", cursor_type="row")
             yield ProgressBar(id="restore-progress", show_eta=True)
             yield Static("", id="restore-result")
         yield Footer()

@@ -12,6 +12,7 @@ from engine.errors import VaultError
 from engine.ledger import RunRecord, list_runs
 from vaultui.screens.base import VaultScreen
 from vaultui.widgets.status_line import StatusLine
+from vaultui.widgets.table import VaultTable
 
 SHOWN = 500
 COLUMNS = (("Started (UTC)", 19), ("Kind", 7), ("Result", 7), ("Archive", 24), ("Duration", 8), ("Error", 72))
@@ -29,7 +30,7 @@ class RunsScreen(VaultScreen):
     def compose(self) -> ComposeResult:
         yield StatusLine()
         yield Static(f"Runs — the newest {SHOWN} ledger records", classes="view-title")
-        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield VaultTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:
