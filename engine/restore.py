@@ -33,6 +33,7 @@ from engine.load import (
     create_views,
     prepare_targets,
 )
+from engine.manifest import Manifest
 from engine.names import NameScheme, UndecodableName, collection_from_stem
 from engine.progress import ProgressCallback, ProgressTracker
 from engine.remap import Rename, rename, split_namespace
@@ -404,11 +405,16 @@ def stage_and_swap(
     replaced only once the read verified end to end and every count matched. Any failure before the swap
     drops the staging collections and leaves the targets exactly as they were."""
     try:
-        scheme = name_scheme(entry.manifest(storage))
+        manifest = entry.manifest(storage)
     except (VerificationError, StorageFault) as error:
         if isinstance(error, TransientFault):
             raise
-        scheme = name_scheme(None)  # the read below reports the manifest's problem as this archive's
+        manifest = None  # the read below reports the manifest's problem as this archive's
+    if mode != RestoreMode.DROP:  # a sidecar restarting over live data must not load the archive to find out
+        early = guard_first(client, storage, entry, manifest, request, mode, partial, clock)
+        if early is not None:
+            return early
+    scheme = name_scheme(manifest)
     marker = RestoreMarker(client, uuid.uuid4().hex[:12], entry.name, clock)
     marker.begin()
     sink = LoadSink(
@@ -470,6 +476,41 @@ def stage_and_swap(
         drop_staging(client, marker.document)
         if not marker.partial:
             marker.clear(best_effort=True)
+
+
+def guard_first(
+    client: pymongo.MongoClient,
+    storage: Storage,
+    entry: ArchiveEntry,
+    manifest: Manifest | None,
+    request: RestoreRequest,
+    mode: RestoreMode,
+    partial: list[dict[str, Any]],
+    clock: Clock,
+) -> Attempt | None:
+    """The guard before anything is loaded: from the manifest's namespaces, or for an archive without one,
+    after a verifying read (the only way to learn its namespaces). None when the restore may go on."""
+    if manifest is not None:
+        chosen = [
+            LoadItem(item.namespace, rename(item.namespace, request.renames), item.type, {}, item.documents)
+            for item in manifest.collections
+            if request.namespaces.accepts(item.namespace)
+        ]
+        not_restored: list[str] = []
+    else:
+        started = clock()
+        report = verify_archive(storage, entry, None)
+        record_verdict(storage, report, started, clock)
+        if not report.ok:
+            return Attempt(rejected=rejection(report))
+        chosen, not_restored = plan_items(report, request), report.not_restored
+    plan = plan_for(client, chosen)
+    skip, refusal = guard(request, mode, plan, partial)
+    if not skip and refusal is None:
+        return None
+    result = RestoreResult(entry.name, "skipped" if skip else "refused", plan, reason=skip or str(refusal))
+    result.rto_seconds, result.not_restored = request.rto_seconds, not_restored
+    return Attempt(result=result, refusal=refusal)
 
 
 def copy_into_place(client: pymongo.MongoClient, item: LoadItem, staged: str, request: RestoreRequest) -> None:

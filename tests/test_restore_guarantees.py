@@ -308,3 +308,25 @@ def test_s3_parts_grow_so_five_terabytes_fit(s3_env: dict, s3_bucket: str, monke
     assert head["PartsCount"] == 4  # 5 + 10 + 20 MiB, then the last 5
     with storage.open_read("big.bin") as stream:
         assert stream.read() == data
+
+
+def test_a_sidecar_over_live_data_does_not_load_the_archive_to_find_out(
+    source: str, mongo_uri: str, backups: Path, tmp_path: Path
+) -> None:
+    """if-empty and guarded restores check the target before loading anything: from the manifest, no staging
+    collection is made and no document inserted (the kill points passed say what the run did)."""
+    backup(mongo_uri, str(backups), source)
+    for mode in ("--if-empty", None):
+        points = tmp_path / f"points{mode}"
+        done = restore(
+            mongo_uri,
+            str(backups),
+            "--latest",
+            "--db",
+            source,
+            *([mode] if mode else []),
+            env={"VAULTUI_TEST_POINTS_FILE": str(points)},
+        )
+        assert done.returncode == (0 if mode else ExitCode.TARGET_NOT_EMPTY), done.stderr
+        passed = points.read_text().split() if points.exists() else []
+        assert not [point for point in passed if point.startswith(("restore.marker", "restore-insert"))], passed
