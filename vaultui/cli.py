@@ -135,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--latest", action="store_true", help="the newest archive that verifies (falls back)")
     which.add_argument("--archive", metavar="NAME", help="this archive")
     which.add_argument("--date", metavar="YYYY-MM-DD", help="the newest archive of that UTC day")
+    which.add_argument(
+        "--to-time",
+        metavar="TIME",
+        help="a point in time (2026-11-25T14:32:05Z, or an oplog timestamp T:I): the newest base archive "
+        "before it, then the captured oplog replayed up to it",
+    )
     guard = restore.add_mutually_exclusive_group()
     guard.add_argument("--drop", action="store_true", help="replace the collections being restored")
     guard.add_argument("--if-empty", action="store_true", help="do nothing (exit 0) when the target holds data")
@@ -237,6 +243,19 @@ def build_parser() -> argparse.ArgumentParser:
         "signature",
     )
     verify.add_argument("--json", action="store_true", help="machine-readable output")
+
+    oplog = commands.add_parser(
+        "oplog",
+        parents=[common],
+        help="capture the oplog into the storage, continuously (what the oplog-capture Deployment runs)",
+        description="Tails local.oplog.rs of VAULTUI_MONGO_URI (a replica set) and writes chunks under oplog/ in "
+        "the storage, each committed by its manifest; resumes after the last committed chunk, and records a "
+        "gap when the oplog has rolled past it. restore --to-time replays them.",
+    )
+    oplog.add_argument("--mongo-uri-file", type=Path, metavar="PATH", help="file holding the source URI")
+    oplog.add_argument("--flush-seconds", type=float, default=60.0, metavar="S", help="chunk every S seconds")
+    oplog.add_argument("--flush-mib", type=float, default=64.0, metavar="M", help="or every M MiB of entries")
+    oplog.add_argument("--once", action="store_true", help="capture what is there, then stop")
 
     unlock = commands.add_parser(
         "unlock",

@@ -293,9 +293,43 @@ def restore_in_cluster(arguments: argparse.Namespace, request: RestoreRequest) -
 
 def restore(arguments: argparse.Namespace) -> ExitCode:
     request = _request_from_env(arguments) if arguments.request_env else _request_from_flags(arguments)
+    if arguments.to_time:
+        if arguments.pod or arguments.request_env:
+            raise ConfigError("--to-time restores run here for now: drop --pod (aim --target-host at the pod)")
+        return _restore_to_time(arguments, request)
     if arguments.pod:
         return restore_in_cluster(arguments, request)
     return _restore_here(arguments, request)
+
+
+def _restore_to_time(arguments: argparse.Namespace, request: RestoreRequest) -> ExitCode:
+    from engine.oplog import timestamp_time
+    from engine.pitr import plan_point_in_time, restore_to_time
+    from engine.secrets import with_host
+
+    storage = _storage(arguments)
+    when = arguments.to_time
+    if request.dry_run:
+        plan = plan_point_in_time(storage, when)
+        print(
+            f"dry run: would restore {plan.base.name}, then replay {plan.entries} oplog entries up to "
+            f"{timestamp_time(plan.until):%Y-%m-%d %H:%M:%S} UTC"
+        )
+        return ExitCode.OK
+    uri = target_uri(arguments.target_uri_file)
+    if not uri:
+        raise ConfigError("no target MongoDB URI: set VAULTUI_TARGET_URI or pass --target-uri-file")
+    if arguments.target_host:
+        uri = with_host(uri, arguments.target_host)
+    plan, result = restore_to_time(storage, uri, request, when)
+    if result.status != "restored":
+        print(f"restore {result.status}: {result.reason}")
+        return ExitCode.OK
+    print(
+        f"restored {plan.base.name} and replayed {plan.entries} oplog entries: the target is as it was at "
+        f"{timestamp_time(plan.until):%Y-%m-%d %H:%M:%S} UTC"
+    )
+    return ExitCode.OK
 
 
 def _request_from_env(arguments: argparse.Namespace) -> RestoreRequest:
@@ -324,7 +358,7 @@ def _request_from_flags(arguments: argparse.Namespace) -> RestoreRequest:
     from engine.restore import RestoreRequest
 
     request = RestoreRequest(
-        latest=arguments.latest,
+        latest=arguments.latest or bool(arguments.to_time),  # --to-time chooses its own base archive
         archive=arguments.archive,
         day=_day(arguments.date) if arguments.date else None,
         namespaces=_namespaces(arguments),
@@ -478,6 +512,31 @@ def holds_command(arguments: argparse.Namespace) -> ExitCode:
         print(f"{item.hold.archive}  {state}  since {item.hold.held_at or '?'}: {item.hold.reason}")
     if not found:
         print("no holds")
+    return ExitCode.OK
+
+
+def oplog_command(arguments: argparse.Namespace) -> ExitCode:
+    from engine.oplog import capture
+    from engine.source import connect
+
+    storage = _storage(arguments)
+    uri = source_uri(arguments.mongo_uri_file)
+    if not uri:
+        raise ConfigError("no source MongoDB URI: set VAULTUI_MONGO_URI or pass --mongo-uri-file")
+    client = connect(uri, role="source")
+    log_event("oplog.started", storage=storage.url)
+    try:
+        stats = capture(
+            client,
+            storage,
+            flush_seconds=arguments.flush_seconds,
+            flush_bytes=int(arguments.flush_mib * 1024 * 1024),
+            once=arguments.once,
+        )
+    finally:
+        client.close()
+    log_event("oplog.stopped", chunks=stats.chunks, entries=stats.entries, gaps=stats.gaps, lag=stats.lag_seconds)
+    print(f"captured {stats.entries} oplog entries in {stats.chunks} chunks ({stats.gaps} gaps found)")
     return ExitCode.OK
 
 
@@ -682,6 +741,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], ExitCode]] = {
     "hold": hold,
     "unhold": unhold,
     "unlock": unlock,
+    "oplog": oplog_command,
     "holds": holds_command,
     "status": status,
     "drill": drill,
