@@ -247,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     oplog = commands.add_parser(
         "oplog",
         parents=[common],
-        help="capture the oplog into the storage, continuously (what the oplog-capture Deployment runs)",
+        help="capture the oplog into the storage, continuously (a long-lived process beside a replica set)",
         description="Tails local.oplog.rs of VAULTUI_MONGO_URI (a replica set) and writes chunks under oplog/ in "
         "the storage, each committed by its manifest; resumes after the last committed chunk, and records a "
         "gap when the oplog has rolled past it. restore --to-time replays them.",
