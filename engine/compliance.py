@@ -117,7 +117,10 @@ class Evidence:
     verified: dict[str, bool]
 
     @classmethod
-    def from_runs(cls, archives: Iterable[str], runs: list[RunRecord]) -> Evidence:
+    def from_runs(
+        cls, archives: Iterable[str], runs: list[RunRecord], verified: dict[str, bool] | None = None
+    ) -> Evidence:
+        """From the ledger records (newest first); `verified` when latest_verifications(runs) is at hand."""
         purged = {
             str(name)
             for run in runs
@@ -125,7 +128,8 @@ class Evidence:
             for name in (run.details.get("deleted") or [])
             if isinstance(name, str)
         }
-        return cls(frozenset(archives), frozenset(purged), latest_verifications(runs))
+        verified = latest_verifications(runs) if verified is None else verified
+        return cls(frozenset(archives), frozenset(purged), verified)
 
     def problem(self, run: RunRecord, slot_start: datetime, slot_end: datetime) -> str:
         """Why a successful backup record does not meet its slot, or "" when it does."""

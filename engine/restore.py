@@ -139,6 +139,10 @@ class RestoreResult:
     def rto_met(self) -> bool:
         return rto_met(self.duration_seconds, self.rto_seconds)
 
+    def hold_back(self, skip: str, refusal: TargetNotEmpty | None) -> None:
+        """Marks a restore the guard stopped: skipped (if-empty found data) or refused (guarded mode)."""
+        self.status, self.reason = ("skipped", skip) if skip else ("refused", str(refusal))
+
 
 def candidates(storage: Storage, request: RestoreRequest, now: datetime) -> list[ArchiveEntry]:
     """The archives to try, in order. Latest-first means latest *good*, in one time order whoever made them
@@ -357,6 +361,14 @@ def staging_resolver(request: RestoreRequest, scheme: NameScheme, marker: Restor
     return resolve
 
 
+def effective_mode(request: RestoreRequest, partial: list[dict[str, Any]]) -> tuple[RestoreMode, str]:
+    """The mode to run in, and why when it is not the one asked for: an if-empty restore that finds a restore
+    cut short while replacing collections redoes it in drop mode (a dry run only looks)."""
+    if partial and request.mode == RestoreMode.IF_EMPTY and not request.dry_run:
+        return RestoreMode.DROP, f"redone in drop mode because {describe(partial[0])}"
+    return request.mode, ""
+
+
 def guard(
     request: RestoreRequest, mode: RestoreMode, plan: list[PlannedNamespace], partial: list[dict[str, Any]]
 ) -> tuple[str, TargetNotEmpty | None]:
@@ -441,7 +453,7 @@ def stage_and_swap(
         )
         skip, refusal = guard(request, mode, plan, partial)
         if skip or refusal:
-            result.status, result.reason = ("skipped", skip) if skip else ("refused", str(refusal))
+            result.hold_back(skip, refusal)
             return Attempt(result=result, refusal=refusal)
         locations, direct = place_collections(client, storage, entry, report, items, sink, marker, request, progress)
         finish_collections(client, items, locations, request, result)
@@ -451,7 +463,7 @@ def stage_and_swap(
                 request, mode, plan_for(client, [item for item in items if item.target not in direct]), partial
             )
             if skip or refusal:
-                result.status, result.reason = ("skipped", skip) if skip else ("refused", str(refusal))
+                result.hold_back(skip, refusal)
                 return Attempt(result=result, refusal=refusal)
         marker.set_state("swapping", [item.target for item in items])
         swapper = Swapper(client)
@@ -508,8 +520,8 @@ def guard_first(
     skip, refusal = guard(request, mode, plan, partial)
     if not skip and refusal is None:
         return None
-    result = RestoreResult(entry.name, "skipped" if skip else "refused", plan, reason=skip or str(refusal))
-    result.rto_seconds, result.not_restored = request.rto_seconds, not_restored
+    result = RestoreResult(entry.name, "restored", plan, rto_seconds=request.rto_seconds, not_restored=not_restored)
+    result.hold_back(skip, refusal)
     return Attempt(result=result, refusal=refusal)
 
 
@@ -595,10 +607,7 @@ def restore_single_pass(
     now = clock()
     sweep_dead_runs(client, now)
     partial = partial_restores(client)
-    mode = request.mode
-    redo = ""
-    if partial and mode == RestoreMode.IF_EMPTY:
-        mode, redo = RestoreMode.DROP, f"redone in drop mode because {describe(partial[0])}"
+    mode, redo = effective_mode(request, partial)
     rejected = future_stamped(storage, request, now)
     for entry in candidates(storage, request, now):
         lease.reading(entry.name)
@@ -633,10 +642,7 @@ def restore_verified_first(
     lease.reading(entry.name)
     items = plan_items(report, request)
     partial = partial_restores(client)
-    mode = request.mode
-    redo = ""
-    if partial and mode == RestoreMode.IF_EMPTY and not request.dry_run:
-        mode, redo = RestoreMode.DROP, f"redone in drop mode because {describe(partial[0])}"
+    mode, redo = effective_mode(request, partial)
     plan = plan_for(client, items)
     result = RestoreResult(
         entry.name,
@@ -652,7 +658,7 @@ def restore_verified_first(
         result.status = "dry-run"
         return entry, result, refusal, rejected
     if skip or refusal:
-        result.status, result.reason = ("skipped", skip) if skip else ("refused", str(refusal))
+        result.hold_back(skip, refusal)
         return entry, result, refusal, rejected
     marker = RestoreMarker(client, uuid.uuid4().hex[:12], entry.name, clock)
     marker.begin()

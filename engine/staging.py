@@ -199,21 +199,23 @@ def sweep_dead_runs(client: pymongo.MongoClient, now: datetime) -> list[str]:
         drop_staging(client, marker)
         swept.append(str(marker["_id"]))
         if marker.get("state") not in PARTIAL_STATES:
-            try:
-                client[MARKER_DATABASE][MARKER_COLLECTION].delete_one({"_id": marker["_id"]})
-            except PyMongoError:
-                pass
+            forget(client, marker)
     return swept
+
+
+def forget(client: pymongo.MongoClient, marker: dict[str, Any]) -> None:
+    """Removes another run's marker (best effort: one left behind is removed by the next restore)."""
+    try:
+        client[MARKER_DATABASE][MARKER_COLLECTION].delete_one({"_id": marker["_id"]})
+    except PyMongoError:
+        pass
 
 
 def clear_covered(client: pymongo.MongoClient, run_id: str, targets: set[str]) -> None:
     """Removes the partial markers of other runs whose every target this restore has just replaced in full."""
     for marker in partial_restores(client):
         if marker["_id"] != run_id and set(marker.get("targets", [])) <= targets:
-            try:
-                client[MARKER_DATABASE][MARKER_COLLECTION].delete_one({"_id": marker["_id"]})
-            except PyMongoError:
-                pass
+            forget(client, marker)
 
 
 RENAME_REFUSED = {20, 73}  # IllegalOperation, InvalidNamespace: the server will not rename into that name

@@ -106,7 +106,7 @@ def summarize(
         now,
         window_days=window_days,
         target_percent=target_percent,
-        evidence=Evidence.from_runs((entry.name for entry in entries), runs),
+        evidence=Evidence.from_runs((entry.name for entry in entries), runs, verifications),
     )
     holds = read_holds(storage, entries)
     broken += [hold.reason for hold in holds.values() if hold.unreadable]
