@@ -48,10 +48,13 @@ class FaultyProxy:
             threading.Thread(target=self._pump, args=(client, upstream, False), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client, True), daemon=True).start()
 
+    def _dead(self) -> bool:
+        """The network is down: every connection is reset before a byte gets through."""
+        with self._lock:
+            return self.dead_after and 0 <= self.resets <= self.resets_done
+
     def _should_reset(self, carried: int) -> bool:
         with self._lock:
-            if self.dead_after and 0 <= self.resets <= self.resets_done:
-                return True
             if carried < self.reset_after or self.resets == 0 or (0 <= self.resets <= self.resets_done):
                 return False
             self.resets_done += 1
@@ -61,6 +64,9 @@ class FaultyProxy:
         carried = 0
         try:
             while data := source.recv(65536):
+                if towards_client and self._dead():  # nothing passes, not even this connection's first bytes
+                    sink.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    break
                 sink.sendall(data)
                 carried += len(data)
                 if towards_client and self._should_reset(carried):
