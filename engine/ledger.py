@@ -55,10 +55,13 @@ class RunRecord:
     def succeeded(self) -> bool:
         return self.result == "success"
 
-    @property
-    def key(self) -> str:
-        stamp = self.started.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        return f"{LEDGER_PREFIX}{stamp}-{self.kind}-{self.id}.json"
+    def key_among(self, keys: list[str]) -> str:
+        """Its ledger key: the start second, then a sequence number that puts it after the records of the same
+        second already written (`keys`), so "newest first" is the order they were written even when several
+        runs start in one second (times are kept to the second)."""
+        second = self.started.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
+        sequence = sum(1 for key in keys if key.startswith(LEDGER_PREFIX + second))
+        return f"{LEDGER_PREFIX}{second}{sequence:06d}Z-{self.kind}-{self.id}.json"
 
 
 def record_run(storage: Storage, record: RunRecord) -> RunRecord:
@@ -69,7 +72,7 @@ def record_run(storage: Storage, record: RunRecord) -> RunRecord:
         else {"key": "", "sha256": ""}  # the first record of a ledger
     )
     record.signature = sign(record, ledger_key())
-    write_bytes(storage, record.key, json.dumps(asdict(record), indent=1).encode() + b"\n")
+    write_bytes(storage, record.key_among(keys), json.dumps(asdict(record), indent=1).encode() + b"\n")
     return record
 
 

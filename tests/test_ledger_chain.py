@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.ledger import RunRecord, check_ledger, record_run, run_keys
+from engine.ledger import RunRecord, check_ledger, list_runs, record_run, run_keys
 from engine.storage import open_storage
 from tests.helpers import run_vaultui
 from vaultui.exit_codes import ExitCode
@@ -68,3 +68,18 @@ def test_forged_records_do_not_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         record_run(storage, RunRecord("backup", moment, moment, "success", archive=f"forged{night}"))
     check = check_ledger(storage, key=KEY.encode())
     assert not check.intact and sum("forged or altered" in problem for problem in check.problems) == 31
+
+
+def test_runs_of_one_second_list_in_the_order_they_were_written(tmp_path: Path) -> None:
+    """Times are kept to the second, so a failed backup and the one that followed it can share a start second:
+    "newest first" must still be the order the records were written, whatever their kinds or ids (a status
+    showing the earlier failure as the latest run would be wrong)."""
+    storage = open_storage(str(tmp_path))
+    moment = datetime(2026, 11, 1, 2, 0, 5, tzinfo=UTC).isoformat()
+    written = []
+    for number, (kind, result) in enumerate([("verify", "success"), ("backup", "failure"), ("backup", "success")]):
+        record = RunRecord(kind, moment, moment, result, archive=f"a{number}")
+        record.id = f"{9 - number}" * 12  # ids that would sort the other way
+        written.append(record_run(storage, record).archive)
+    assert [run.archive for run in list_runs(storage)] == list(reversed(written))
+    assert next(run for run in list_runs(storage, "backup")).result == "success"

@@ -239,7 +239,7 @@ def test_runs_do_not_race_on_the_storage(source: str, mongo_uri: str, backups: P
     (backups / EXCLUSIVE_KEY).write_bytes(dead.to_json())
     done = run_vaultui("--headless", "backup", "--db", source, env=env)
     assert done.returncode == 0, done.stderr
-    record = next(run for run in list_runs(open_storage(str(backups))) if run.kind == "backup")
+    record = next(run for run in list_runs(open_storage(str(backups)), "backup") if run.succeeded)
     assert "took over an expired storage lease" in record.details["lease"][0]
 
     # A live shared lease (a restore reading an archive) keeps purge from deleting that archive.
