@@ -21,6 +21,7 @@ class ArchiveEntry:
     modified: datetime
     has_manifest: bool
     held: bool = False
+    committed: datetime | None = None  # when its manifest was written (the storage's clock): the run's end
 
     @property
     def name(self) -> str:
@@ -68,13 +69,18 @@ def clock_skew(entry: ArchiveEntry, now: datetime) -> str:
 def list_archives(storage: Storage) -> list[ArchiveEntry]:
     """Every archive at the top of the storage, newest first. One listing call, no per-archive reads."""
     objects = list(storage.list("", recursive=False))
-    manifests = {info.key.removesuffix(MANIFEST_SUFFIX) for info in objects if info.key.endswith(MANIFEST_SUFFIX)}
+    manifests = {
+        info.key.removesuffix(MANIFEST_SUFFIX): info.modified for info in objects if info.key.endswith(MANIFEST_SUFFIX)
+    }
     held = {info.key.removesuffix(HOLD_SUFFIX) for info in objects if info.key.endswith(HOLD_SUFFIX)}
     entries = []
     for info in objects:
         ref = parse_archive_name(info.key)
         if ref is not None:
-            entries.append(ArchiveEntry(ref, info.size, info.modified, info.key in manifests, info.key in held))
+            committed = manifests.get(info.key)
+            entries.append(
+                ArchiveEntry(ref, info.size, info.modified, committed is not None, info.key in held, committed)
+            )
     entries.sort(key=lambda entry: (entry.ref.time, entry.ref.name), reverse=True)
     return entries
 
@@ -88,10 +94,12 @@ def find_archive(storage: Storage, name: str) -> ArchiveEntry:
     info = storage.stat(name)
     if info is None:
         raise ArchiveNotFound(f"archive {name} not found in {storage.url}: the archive list shows their names")
+    manifest = storage.stat(ref.manifest_key)
     return ArchiveEntry(
         ref,
         info.size,
         info.modified,
-        storage.stat(ref.manifest_key) is not None,
+        manifest is not None,
         storage.stat(ref.name + HOLD_SUFFIX) is not None,
+        manifest.modified if manifest is not None else None,
     )

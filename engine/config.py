@@ -26,6 +26,9 @@ DEFAULT_MAX_AGE_DAYS = 90
 # away from none.
 DEFAULT_KEEP_LAST = 3
 DEFAULT_RTO_SECONDS = 600.0
+# The recovery-point threshold `status` holds once the oplog is captured (before that, nightly archives make
+# the RPO a day by design, and a threshold set by hand applies).
+DEFAULT_RPO_SECONDS = 300.0
 # zstd: on the 100k-document sample it compresses about 9x faster than gzip -6 for a slightly smaller
 # archive; gzip keeps archives readable by `tar xzf` on machines without zstd.
 DEFAULT_CODEC = "zstd"
@@ -58,6 +61,9 @@ class Settings:
     window_days: int = _setting(DEFAULT_WINDOW_DAYS, "compliance window in days", int)
     target_percent: float = _setting(DEFAULT_TARGET_PERCENT, "compliance target in percent", float)
     rto_seconds: float = _setting(DEFAULT_RTO_SECONDS, "recovery-time objective in seconds", float)
+    rpo_seconds: float = _setting(
+        0.0, "recovery-point threshold in seconds (0: 300 once the oplog is captured, none before)", float
+    )
     refresh: float = _setting(30.0, "dashboard reload interval in seconds (0: never)", float)
     metrics_file: str = _setting("", "write Prometheus metrics to this file (textfile collector)")
     pushgateway: str = _setting("", "push Prometheus metrics to this Pushgateway URL")

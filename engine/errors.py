@@ -21,6 +21,10 @@ class SourceError(VaultError):
     """The MongoDB server cannot be reached, or refuses what was asked of it."""
 
 
+class NoOplog(SourceError):
+    """The server has no oplog (a standalone mongod): nothing to capture, no point in time to restore to."""
+
+
 class StorageError(VaultError):
     """The archive storage (folder or S3) cannot be read or written."""
 

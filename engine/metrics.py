@@ -57,11 +57,38 @@ def build_registry(summary: StatusSummary) -> CollectorRegistry:
     Gauge("vaultui_restore_duration_seconds", "Duration of the newest real restore", registry=registry).set(
         restore.duration_seconds if restore else float("nan")
     )
+    coverage = summary.coverage
+    rpo = summary.rpo_seconds
+    Gauge("vaultui_rpo_seconds", "Time since the newest second a restore can reach (NaN: none)", registry=registry).set(
+        float("nan") if rpo is None else rpo
+    )
+    Gauge("vaultui_rpo_threshold_seconds", "The recovery-point threshold in force (NaN: none)", registry=registry).set(
+        float("nan") if summary.rpo_limit is None else summary.rpo_limit
+    )
+    Gauge("vaultui_restorable_ratio", "Share of the compliance window restorable to the second", registry=registry).set(
+        summary.restorable_share
+    )
+    # Seen from the storage, the capture's lag is how old its newest committed entry is.
+    Gauge(
+        "vaultui_oplog_lag_seconds", "Age of the newest captured oplog entry (NaN: no capture)", registry=registry
+    ).set((summary.now - coverage.segments[-1].end).total_seconds() if coverage.capturing else float("nan"))
+    Gauge("vaultui_oplog_bytes", "Size of the captured oplog chunks", registry=registry).set(coverage.bytes)
+    Gauge("vaultui_oplog_chunks", "Captured oplog chunks", registry=registry).set(coverage.chunks)
+    Gauge("vaultui_oplog_gaps", "Recorded holes in the captured oplog", registry=registry).set(len(coverage.gaps))
     return registry
 
 
 def publish(summary: StatusSummary, *, metrics_file: Path | None = None, pushgateway: str | None = None) -> None:
-    registry = build_registry(summary)
+    push_registry(build_registry(summary), metrics_file=metrics_file, pushgateway=pushgateway)
+
+
+def push_registry(
+    registry: CollectorRegistry,
+    *,
+    metrics_file: Path | None = None,
+    pushgateway: str | None = None,
+    job: str = "vaultui",
+) -> None:
     if metrics_file is not None:
         try:
             write_to_textfile(str(metrics_file), registry)
@@ -69,6 +96,6 @@ def publish(summary: StatusSummary, *, metrics_file: Path | None = None, pushgat
             raise ConfigError(f"cannot write the metrics file {metrics_file}: {error.strerror or error}") from None
     if pushgateway:
         try:
-            push_to_gateway(pushgateway, job="vaultui", registry=registry, timeout=10)
+            push_to_gateway(pushgateway, job=job, registry=registry, timeout=10)
         except OSError as error:
             raise ConfigError(f"cannot push metrics to {pushgateway}: {error}") from None

@@ -10,12 +10,13 @@ on from the oldest entry there is."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,9 +30,12 @@ from pymongo.cursor import CursorType
 from pymongo.errors import PyMongoError
 
 from engine.archive import iter_bson
-from engine.errors import SourceError, VerificationError
+from engine.clock import iso, utc_now
+from engine.errors import NoOplog, SourceError, VerificationError
 from engine.faults import checkpoint
+from engine.ledger import RunRecord, describe_failure, try_record_run
 from engine.schemas import SchemaError, decode
+from engine.states import RunResult
 from engine.storage import Storage, read_bytes, write_bytes
 
 OPLOG_PREFIX = "oplog/"
@@ -108,17 +112,53 @@ def chunk_name(first: Timestamp, last: Timestamp) -> str:
     return f"{OPLOG_PREFIX}{stamp(first)}-{stamp(last)}{CHUNK_SUFFIX}"
 
 
-def list_chunks(storage: Storage) -> list[ChunkManifest]:
-    """Committed chunks (those with a manifest), oldest first; a broken manifest hides its chunk."""
-    chunks = []
-    for info in storage.list(OPLOG_PREFIX, recursive=False):
-        if not info.key.endswith(CHUNK_SUFFIX + MANIFEST_SUFFIX):
+@dataclass(frozen=True)
+class ChunkRef:
+    """A committed chunk as one listing shows it (its manifest is there): its bounds come from its name and
+    its size from the store, so status and coverage need no read per chunk (a 60 s flush makes 1,440 a day)."""
+
+    key: str
+    first: Timestamp
+    last: Timestamp
+    size: int
+
+
+def list_chunk_refs(storage: Storage) -> list[ChunkRef]:
+    """Committed chunks, oldest first, from one listing. A chunk without its manifest was cut short: absent."""
+    infos = list(storage.list(OPLOG_PREFIX, recursive=False))
+    committed = {info.key[: -len(MANIFEST_SUFFIX)] for info in infos if info.key.endswith(MANIFEST_SUFFIX)}
+    refs = []
+    for info in infos:
+        if info.key not in committed or not info.key.endswith(CHUNK_SUFFIX):
             continue
+        first, _, last = info.key[len(OPLOG_PREFIX) : -len(CHUNK_SUFFIX)].partition("-")
         try:
-            chunks.append(decode(read_bytes(storage, info.key), ChunkManifest, info.key))
-        except SchemaError:
-            continue
-    return sorted(chunks, key=lambda chunk: (chunk.last_ts, chunk.first_ts))
+            refs.append(ChunkRef(info.key, parse_stamp(first), parse_stamp(last), info.size))
+        except ValueError:
+            continue  # not a name the capture writes
+    return sorted(refs, key=lambda ref: (ref.last, ref.first))
+
+
+def read_chunk_manifest(storage: Storage, ref: ChunkRef) -> ChunkManifest:
+    key = ref.key + MANIFEST_SUFFIX
+    try:
+        return decode(read_bytes(storage, key), ChunkManifest, key)
+    except SchemaError as error:
+        raise VerificationError(f"{error}: the oplog chunk {ref.key} cannot be trusted") from None
+
+
+def list_chunks(storage: Storage) -> list[ChunkManifest]:
+    """Every committed chunk's manifest, oldest first (reads them all: for checks, not for status)."""
+    return [read_chunk_manifest(storage, ref) for ref in list_chunk_refs(storage)]
+
+
+def gap_key(gap: Gap) -> str:
+    return f"{GAP_PREFIX}{gap.after}-{gap.resumed}.json"
+
+
+def gap_resumed(key: str) -> str:
+    """The `resumed` stamp of a gap record, from its key."""
+    return key[len(GAP_PREFIX) :].removesuffix(".json").partition("-")[2]
 
 
 def list_gaps(storage: Storage) -> list[Gap]:
@@ -171,17 +211,140 @@ def read_chunk(storage: Storage, manifest: ChunkManifest) -> Iterator[RawBSONDoc
 class CaptureStats:
     chunks: int = 0
     entries: int = 0
+    bytes: int = 0  # compressed, as stored
     gaps: int = 0
-    lag_seconds: float = 0.0  # newest entry seen vs the clock, at the last flush
+    lag_seconds: float = 0.0  # newest entry committed vs the clock, at the last flush
+    max_lag_seconds: float = 0.0
+    first: str = ""  # stamp() of the first and last entries committed
+    last: str = ""
+    reconnects: int = 0
 
 
 def oplog_collection(client: pymongo.MongoClient) -> Any:
     if "oplog.rs" not in client.local.list_collection_names(filter={"name": "oplog.rs"}):
-        raise SourceError(
+        raise NoOplog(
             "this MongoDB has no oplog (local.oplog.rs): it is a standalone server. Run it as a replica set "
             "(--replSet rs0, then rs.initiate()) to capture the oplog"
         )
     return client.local.get_collection("oplog.rs", codec_options=_RAW)
+
+
+# A capture rides out a server that goes away (a restart, an election) for about this long, retrying with a
+# growing pause; past it, it fails (and its Deployment restarts it).
+RECONNECT_SECONDS = 300.0
+
+
+class _Capture:
+    """One capture process: the resume point, the buffer of the next chunk, and its ledger records (one per
+    UTC day and one when it stops: a record per chunk would be 1,440 a day)."""
+
+    def __init__(
+        self,
+        client: pymongo.MongoClient,
+        storage: Storage,
+        stats: CaptureStats,
+        on_flush: Callable[[ChunkManifest, CaptureStats], None] | None,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.oplog = oplog_collection(client)
+        self.storage = storage
+        self.stats = stats
+        self.on_flush = on_flush
+        self.clock = clock
+        refs = list_chunk_refs(storage)
+        self.resume = refs[-1].last if refs else self._first_start()
+        # A first capture's resume point is a time, not an entry (see _first_start) until it reads one.
+        self.exact = bool(refs)
+        self.covered = self.resume  # the chunks of this capture cover everything after this point
+        self.buffer: list[bytes] = []
+        self.buffered = 0
+        self.stretch = CaptureStats()  # what the next ledger record reports
+        self.stretch_began = clock()
+
+    def _ends(self) -> tuple[Timestamp | None, Timestamp | None]:
+        try:
+            oldest = next(iter(self.oplog.find({}, {"ts": 1}).sort("$natural", 1).limit(1)), None)
+            newest = next(iter(self.oplog.find({}, {"ts": 1}).sort("$natural", -1).limit(1)), None)
+        except PyMongoError as error:
+            raise SourceError(f"cannot read the oplog: {error}") from None
+        return (oldest["ts"] if oldest else None), (newest["ts"] if newest else None)
+
+    def _first_start(self) -> Timestamp:
+        # A first capture starts at the newest base archive, so that it can be rolled forward at once; the
+        # oplog may not reach back that far (then from its oldest entry), and without a base, from now.
+        oldest, newest = self._ends()
+        resume = newest_base_start(self.storage) or newest or Timestamp(int(time.time()), 0)
+        if oldest is not None and oldest.time > resume.time:
+            # The oplog begins after the base's start second: entries may have rolled off, so this capture
+            # covers only from its oldest entry on. (Within that second it began with the base's own writes.)
+            resume = _before(oldest)
+        return resume
+
+    def check_rollover(self) -> None:
+        """At start and after every reconnect: when the oplog no longer reaches the resume point, the hole
+        is recorded as a gap and the capture goes on from the oldest entry there is."""
+        oldest, _ = self._ends()
+        if oldest is None or oldest <= self.resume or _before(oldest) == self.resume:
+            return  # the resume point is still there (or the oldest entry is the very next one)
+        if not self.exact and oldest.time <= self.resume.time:
+            return  # a time within the oldest entry's second: that second's entries are all still there
+        self.flush()
+        gap = Gap(stamp(self.resume), stamp(oldest), iso(self.clock()))
+        write_bytes(self.storage, f"{GAP_PREFIX}{gap.after}-{gap.resumed}.json", json.dumps(asdict(gap)).encode())
+        self.stats.gaps += 1
+        self.stretch.gaps += 1
+        self.resume = self.covered = _before(oldest)
+
+    def add(self, entry: RawBSONDocument) -> None:
+        self.buffer.append(entry.raw)
+        self.buffered += len(entry.raw)
+        self.resume = entry["ts"]
+        self.exact = True
+
+    def flush(self) -> None:
+        if not self.buffer:
+            return
+        manifest = write_chunk(self.storage, self.buffer, self.covered)
+        self.covered = manifest.last_ts
+        self.buffer, self.buffered = [], 0
+        lag = max(0.0, self.clock().timestamp() - manifest.last_ts.time)
+        for stats in (self.stats, self.stretch):
+            stats.chunks += 1
+            stats.entries += manifest.count
+            stats.bytes += manifest.bytes
+            stats.lag_seconds = lag
+            stats.max_lag_seconds = max(stats.max_lag_seconds, lag)
+            stats.first = stats.first or manifest.first
+            stats.last = manifest.last
+        if self.on_flush is not None:
+            self.on_flush(manifest, self.stats)
+        if self.clock().date() != self.stretch_began.date():
+            self.record(None)
+
+    def record(self, error: BaseException | None) -> None:
+        """The ledger record of the stretch since the last one (skipped when nothing happened in it)."""
+        if error is None and not self.stretch.chunks and not self.stretch.gaps:
+            return
+        run = RunRecord(
+            "oplog",
+            iso(self.stretch_began),
+            iso(self.clock()),
+            RunResult.FAILURE if error is not None or self.stretch.gaps else RunResult.SUCCESS,
+            bytes=self.stretch.bytes,
+            documents=self.stretch.entries,
+            duration_seconds=round((self.clock() - self.stretch_began).total_seconds(), 3),
+            error=describe_failure(error, [])
+            if error is not None
+            else (
+                f"{self.stretch.gaps} gap(s): the oplog rolled over while the capture was down"
+                if self.stretch.gaps
+                else None
+            ),
+            details={name: value for name, value in asdict(self.stretch).items() if name not in ("documents",)},
+        )
+        try_record_run(self.storage, run)
+        self.stretch = CaptureStats()
+        self.stretch_began = self.clock()
 
 
 def capture(
@@ -192,101 +355,100 @@ def capture(
     flush_bytes: int = DEFAULT_FLUSH_BYTES,
     stop: threading.Event | None = None,
     once: bool = False,
+    on_flush: Callable[[ChunkManifest, CaptureStats], None] | None = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> CaptureStats:
-    """Tails the oplog into chunks until `stop` is set (or, with `once`, until it has caught up)."""
+    """Tails the oplog into chunks until `stop` is set (or, with `once`, until it has caught up). Whatever
+    ends it (a stop, SIGTERM, the server gone for good), what it has buffered is committed first."""
     stop = stop or threading.Event()
-    oplog = oplog_collection(client)
     stats = CaptureStats()
-    chunks = list_chunks(storage)
-    resume = chunks[-1].last_ts if chunks else None
+    run = _Capture(client, storage, stats, on_flush, clock)
+    failure: BaseException | None = None
     try:
-        oldest = next(iter(oplog.find({}, {"ts": 1}).sort("$natural", 1).limit(1)), None)
-        newest = next(iter(oplog.find({}, {"ts": 1}).sort("$natural", -1).limit(1)), None)
-    except PyMongoError as error:
-        raise SourceError(f"cannot read the oplog: {error}") from None
-    if resume is None:
-        # A first capture starts at the newest base archive, so that it can be rolled forward at once; the
-        # oplog may not reach back that far (then from its oldest entry), and without a base, from now.
-        now = newest["ts"] if newest is not None else Timestamp(int(time.time()), 0)
-        resume = newest_base_start(storage) or now
-        if oldest is not None and oldest["ts"].time > resume.time:
-            # The oplog begins after the base's start second: entries may have rolled off, so this capture
-            # covers only from its oldest entry on. (Within that second it began with the base's own writes.)
-            resume = _before(oldest["ts"])
-    elif oldest is not None and oldest["ts"] > resume:
-        gap = Gap(stamp(resume), stamp(oldest["ts"]), datetime.now(UTC).isoformat(timespec="seconds"))
-        write_bytes(storage, f"{GAP_PREFIX}{gap.after}-{gap.resumed}.json", json.dumps(asdict(gap)).encode())
-        stats.gaps += 1
-        resume = _before(oldest["ts"])
-    buffer: list[bytes] = []
-    buffered = 0
-    began = time.monotonic()
-
-    covered = resume  # the chunks of this capture cover everything after this point
-
-    def flush() -> None:
-        nonlocal buffer, buffered, resume, covered
-        if not buffer:
-            return
-        manifest = write_chunk(storage, buffer, covered)
-        covered = manifest.last_ts
-        stats.chunks += 1
-        stats.entries += manifest.count
-        stats.lag_seconds = max(0.0, time.time() - manifest.last_ts.time)
-        resume = manifest.last_ts
-        buffer, buffered = [], 0
-
-    while not stop.is_set():
+        run.check_rollover()
+        began = time.monotonic()
+        down_since: float | None = None
+        while not stop.is_set():
+            try:
+                cursor = run.oplog.find({"ts": {"$gt": run.resume}}, cursor_type=CursorType.TAILABLE_AWAIT)
+                cursor = cursor.max_await_time_ms(1000)
+                read = 0
+                while cursor.alive and not stop.is_set():
+                    entry = next(cursor, None)
+                    down_since = None
+                    if entry is not None:
+                        run.add(entry)
+                        read += 1
+                    if run.buffered >= flush_bytes or (run.buffer and time.monotonic() - began >= flush_seconds):
+                        run.flush()
+                        began = time.monotonic()
+                    if entry is None and once:
+                        return stats
+                if once:
+                    return stats
+                if not read:
+                    stop.wait(1.0)  # an empty oplog ends a tailable cursor at once: do not spin
+            except PyMongoError as error:
+                run.flush()
+                down_since = down_since or time.monotonic()
+                if time.monotonic() - down_since > RECONNECT_SECONDS:
+                    raise SourceError(f"the oplog capture lost the server for good: {error}") from None
+                stats.reconnects += 1
+                stop.wait(min(30.0, 2.0**stats.reconnects))
+                with contextlib.suppress(SourceError):
+                    run.check_rollover()
+        return stats
+    except KeyboardInterrupt:
+        raise  # ctrl-c or SIGTERM (a pod stopped): the way a capture is meant to end, not a failure
+    except BaseException as error:
+        failure = error
+        raise
+    finally:
         try:
-            cursor = oplog.find({"ts": {"$gt": resume}}, cursor_type=CursorType.TAILABLE_AWAIT)
-            cursor = cursor.max_await_time_ms(1000)
-            idle = True
-            while cursor.alive and not stop.is_set():
-                entry = next(cursor, None)
-                if entry is None:
-                    if once and idle:
-                        break
-                    idle = True
-                else:
-                    idle = False
-                    raw = entry.raw
-                    buffer.append(raw)
-                    buffered += len(raw)
-                    resume = entry["ts"]
-                if buffered >= flush_bytes or (buffer and time.monotonic() - began >= flush_seconds):
-                    flush()
-                    began = time.monotonic()
-                if entry is None and once:
-                    break
-        except PyMongoError as error:
-            flush()
-            raise SourceError(f"the oplog capture lost the server: {error}") from None
-        if once:
+            run.flush()
+        finally:
+            run.record(failure)
+
+
+def chain_chunks(storage: Storage, after: Timestamp, until: Timestamp) -> list[ChunkManifest]:
+    """The committed chunks that hold every entry with after < ts <= until without a hole: the first covers
+    `after`, each next one starts where the one before ended (manifests are read only for these)."""
+    if until <= after:
+        return []
+    refs = [ref for ref in list_chunk_refs(storage) if ref.last > after]
+    needed: list[ChunkManifest] = []
+    reached = after
+    for ref in refs:
+        if needed and reached >= until:
             break
-    flush()
-    return stats
-
-
-def read_entries(storage: Storage, after: Timestamp, until: Timestamp) -> Iterator[RawBSONDocument]:
-    """Entries with after < ts <= until, from committed chunks that cover that span without a hole (each
-    chunk starts where the one before ended), each checked against its manifest first."""
-    chunks = list_chunks(storage)
-    start = next((chunk for chunk in chunks if chunk.after_ts <= after < chunk.last_ts), None)
-    if start is None:
+        manifest = read_chunk_manifest(storage, ref)
+        if not needed and manifest.after_ts <= after:
+            needed.append(manifest)
+        elif needed and manifest.after_ts == reached:
+            needed.append(manifest)
+        elif not needed:
+            break  # the oldest chunk after `after` starts later: nothing covers it
+        else:
+            continue  # overlaps the chain (another capture): the chain may go on after it
+        reached = manifest.last_ts
+    if not needed:
         raise VerificationError(
             f"no oplog chunk covers {timestamp_time(after):%Y-%m-%d %H:%M:%S} UTC: the capture was not running "
             "then (or that part was purged), so this time cannot be reached from that base"
         )
-    needed = [start]
-    while needed[-1].last_ts < until:
-        following = next((chunk for chunk in chunks if chunk.after_ts == needed[-1].last_ts), None)
-        if following is None:
-            raise VerificationError(
-                f"the oplog is captured without a hole up to {timestamp_time(needed[-1].last_ts):%Y-%m-%d %H:%M:%S} "
-                "UTC only (a gap, or the newest capture): choose an earlier time"
-            )
-        needed.append(following)
-    for chunk in needed:
+    if reached < until:
+        raise VerificationError(
+            f"the oplog is captured without a hole up to {timestamp_time(reached):%Y-%m-%d %H:%M:%S} "
+            "UTC only (a gap, or the newest capture): choose an earlier time"
+        )
+    return needed
+
+
+def read_entries(
+    storage: Storage, after: Timestamp, until: Timestamp, chunks: list[ChunkManifest] | None = None
+) -> Iterator[RawBSONDocument]:
+    """Entries with after < ts <= until, each chunk checked against its manifest first."""
+    for chunk in chunks if chunks is not None else chain_chunks(storage, after, until):
         for entry in read_chunk(storage, chunk):
             if after < entry["ts"] <= until:
                 yield entry

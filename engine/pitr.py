@@ -1,32 +1,41 @@
-"""Restore to a point in time: the newest base archive that began before that time and from which the
+"""Restore to a point in time: the newest base archive that ended before that time and from which the
 captured oplog reaches the time without a hole, restored as any archive is (verified, guarded, staged), then
 the oplog entries from the base's start up to and including that time replayed onto it. Replaying entries
 the base already holds changes nothing: oplog entries are idempotent."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
 
+import pymongo
 from bson import Timestamp
 
 from engine.catalog import ArchiveEntry, list_archives
 from engine.clock import Clock, parse_iso, utc_now
-from engine.errors import ArchiveNotFound, VerificationError
-from engine.oplog import list_chunks, parse_time, read_entries, timestamp_time
+from engine.coverage import compute_coverage
+from engine.errors import VerificationError
+from engine.ledger import RunRecord
+from engine.manifest import Manifest
+from engine.oplog import ChunkManifest, chain_chunks, parse_time, read_entries, timestamp_time
 from engine.oplog_apply import OplogApplier
 from engine.progress import ProgressCallback
-from engine.restore import RestoreRequest, RestoreResult, run_restore, wait_until_ready
+from engine.restore import RestoreRequest, RestoreResult, run_restore
 from engine.storage import Storage
 
 
 @dataclass
 class PointInTime:
-    """What a restore to `until` will do: which base, from where the oplog is replayed, how many entries."""
+    """What a restore to `until` will do: which base, from where the oplog is replayed, which chunks."""
 
     base: ArchiveEntry
     after: Timestamp  # entries after this are replayed (the base's start)
     until: Timestamp
+    chunks: list[ChunkManifest] = field(default_factory=list)
     entries: int = 0
+    base_bson_bytes: int = 0
 
 
 def base_start(storage: Storage, entry: ArchiveEntry) -> Timestamp:
@@ -39,29 +48,47 @@ def base_start(storage: Storage, entry: ArchiveEntry) -> Timestamp:
     return Timestamp(int(started.timestamp()), 0)
 
 
-def plan_point_in_time(storage: Storage, to_time: str) -> PointInTime:
-    """The newest base that began before the time and reaches it through the oplog; counts the entries."""
+def base_end(manifest: Manifest) -> Timestamp:
+    """The time a base alone restores to: its dump's oplog end, else the second its run finished (a dump is
+    fuzzy while it runs; replaying the oplog from its start to any time after its end makes it exact)."""
+    if manifest.oplog_end:
+        return Timestamp(int(manifest.oplog_end["t"]), int(manifest.oplog_end["i"]))
+    return Timestamp(int(parse_iso(manifest.finished_at).timestamp()) + 1, 0)
+
+
+def plan_point_in_time(storage: Storage, to_time: str, *, now: datetime | None = None) -> PointInTime:
+    """The newest base that ended before the time and reaches it through the oplog without a hole; every
+    chunk needed is read and checked against its manifest here, before anything is restored."""
     try:
         until = parse_time(to_time)
     except ValueError as error:
         raise VerificationError(f"--to-time {to_time!r} is not a time: {error}") from None
     moment = timestamp_time(until)
-    bases = [entry for entry in list_archives(storage) if entry.status == "complete" and entry.ref.time <= moment]
-    if not bases:
-        raise ArchiveNotFound(f"no archive began before {moment:%Y-%m-%d %H:%M:%S} UTC in {storage.url}")
-    chunks = list_chunks(storage)
-    newest = f"{timestamp_time(chunks[-1].last_ts):%Y-%m-%d %H:%M:%S} UTC" if chunks else "nothing captured yet"
+    entries = list_archives(storage)
     reasons = []
-    for base in bases:
+    for base in (entry for entry in entries if entry.status == "complete" and entry.ref.time <= moment):
+        manifest = base.manifest(storage)
+        if manifest is None or base_end(manifest) > until:
+            continue  # still dumping then: it holds writes from after the time
         after = base_start(storage, base)
         try:
-            count = sum(1 for _ in read_entries(storage, after, until))
+            chunks = chain_chunks(storage, after, until)
+            count = sum(1 for _ in read_entries(storage, after, until, chunks))
         except VerificationError as error:
-            reasons.append(f"{base.name}: {error}")
+            reasons.append(f"from {base.name}: {error}")
             continue
-        return PointInTime(base, after, until, count)
+        return PointInTime(base, after, until, chunks, count, manifest.bson_bytes)
+    coverage = compute_coverage(storage, entries, {}, now or utc_now())
+    before, later = coverage.nearest(moment)
+    nearest = ", ".join(
+        f"{label} {when:%Y-%m-%d %H:%M:%S} UTC"
+        for label, when in (("the nearest restorable time before it is", before), ("after it", later))
+        if when is not None
+    )
+    why = reasons[0] if reasons else "no complete archive had finished by then"
     raise VerificationError(
-        f"{moment:%Y-%m-%d %H:%M:%S} UTC cannot be reached: {reasons[0]} (oplog captured up to {newest})"
+        f"{moment:%Y-%m-%d %H:%M:%S} UTC cannot be reached ({why}); "
+        + (nearest or f"nothing in {storage.url} is restorable yet")
     )
 
 
@@ -69,23 +96,48 @@ def restore_to_time(
     storage: Storage,
     target_uri: str,
     request: RestoreRequest,
-    to_time: str,
+    plan: PointInTime,
     *,
     progress: ProgressCallback | None = None,
     clock: Clock = utc_now,
-) -> tuple[PointInTime, RestoreResult]:
-    """Restores the chosen base (the request's mode and filters), then replays the oplog onto it."""
-    plan = plan_point_in_time(storage, to_time)
+) -> RestoreResult:
+    """Restores the planned base (the request's mode and filters), then replays the oplog onto it, both in
+    one recorded run: the replay's time counts against the RTO."""
     base_request = replace(request, latest=False, day=None, archive=plan.base.name)
-    result = run_restore(storage, target_uri, base_request, progress=progress, clock=clock)
-    if result.status != "restored":
-        return plan, result
-    client = wait_until_ready(target_uri, 0)
-    try:
+
+    def replay(client: pymongo.MongoClient) -> dict[str, Any]:
+        began = time.monotonic()
         applier = OplogApplier(client, request.namespaces, request.renames)
-        for entry in read_entries(storage, plan.after, plan.until):
+        for entry in read_entries(storage, plan.after, plan.until, plan.chunks):
             applier.apply(dict(entry))
-    finally:
-        client.close()
-    plan.entries = applier.stats.applied + applier.stats.skipped
-    return plan, result
+        seconds = time.monotonic() - began
+        plan.entries = applier.stats.applied + applier.stats.skipped
+        return {
+            "to_time": f"{plan.until.time}:{plan.until.inc}",
+            "oplog_chunks": len(plan.chunks),
+            "oplog_entries": plan.entries,
+            "replay_seconds": round(seconds, 3),
+        }
+
+    return run_restore(storage, target_uri, base_request, progress=progress, clock=clock, then=replay)
+
+
+def forecast_seconds(runs: list[RunRecord], plan: PointInTime) -> float | None:
+    """How long the restore should take, from the newest real restores' rates (BSON bytes/s of the load,
+    entries/s of the replay); None before any restore has been measured."""
+    loads = [run for run in runs if run.kind == "restore" and run.succeeded and run.bytes and run.duration_seconds]
+    if not loads:
+        return None
+    newest = loads[0]
+    replay_seconds = float(newest.details.get("replay_seconds") or 0)
+    load_rate = newest.bytes / max(0.001, newest.duration_seconds - replay_seconds)
+    replays = [run for run in loads if run.details.get("oplog_entries") and run.details.get("replay_seconds")]
+    replay_rate = (
+        float(replays[0].details["oplog_entries"]) / max(0.001, float(replays[0].details["replay_seconds"]))
+        if replays
+        else None
+    )
+    forecast = plan.base.size / load_rate
+    if plan.entries and replay_rate is None:
+        return None
+    return forecast + (plan.entries / replay_rate if replay_rate else 0.0)

@@ -8,6 +8,7 @@ import json
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -684,11 +685,14 @@ def run_restore(
     *,
     progress: ProgressCallback | None = None,
     clock: Clock = utc_now,
+    then: Callable[[pymongo.MongoClient], dict[str, Any]] | None = None,
 ) -> RestoreResult:
     """Restores one archive into the target; see RestoreRequest. The target changes only once the archive has
     verified: by default in one read into staging collections swapped over the targets at the end; with
     `two_pass` (or the mongorestore loader) after a full verifying read. Recorded in the ledger with its
-    duration against the RTO; a guarded refusal is recorded as refused and raised."""
+    duration against the RTO; a guarded refusal is recorded as refused and raised. `then` runs on the target
+    after a restore that loaded (the oplog replay of a restore to a time), inside the same run and record:
+    its time counts against the RTO, its details are recorded, its failure fails the run."""
     details: dict[str, Any] = {
         "mode": request.mode,
         "loader": request.loader,
@@ -713,6 +717,8 @@ def run_restore(
                     entry, result, refusal, rejected = restore_verified_first(
                         client, storage, request, target_uri, lease, progress, clock
                     )
+                if then is not None and result.status == "restored" and refusal is None:
+                    details.update(then(client))
         finally:
             client.close()
         unrecorded += lease.warnings

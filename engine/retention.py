@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from bson import Timestamp
+
 from engine.catalog import ArchiveEntry, list_archives, stamped_in_future
 from engine.clock import Clock, utc_now
 from engine.config import DEFAULT_KEEP_LAST, DEFAULT_MAX_AGE_DAYS
@@ -13,6 +15,7 @@ from engine.faults import checkpoint
 from engine.holds import Hold, read_holds
 from engine.lease import StorageLease, archives_being_read
 from engine.ledger import recorded_run
+from engine.oplog import GAP_PREFIX, MANIFEST_SUFFIX, ChunkRef, gap_resumed, list_chunk_refs, parse_stamp
 from engine.progress import ProgressCallback, ProgressTracker
 from engine.states import PurgeAction, read_verifications
 from engine.storage import Storage
@@ -51,6 +54,9 @@ class PurgePlan:
     decisions: list[Decision]
     policy: RetentionPolicy
     now: datetime
+    chunks: list[ChunkRef] = field(default_factory=list)  # oplog chunks no kept archive needs, oldest first
+    gaps: list[str] = field(default_factory=list)  # gap records older than anything kept (their keys)
+    chunks_kept: int = 0
 
     @property
     def deletions(self) -> list[Decision]:
@@ -67,6 +73,7 @@ class PurgeResult:
     deleted: list[str] = field(default_factory=list)
     freed_bytes: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # candidates that could not be deleted, and why
+    chunks_deleted: int = 0
 
 
 def plan_purge(
@@ -130,9 +137,49 @@ def plan_purge(
     return PurgePlan(decisions, policy, now)
 
 
+def plan_chunks(plan: PurgePlan, refs: list[ChunkRef], gaps: list[str]) -> PurgePlan:
+    """Adds the oplog to a plan. A kept archive needs the chunks from its start to the next kept archive (to
+    the newest chunk, for the newest); a held one, to the next archive of any fate, so a hold does not keep
+    months of oplog. Chunks no kept archive needs go, oldest first (an interrupted purge leaves no hole in the
+    middle). Starts come from the names (never after a dump began), so the plan errs on keeping."""
+    kept = sorted((decision.entry for decision in plan.keepers), key=lambda entry: entry.ref.time)
+    every = sorted((decision.entry for decision in plan.decisions), key=lambda entry: entry.ref.time)
+    needed: list[tuple[Timestamp, Timestamp | None]] = []
+    for index, entry in enumerate(kept):
+        following = (
+            kept[index + 1 :] if not entry.held else [later for later in every if later.ref.time > entry.ref.time]
+        )
+        end = _start(following[0]) if following else None
+        needed.append((_start(entry), end))
+    if not needed:
+        return plan  # nothing kept to replay onto: the chunks wait for the next archive
+    plan.chunks = [ref for ref in refs if not any(_overlaps(ref, start, end) for start, end in needed)]
+    plan.chunks_kept = len(refs) - len(plan.chunks)
+    oldest_needed = min(start for start, _ in needed)
+    plan.gaps = [key for key in gaps if (resumed := _stamp_or_none(gap_resumed(key))) and resumed <= oldest_needed]
+    return plan
+
+
+def _stamp_or_none(text: str) -> Timestamp | None:
+    try:
+        return parse_stamp(text)
+    except ValueError:
+        return None  # not a record the capture wrote: left alone
+
+
+def _start(entry: ArchiveEntry) -> Timestamp:
+    return Timestamp(int(entry.ref.time.timestamp()), 0)
+
+
+def _overlaps(ref: ChunkRef, start: Timestamp, end: Timestamp | None) -> bool:
+    """Whether the chunk holds entries a replay from `start` to `end` reads."""
+    return ref.last > start and (end is None or ref.first <= end)
+
+
 def make_plan(storage: Storage, policy: RetentionPolicy, now: datetime) -> PurgePlan:
     entries = list_archives(storage)
-    return plan_purge(entries, read_holds(storage, entries), policy, now, read_verifications(storage))
+    plan = plan_purge(entries, read_holds(storage, entries), policy, now, read_verifications(storage))
+    return plan_chunks(plan, list_chunk_refs(storage), [info.key for info in storage.list(GAP_PREFIX)])
 
 
 def apply_purge(
@@ -167,11 +214,31 @@ def apply_purge(
             result.deleted.append(decision.name)
             result.freed_bytes += decision.entry.size
             tracker.advance(byte_count=decision.entry.size, documents=1, current=decision.name)
+        if plan.chunks and not result.skipped:  # an archive that stayed may still need them: next time
+            purge_oplog(storage, plan, result)
         tracker.finish()
         record.bytes = result.freed_bytes
         record.details.update(deleted=result.deleted, kept=len(plan.keepers), keep_last=policy.keep_last)
         if lease.warnings:
             record.details["lease"] = lease.warnings
+        if result.chunks_deleted:
+            record.details["oplog_chunks_deleted"] = result.chunks_deleted
         if result.skipped:
             record.details["skipped"] = [f"{name}: {reason}" for name, reason in result.skipped]
     return result
+
+
+def purge_oplog(storage: Storage, plan: PurgePlan, result: PurgeResult) -> None:
+    """Deletes the plan's chunks oldest first, each manifest before its chunk (a chunk without its manifest
+    is never read), then the gap records nothing kept reaches back to. A failure stops the oplog part only."""
+    try:
+        for ref in plan.chunks:
+            storage.delete(ref.key + MANIFEST_SUFFIX)
+            storage.delete(ref.key)
+            checkpoint("purge.chunk-deleted")
+            result.chunks_deleted += 1
+            result.freed_bytes += ref.size
+        for key in plan.gaps:
+            storage.delete(key)
+    except StorageFault as error:
+        result.skipped.append(("oplog chunks", f"{error}; the rest go next time"))

@@ -15,6 +15,8 @@ from engine.compliance import (
     Schedule,
     compute_compliance,
 )
+from engine.config import DEFAULT_RPO_SECONDS
+from engine.coverage import Coverage, compute_coverage
 from engine.holds import read_holds
 from engine.lease import LeaseInfo, read_leases
 from engine.ledger import LedgerCheck, RunRecord, check_chain, read_raw, read_runs, run_keys, select_keys
@@ -37,6 +39,26 @@ class StatusSummary:
     leases: list[LeaseInfo] = field(default_factory=list)  # runs holding the storage, live or dead
     broken: list[str] = field(default_factory=list)  # ledger records and hold files skipped as unreadable
     ledger: LedgerCheck | None = None  # the chain over the window's records
+    coverage: Coverage = field(default_factory=Coverage)  # restorable time: archives and the captured oplog
+    rpo_limit: float | None = None  # the recovery-point threshold in force (None: none applies)
+    window_days: int = DEFAULT_WINDOW_DAYS
+
+    @property
+    def rpo_seconds(self) -> float | None:
+        return self.coverage.rpo_seconds(self.now)
+
+    @property
+    def rpo_exceeded(self) -> bool:
+        """More would be lost than the threshold allows (nothing restorable at all counts as exceeded)."""
+        if self.rpo_limit is None:
+            return False
+        rpo = self.rpo_seconds
+        return rpo is None or rpo > self.rpo_limit
+
+    @property
+    def restorable_share(self) -> float:
+        """The fraction of the compliance window a restore can reach to the second."""
+        return self.coverage.share(self.now - timedelta(days=self.window_days), self.now)
 
     @property
     def total_bytes(self) -> int:
@@ -72,7 +94,7 @@ class StatusSummary:
 
     @property
     def healthy(self) -> bool:
-        return not self.compliance.below_target and not self.compliance.stale
+        return not self.compliance.below_target and not self.compliance.stale and not self.rpo_exceeded
 
 
 def summarize(
@@ -84,7 +106,10 @@ def summarize(
     window_days: int = DEFAULT_WINDOW_DAYS,
     target_percent: float = DEFAULT_TARGET_PERCENT,
     rto_seconds: float = DEFAULT_RTO_SECONDS,
+    rpo_seconds: float | None = None,
 ) -> StatusSummary:
+    """`rpo_seconds`: the recovery-point threshold; without one, DEFAULT_RPO_SECONDS applies once the oplog
+    is captured here (before that, the nightly archives make the RPO a day by design)."""
     # Only the window's backups (plus a day, for the slot that straddles its start) and recent other runs.
     keys = run_keys(storage)  # one listing, then only the records the summary needs are read
     chosen = select_keys(keys, "backup", since=now - timedelta(days=window_days + 1))
@@ -111,6 +136,9 @@ def summarize(
     holds = read_holds(storage, entries)
     broken += [hold.reason for hold in holds.values() if hold.unreadable]
     plan = plan_purge(entries, holds, policy or RetentionPolicy(), now, verifications)
+    coverage = compute_coverage(storage, entries, verifications, now)
+    if rpo_seconds is None and coverage.capturing:
+        rpo_seconds = DEFAULT_RPO_SECONDS
     return StatusSummary(
         now,
         compliance,
@@ -123,4 +151,7 @@ def summarize(
         read_leases(storage),
         broken,
         ledger,
+        coverage,
+        rpo_seconds,
+        window_days,
     )

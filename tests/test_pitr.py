@@ -14,10 +14,12 @@ from pathlib import Path
 import pymongo
 import pytest
 
+from engine.ledger import list_runs
 from engine.oplog import list_chunks
 from engine.storage import open_storage
 from tests.bed import servers
 from tests.helpers import raw_documents, run_vaultui
+from vaultui.exit_codes import ExitCode
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +81,25 @@ def test_restore_to_five_points_in_time_after_a_killed_capture(replica: servers.
         )
         assert done.returncode == 0, done.stderr
         assert contents(client, target) == expected, f"restored to {when}"
-    preview = run_vaultui("--headless", "restore", "--to-time", points[2][0], "--dry-run", env=env)
-    assert preview.returncode == 0 and "dry run: would restore" in preview.stdout and "oplog entries" in preview.stdout
+    [latest, *_] = list_runs(open_storage(str(backups)), "restore")  # one record: base load and replay
+    assert latest.details["to_time"] == points[-1][0] and latest.details["oplog_entries"] > 0
+    preview = run_vaultui(
+        "--headless",
+        "restore",
+        "--to-time",
+        points[2][0],
+        "--dry-run",
+        "--ns-from",
+        "shop.*",
+        "--ns-to",
+        "pv.*",
+        env=env,
+    )
+    assert preview.returncode == 0, preview.stdout + preview.stderr
+    assert "oplog entries from" in preview.stdout and "(checked); expected duration" in preview.stdout
+    assert "dry run: would restore" in preview.stdout
+    status = run_vaultui("--headless", "status", env=env)
+    assert "restorable   any second from" in status.stdout and "oplog        " in status.stdout, status.stdout
 
 
 def test_a_time_the_oplog_does_not_reach_is_a_clear_error(replica: servers.Server, tmp_path: Path) -> None:
@@ -88,14 +107,18 @@ def test_a_time_the_oplog_does_not_reach_is_a_clear_error(replica: servers.Serve
     backups.mkdir()
     env = {"VAULTUI_MONGO_URI": replica.url, "VAULTUI_TARGET_URI": replica.url, "VAULTUI_STORAGE": str(backups)}
     early = run_vaultui("--headless", "restore", "--to-time", "2020-01-01T00:00:00Z", env=env)
-    assert early.returncode != 0 and "no archive began before 2020-01-01 00:00:00 UTC" in early.stderr
+    assert early.returncode == ExitCode.VERIFICATION_FAILED, early.stderr
+    assert "2020-01-01 00:00:00 UTC cannot be reached" in early.stderr and "nothing in" in early.stderr
     assert run_vaultui("--headless", "backup", "--db", "shop", env=env).returncode == 0
     late = run_vaultui("--headless", "restore", "--to-time", "2099-01-01T00:00:00Z", env=env)
-    assert late.returncode != 0 and "cannot be reached" in late.stderr, late.stderr
+    assert late.returncode == ExitCode.VERIFICATION_FAILED, late.stderr
+    assert "cannot be reached" in late.stderr and "the nearest restorable time before it is" in late.stderr
 
 
 def test_a_standalone_server_has_no_oplog_to_capture(mongo_uri: str, tmp_path: Path) -> None:
     done = run_vaultui(
         "--headless", "oplog", "--once", env={"VAULTUI_MONGO_URI": mongo_uri, "VAULTUI_STORAGE": str(tmp_path)}
     )
-    assert done.returncode == 4 and "standalone server" in done.stderr and "rs.initiate()" in done.stderr
+    assert (
+        done.returncode == ExitCode.NO_OPLOG and "standalone server" in done.stderr and "rs.initiate()" in done.stderr
+    )

@@ -60,6 +60,13 @@ def _sla_options() -> argparse.ArgumentParser:
     options.add_argument("--window-days", type=int, metavar="N", help="compliance window (default 30)")
     options.add_argument("--target-percent", type=float, metavar="P", help="compliance target (default 99)")
     options.add_argument("--rto", type=float, metavar="SECONDS", help="recovery-time objective (default 600)")
+    options.add_argument(
+        "--rpo",
+        type=float,
+        metavar="SECONDS",
+        help="recovery-point threshold: status fails when more would be lost (default 300 once the oplog is "
+        "captured, none before)",
+    )
     return options
 
 
@@ -246,11 +253,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     oplog = commands.add_parser(
         "oplog",
-        parents=[common],
+        parents=[common, _metrics_options()],
         help="capture the oplog into the storage, continuously (a long-lived process beside a replica set)",
         description="Tails local.oplog.rs of VAULTUI_MONGO_URI (a replica set) and writes chunks under oplog/ in "
         "the storage, each committed by its manifest; resumes after the last committed chunk, and records a "
-        "gap when the oplog has rolled past it. restore --to-time replays them.",
+        "gap when the oplog has rolled past it. restore --to-time replays them. Rides out a server that goes "
+        "away for up to 5 minutes; stops cleanly on SIGTERM after committing what it holds. Writes a ledger "
+        "record (kind oplog) per UTC day and when it stops, and its lag and counts to the metrics after each "
+        f"chunk. Pointed at a standalone server (no oplog) it exits {int(ExitCode.NO_OPLOG)}.",
     )
     oplog.add_argument("--mongo-uri-file", type=Path, metavar="PATH", help="file holding the source URI")
     oplog.add_argument("--flush-seconds", type=float, default=60.0, metavar="S", help="chunk every S seconds")
@@ -282,7 +292,7 @@ def run_dashboard(arguments: argparse.Namespace) -> int:
 
 
 # Flags whose destination differs from the setting they set; every other setting's flag has its name.
-_FLAG_DESTINATIONS = {"rto_seconds": "rto", "storage": ("storage", "dashboard_storage")}
+_FLAG_DESTINATIONS = {"rto_seconds": "rto", "rpo_seconds": "rpo", "storage": ("storage", "dashboard_storage")}
 
 
 def typed_flags(arguments: argparse.Namespace) -> dict[str, Any]:

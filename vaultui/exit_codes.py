@@ -7,6 +7,7 @@ from enum import IntEnum
 from engine.errors import (
     ConfigError,
     KubernetesError,
+    NoOplog,
     SourceError,
     StorageError,
     TargetNotEmpty,
@@ -32,6 +33,8 @@ class ExitCode(IntEnum):
     KUBERNETES = 9
     INDEXES_REFUSED = 10  # the data was restored; some indexes were refused by the target (listed)
     LEASE_HELD = 11  # another live run holds the storage lease (named); `unlock` clears a dead one
+    NO_OPLOG = 12  # `oplog` pointed at a standalone server: it has no oplog to capture
+    RPO_EXCEEDED = 13  # `status`: more would be lost than the recovery-point threshold allows
     INTERNAL = 70  # a bug: one line, and the traceback in a file (EX_SOFTWARE)
     INTERRUPTED = 130  # ctrl-c
     TERMINATED = 143  # SIGTERM (a pod being stopped): the step was rolled back and the run recorded
@@ -40,6 +43,7 @@ class ExitCode(IntEnum):
 # Most specific first: an error takes the code of the first class it is an instance of.
 _CODES: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (ConfigError, ExitCode.CONFIG),
+    (NoOplog, ExitCode.NO_OPLOG),
     (SourceError, ExitCode.SOURCE_UNREACHABLE),
     (StorageError, ExitCode.STORAGE),
     (StorageFault, ExitCode.STORAGE),

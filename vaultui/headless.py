@@ -7,8 +7,8 @@ import contextlib
 import json
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
-from datetime import UTC, date, datetime
+from dataclasses import asdict, replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +21,7 @@ from engine.errors import ConfigError, VaultError
 from engine.holds import place_hold, release_hold
 from engine.ledger import RunRecord
 from engine.namespaces import NamespaceFilter
-from engine.retention import PurgeResult, RetentionPolicy, apply_purge, make_plan
+from engine.retention import PurgePlan, PurgeResult, RetentionPolicy, apply_purge, make_plan
 from engine.rto import recovery_met, verdict
 from engine.states import RestoreAction, RestoreMode, archive_state, read_verifications
 from engine.status import StatusSummary, summarize
@@ -30,6 +30,8 @@ from vaultui.exit_codes import ExitCode
 from vaultui.output import log_event
 
 if TYPE_CHECKING:  # the heavy engine modules (MongoDB driver, codecs) load inside the commands that use them
+    from engine.oplog import CaptureStats
+    from engine.pitr import PointInTime
     from engine.restore import RestoreRequest
     from engine.verify import VerifyReport
 from vaultui.formatting import duration_text, short_age
@@ -79,6 +81,7 @@ def _summary(arguments: argparse.Namespace, storage: Storage) -> StatusSummary:
         window_days=arguments.settings.window_days,
         target_percent=arguments.settings.target_percent,
         rto_seconds=_rto(arguments),
+        rpo_seconds=arguments.settings.rpo_seconds or None,
     )
 
 
@@ -99,12 +102,28 @@ def _metrics_after(arguments: argparse.Namespace, storage: Storage) -> Iterator[
                 print(f"vaultui: metrics not published: {error}", file=sys.stderr)
 
 
+def _oplog_plan_line(plan: PurgePlan) -> str:
+    """The oplog's part of a purge plan, in one line."""
+    from engine.oplog import timestamp_time
+
+    if not plan.chunks:
+        return f"keep   oplog: all {plan.chunks_kept} chunks (kept archives replay from them)"
+    size = humanize.naturalsize(sum(ref.size for ref in plan.chunks), binary=True)
+    return (
+        f"delete oplog: {len(plan.chunks)} chunks ({size}) up to "
+        f"{timestamp_time(plan.chunks[-1].last):%Y-%m-%d %H:%M} UTC, which no kept archive replays; "
+        f"keep {plan.chunks_kept}"
+    )
+
+
 def _purge_line(result: PurgeResult) -> str:
     for name, reason in result.skipped:
         print(f"vaultui: WARNING: could not delete {name}, skipped it: {reason}", file=sys.stderr)
     return (
         f"purged {len(result.deleted)} archives ({humanize.naturalsize(result.freed_bytes, binary=True)}), "
-        f"kept {len(result.plan.keepers)}" + (f", {len(result.skipped)} could not be deleted" if result.skipped else "")
+        f"kept {len(result.plan.keepers)}"
+        + (f", {result.chunks_deleted} oplog chunks" if result.chunks_deleted else "")
+        + (f", {len(result.skipped)} could not be deleted" if result.skipped else "")
     )
 
 
@@ -303,33 +322,22 @@ def restore(arguments: argparse.Namespace) -> ExitCode:
 
 
 def _restore_to_time(arguments: argparse.Namespace, request: RestoreRequest) -> ExitCode:
+    """Plans first (the base, every chunk checked), shows the plan, then restores the base and replays."""
+    from engine.ledger import list_runs
     from engine.oplog import timestamp_time
-    from engine.pitr import plan_point_in_time, restore_to_time
-    from engine.secrets import with_host
+    from engine.pitr import forecast_seconds, plan_point_in_time
 
     storage = _storage(arguments)
-    when = arguments.to_time
-    if request.dry_run:
-        plan = plan_point_in_time(storage, when)
-        print(
-            f"dry run: would restore {plan.base.name}, then replay {plan.entries} oplog entries up to "
-            f"{timestamp_time(plan.until):%Y-%m-%d %H:%M:%S} UTC"
-        )
-        return ExitCode.OK
-    uri = target_uri(arguments.target_uri_file)
-    if not uri:
-        raise ConfigError("no target MongoDB URI: set VAULTUI_TARGET_URI or pass --target-uri-file")
-    if arguments.target_host:
-        uri = with_host(uri, arguments.target_host)
-    plan, result = restore_to_time(storage, uri, request, when)
-    if result.status != "restored":
-        print(f"restore {result.status}: {result.reason}")
-        return ExitCode.OK
+    plan = plan_point_in_time(storage, arguments.to_time)
+    until = f"{timestamp_time(plan.until):%Y-%m-%d %H:%M:%S} UTC"
+    forecast = forecast_seconds(list_runs(storage, "restore", limit=20), plan)
     print(
-        f"restored {plan.base.name} and replayed {plan.entries} oplog entries: the target is as it was at "
-        f"{timestamp_time(plan.until):%Y-%m-%d %H:%M:%S} UTC"
+        f"to {until}: base {plan.base.name}, then {humanize.intcomma(plan.entries)} oplog entries from "
+        f"{len(plan.chunks)} chunk{'s' if len(plan.chunks) != 1 else ''} (checked); expected duration "
+        + (duration_text(forecast) if forecast is not None else "unknown (no restore measured here yet)")
     )
-    return ExitCode.OK
+    base_request = replace(request, latest=False, day=None, archive=plan.base.name)
+    return _restore_here(arguments, base_request, plan)
 
 
 def _request_from_env(arguments: argparse.Namespace) -> RestoreRequest:
@@ -378,7 +386,9 @@ def _request_from_flags(arguments: argparse.Namespace) -> RestoreRequest:
     return request
 
 
-def _restore_here(arguments: argparse.Namespace, request: RestoreRequest) -> ExitCode:
+def _restore_here(arguments: argparse.Namespace, request: RestoreRequest, plan: PointInTime | None = None) -> ExitCode:
+    from engine.oplog import timestamp_time
+    from engine.pitr import restore_to_time
     from engine.restore import run_restore
     from engine.secrets import with_host
     from vaultui.output import ProgressReporter
@@ -392,7 +402,10 @@ def _restore_here(arguments: argparse.Namespace, request: RestoreRequest) -> Exi
     reporter = ProgressReporter()
     log_event("restore.started", storage=storage.url, mode=request.mode, loader=request.loader)
     try:
-        result = run_restore(storage, uri, request, progress=reporter)
+        if plan is not None and not request.dry_run:
+            result = restore_to_time(storage, uri, request, plan, progress=reporter)
+        else:
+            result = run_restore(storage, uri, request, progress=reporter)
     finally:
         reporter.close()
     for name, reason in result.rejected:
@@ -431,6 +444,11 @@ def _restore_here(arguments: argparse.Namespace, request: RestoreRequest) -> Exi
         f"restored {result.archive}: {len(result.plan)} namespaces, {humanize.intcomma(result.documents)} documents"
         f"{duplicates}, {result.indexes} indexes"
     )
+    if plan is not None:
+        print(
+            f"replayed {humanize.intcomma(plan.entries)} oplog entries: the target is as it was at "
+            f"{timestamp_time(plan.until):%Y-%m-%d %H:%M:%S} UTC"
+        )
     print(
         f"restored in {duration_text(result.duration_seconds)} "
         f"(RTO target {duration_text(result.rto_seconds)}: {verdict(result.rto_met)})"
@@ -465,7 +483,8 @@ def purge(arguments: argparse.Namespace) -> ExitCode:
                                 "purge_in_days": d.purge_in_days,
                             }
                             for d in plan.decisions
-                        ],
+                        ]
+                        + [{"oplog_chunk": ref.key, "action": "delete", "bytes": ref.size} for ref in plan.chunks],
                         indent=1,
                     )
                 )
@@ -476,6 +495,8 @@ def purge(arguments: argparse.Namespace) -> ExitCode:
             )
             for decision in plan.decisions:
                 print(f"  {decision.action:<6} {decision.name:<26} {decision.reason}")
+            if plan.chunks or plan.chunks_kept:
+                print(f"  {_oplog_plan_line(plan)}")
             return ExitCode.OK
         result = apply_purge(storage, policy)
         if arguments.json:
@@ -516,7 +537,7 @@ def holds_command(arguments: argparse.Namespace) -> ExitCode:
 
 
 def oplog_command(arguments: argparse.Namespace) -> ExitCode:
-    from engine.oplog import capture
+    from engine.oplog import CaptureStats, ChunkManifest, capture, parse_stamp, timestamp_time
     from engine.source import connect
 
     storage = _storage(arguments)
@@ -525,19 +546,64 @@ def oplog_command(arguments: argparse.Namespace) -> ExitCode:
         raise ConfigError("no source MongoDB URI: set VAULTUI_MONGO_URI or pass --mongo-uri-file")
     client = connect(uri, role="source")
     log_event("oplog.started", storage=storage.url)
+    latest = CaptureStats()
+
+    def flushed(chunk: ChunkManifest, stats: CaptureStats) -> None:
+        nonlocal latest
+        latest = stats
+        log_event(
+            "oplog.chunk",
+            chunk=chunk.chunk,
+            entries=chunk.count,
+            bytes=chunk.bytes,
+            up_to=f"{timestamp_time(parse_stamp(chunk.last)):%Y-%m-%dT%H:%M:%SZ}",
+            lag_seconds=round(stats.lag_seconds, 1),
+        )
+        _publish_capture(arguments, stats)
+
+    stopped = ""
     try:
-        stats = capture(
+        latest = capture(
             client,
             storage,
             flush_seconds=arguments.flush_seconds,
             flush_bytes=int(arguments.flush_mib * 1024 * 1024),
             once=arguments.once,
+            on_flush=flushed,
         )
+    except KeyboardInterrupt:
+        stopped = " (stopped)"  # SIGTERM is how its Deployment stops it: what it held was committed first
     finally:
         client.close()
-    log_event("oplog.stopped", chunks=stats.chunks, entries=stats.entries, gaps=stats.gaps, lag=stats.lag_seconds)
-    print(f"captured {stats.entries} oplog entries in {stats.chunks} chunks ({stats.gaps} gaps found)")
+    log_event("oplog.stopped", chunks=latest.chunks, entries=latest.entries, gaps=latest.gaps, lag=latest.lag_seconds)
+    print(f"captured {latest.entries} oplog entries in {latest.chunks} chunks ({latest.gaps} gaps found){stopped}")
     return ExitCode.OK
+
+
+def _publish_capture(arguments: argparse.Namespace, stats: CaptureStats) -> None:
+    """The capture's own figures, after each chunk, where metrics are asked for (a textfile or a gateway)."""
+    from prometheus_client import CollectorRegistry, Gauge
+
+    from engine.metrics import push_registry
+
+    registry = CollectorRegistry()
+    Gauge("vaultui_oplog_lag_seconds", "Age of the newest oplog entry committed", registry=registry).set(
+        stats.lag_seconds
+    )
+    Gauge("vaultui_oplog_captured_entries", "Oplog entries this capture committed", registry=registry).set(
+        stats.entries
+    )
+    Gauge("vaultui_oplog_captured_bytes", "Bytes of oplog chunks this capture committed", registry=registry).set(
+        stats.bytes
+    )
+    Gauge("vaultui_oplog_capture_gaps", "Gaps this capture found", registry=registry).set(stats.gaps)
+    settings = arguments.settings
+    push_registry(
+        registry,
+        metrics_file=Path(settings.metrics_file) if settings.metrics_file else None,
+        pushgateway=settings.pushgateway,
+        job="vaultui-oplog",
+    )
 
 
 def unlock(arguments: argparse.Namespace) -> ExitCode:
@@ -610,6 +676,19 @@ def status(arguments: argparse.Namespace) -> ExitCode:
                     "ledger": None
                     if summary.ledger is None
                     else {"intact": summary.ledger.intact, "problems": summary.ledger.problems},
+                    "restorable": {
+                        "spans": [
+                            {"from": span.start.isoformat(), "to": span.end.isoformat()}
+                            for span in summary.coverage.spans
+                        ],
+                        "share_of_window": round(summary.restorable_share, 4),
+                        "rpo_seconds": summary.rpo_seconds,
+                        "rpo_limit_seconds": summary.rpo_limit,
+                        "rpo_exceeded": summary.rpo_exceeded,
+                        "oplog_chunks": summary.coverage.chunks,
+                        "oplog_bytes": summary.coverage.bytes,
+                        "gaps": [{"after": gap.after, "resumed": gap.resumed} for gap in summary.coverage.gaps],
+                    },
                     "healthy": summary.healthy,
                 },
                 indent=1,
@@ -635,6 +714,7 @@ def status(arguments: argparse.Namespace) -> ExitCode:
             f"oldest {summary.oldest.name if summary.oldest else '-'}"
         )
         print(f"next purge   {summary.next_purge:%Y-%m-%d}" if summary.next_purge else "next purge   none due")
+        _print_recovery_point(summary)
         skewed = [(entry.name, why) for entry in summary.archives if (why := clock_skew(entry, now))]
         if skewed:
             print(
@@ -675,7 +755,39 @@ def status(arguments: argparse.Namespace) -> ExitCode:
                     f"last {kind:<8}{run.started_at} {run.result}, {duration_text(run.duration_seconds)} "
                     f"(RTO {duration_text(summary.rto_seconds)}: {verdict(recovery_met(run, summary.rto_seconds))})"
                 )
-    return ExitCode.OK if summary.healthy else ExitCode.COMPLIANCE_BELOW_TARGET
+    if summary.compliance.below_target or summary.compliance.stale:
+        return ExitCode.COMPLIANCE_BELOW_TARGET
+    return ExitCode.RPO_EXCEEDED if summary.rpo_exceeded else ExitCode.OK
+
+
+def _long_duration(seconds: float) -> str:
+    return duration_text(seconds) if seconds < 3600 else humanize.precisedelta(timedelta(seconds=seconds))
+
+
+def _print_recovery_point(summary: StatusSummary) -> None:
+    from engine.coverage import describe_window
+    from engine.oplog import parse_stamp, timestamp_time
+
+    coverage = summary.coverage
+    print(
+        f"restorable   {describe_window(coverage, summary.now)}; {summary.restorable_share * 100:.2f} % of the "
+        f"last {summary.window_days} days"
+    )
+    rpo = summary.rpo_seconds
+    limit = f" (threshold {_long_duration(summary.rpo_limit)})" if summary.rpo_limit is not None else ""
+    shown = "none: nothing is restorable" if rpo is None else _long_duration(rpo)
+    print(f"rpo          {shown}{limit}{'  EXCEEDED' if summary.rpo_exceeded else ''}")
+    if coverage.capturing:
+        print(
+            f"oplog        {humanize.intcomma(coverage.chunks)} chunks, "
+            f"{humanize.naturalsize(coverage.bytes, binary=True)}, {len(coverage.gaps)} gaps"
+        )
+    for gap in coverage.gaps[-5:]:
+        print(
+            f"  GAP {timestamp_time(parse_stamp(gap.after)):%Y-%m-%d %H:%M:%S} to "
+            f"{timestamp_time(parse_stamp(gap.resumed)):%Y-%m-%d %H:%M:%S} UTC: the oplog rolled over while the "
+            "capture was down (no restore to a time inside it)"
+        )
 
 
 def drill(arguments: argparse.Namespace) -> ExitCode:
