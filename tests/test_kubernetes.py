@@ -79,6 +79,12 @@ def test_every_manifest_passes_server_side_dry_run(
         statefulset = next(document for document in documents if document["kind"] == "StatefulSet")
         [sidecar] = statefulset["spec"]["template"]["spec"]["initContainers"]
         assert sidecar["restartPolicy"] == "Always" and "--if-empty" in sidecar["args"][0]
+        assert statefulset["spec"]["template"]["spec"]["containers"][0]["args"][:2] == ["--replSet", "rs0"]
+        capture = next(document for document in documents if document["kind"] == "Deployment")
+        assert capture["spec"]["replicas"] == 1 and capture["spec"]["strategy"]["type"] == "Recreate"
+        pod = capture["spec"]["template"]["spec"]
+        assert pod["automountServiceAccountToken"] is False
+        assert pod["containers"][0]["args"][:2] == ["--headless", "oplog"]
     cronjob = next(document for document in documents if document["kind"] == "CronJob")
     assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
     assert cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"] == [
