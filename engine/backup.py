@@ -23,6 +23,7 @@ from engine.catalog import ArchiveEntry, list_archives
 from engine.clock import Clock, iso, utc_now
 from engine.config import DEFAULT_CODEC
 from engine.dump import dump_into_tar
+from engine.dump_oplog import add_dump_oplog
 from engine.errors import ConfigError, StorageError, VaultError, VerificationError
 from engine.faults import checkpoint
 from engine.lease import StorageLease
@@ -140,8 +141,13 @@ def _make_archive(
                         tool = mongodump_into_folder(mongo_uri, options.namespaces, Path(folder), options.parallel)
                         entries = add_dump_folder(tar, Path(folder), ref.stamp, ref.time, options.namespaces, tracker)
                         dumper = f"mongodump {tool_version(tool)}"
+                oplog_end = oplog_time(client)
+                dump_oplog = None
+                if oplog_start is not None and oplog_end is not None:
+                    dump_oplog = add_dump_oplog(
+                        client, tar, ref.stamp, ref.time, oplog_start, oplog_end, options.namespaces
+                    )
         tracker.finish()
-        oplog_end = oplog_time(client)
     finally:
         client.close()
     finished = clock()
@@ -159,6 +165,7 @@ def _make_archive(
         tool_version=f"vaultui {__version__}",
         oplog_start=oplog_start,
         oplog_end=oplog_end,
+        dump_oplog=dump_oplog,
         collections=entries,
         skipped=skipped,
         read_back=options.read_back,

@@ -32,6 +32,15 @@ class CollectionEntry:
 
 
 @dataclass
+class DumpOplog:
+    """The archive's own oplog.bson (engine.dump_oplog): the entries after `oplog_start` up to `oplog_end`."""
+
+    entries: int = 0
+    bson_bytes: int = 0
+    sha256: str = ""
+
+
+@dataclass
 class Manifest:
     """What an archive holds and how it was made. Written last, so a manifest means a complete archive."""
 
@@ -51,6 +60,10 @@ class Manifest:
     # None on a standalone server, which has no oplog.
     oplog_start: dict[str, int] | None = None
     oplog_end: dict[str, int] | None = None
+    # Replica set: the entries written during the dump, in <stamp>/oplog.bson, so that a restore (or
+    # `mongorestore --oplogReplay`) is consistent at `oplog_end`. None on a standalone server: there the
+    # archive is as fuzzy as any dump of a live database (writes during the dump may be partly in it).
+    dump_oplog: DumpOplog | None = None
     collections: list[CollectionEntry] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     # True when the backup re-read the stored archive and it matched everything above before this manifest

@@ -19,6 +19,7 @@ from pymongo.errors import PyMongoError
 
 from engine.catalog import ArchiveEntry, find_archive, list_archives, stamped_in_future
 from engine.clock import Clock, utc_now
+from engine.dump_oplog import replay_dump_oplog
 from engine.errors import ArchiveNotFound, ConfigError, SourceError, TargetNotEmpty, VerificationError
 from engine.faults import checkpoint
 from engine.lease import StorageLease
@@ -135,6 +136,7 @@ class RestoreResult:
     duration_seconds: float = 0.0
     rto_seconds: float = DEFAULT_RTO_SECONDS
     record: RunRecord | None = None
+    dump_oplog_entries: int = 0  # in the archive's own oplog.bson: replayed once the collections are in
 
     @property
     def rto_met(self) -> bool:
@@ -452,6 +454,7 @@ def stage_and_swap(
         result = RestoreResult(
             entry.name, "restored", plan, rto_seconds=request.rto_seconds, not_restored=report.not_restored
         )
+        result.dump_oplog_entries = report.oplog_entries
         skip, refusal = guard(request, mode, plan, partial)
         if skip or refusal:
             result.hold_back(skip, refusal)
@@ -653,6 +656,7 @@ def restore_verified_first(
         rto_seconds=request.rto_seconds,
         not_restored=report.not_restored,
         reason=redo,
+        dump_oplog_entries=report.oplog_entries,
     )
     skip, refusal = guard(request, mode, plan, partial)
     if request.dry_run:
@@ -717,8 +721,13 @@ def run_restore(
                     entry, result, refusal, rejected = restore_verified_first(
                         client, storage, request, target_uri, lease, progress, clock
                     )
-                if then is not None and result.status == "restored" and refusal is None:
-                    details.update(then(client))
+                if result.status == "restored" and refusal is None:
+                    if result.dump_oplog_entries:
+                        details["dump_oplog_entries"] = replay_dump_oplog(
+                            client, storage, entry, entry.manifest(storage), request.namespaces, request.renames
+                        )
+                    if then is not None:
+                        details.update(then(client))
         finally:
             client.close()
         unrecorded += lease.warnings

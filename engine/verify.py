@@ -78,6 +78,7 @@ class VerifyReport:
     # there they are problems).
     not_restored: list[str] = field(default_factory=list)
     unreadable: str = ""  # the storage would not hand it over: no verdict on its content
+    oplog_entries: int = 0  # the dump's own oplog.bson (replayed after the load: engine.dump_oplog)
 
     @property
     def ok(self) -> bool:
@@ -95,6 +96,7 @@ class ScanResult:
     collections: dict[str, CollectionFound]
     unmapped: list[UnmappedMember]
     hashed: HashingReader
+    oplog_entries: int = 0  # in the dump's own oplog.bson
 
 
 # Collections the server manages itself, which mongorestore never restores as data (mongorestore/filepath.go).
@@ -140,6 +142,7 @@ def scan_archive(
     by_file: dict[tuple[str, str], CollectionFound] = {}
     unmapped: list[UnmappedMember] = []
     seen: set[str] = set()
+    oplog_entries = 0
     with storage.open_read(entry.name) as raw:
         hashed = HashingReader(raw)
         try:
@@ -148,6 +151,9 @@ def scan_archive(
                 tar = tar_reader(bounded)  # type: ignore[arg-type]
                 for member in members(tar, entry.name):
                     where = check_member(member, entry.name)
+                    if where is None and member.name.removeprefix("./") == f"{entry.ref.stamp}/oplog.bson":
+                        oplog_entries = _scan_dump_oplog(tar, member, f"{entry.name}: {member.name}", decode)
+                        continue
                     if where is None:
                         continue
                     if isinstance(where, UnmappedMember):
@@ -209,7 +215,19 @@ def scan_archive(
         if namespace in found:
             raise VerificationError(f"{entry.name} holds two sets of files for {namespace}: refusing the archive")
         found[namespace] = collection
-    return ScanResult(found, unmapped, hashed)
+    return ScanResult(found, unmapped, hashed, oplog_entries)
+
+
+def _scan_dump_oplog(tar: tarfile.TarFile, member: tarfile.TarInfo, where: str, decode: bool) -> int:
+    """The entries of a dump's own oplog.bson (engine.dump_oplog), checked as any collection's documents."""
+    stream = tar.extractfile(member)
+    assert stream is not None
+    count = 0
+    for batch in iter_bson(stream, where):
+        if decode:
+            check_decodes(batch, where)
+        count += len(batch)
+    return count
 
 
 def check_decodes(batch: list[bytes], where: str) -> None:
@@ -269,6 +287,10 @@ def compare_with_manifest(manifest: Manifest, scan: ScanResult) -> list[str]:
                 f"{expected.namespace} holds {got.documents} documents, the manifest says {expected.documents}"
                 + ("" if got.sha256 == expected.bson_sha256 else " (content differs)")
             )
+    if manifest.dump_oplog is not None and scan.oplog_entries != manifest.dump_oplog.entries:
+        problems.append(
+            f"its oplog.bson holds {scan.oplog_entries} entries, the manifest says {manifest.dump_oplog.entries}"
+        )
     extra = set(found) - {entry.namespace for entry in manifest.collections}
     problems += [f"{namespace} is in the archive but not in the manifest" for namespace in sorted(extra)]
     problems += [f"{item.name} maps to no namespace: {item.reason}" for item in scan.unmapped]
@@ -312,6 +334,7 @@ def verify_archive(
         found = scan.collections
         report.collections = found
         report.archive_bytes = scan.hashed.bytes
+        report.oplog_entries = scan.oplog_entries
         if manifest is not None:
             report.problems += compare_with_manifest(manifest, scan)
         elif not found:

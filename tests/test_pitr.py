@@ -122,3 +122,39 @@ def test_a_standalone_server_has_no_oplog_to_capture(mongo_uri: str, tmp_path: P
     assert (
         done.returncode == ExitCode.NO_OPLOG and "standalone server" in done.stderr and "rs.initiate()" in done.stderr
     )
+
+
+def test_a_base_archive_is_consistent_at_its_oplog_end(
+    replica: servers.Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writes that land while a dump runs (here: after it read the collections, before it ended) are in the
+    archive's own oplog.bson, like `mongodump --oplog`; a restore of the archive alone replays them, so it
+    equals the database at the archive's oplog_end. Writes to a database the backup left out stay out."""
+    import engine.backup as backup_module
+    from engine.backup import BackupOptions, run_backup
+    from engine.namespaces import NamespaceFilter
+
+    client: pymongo.MongoClient = pymongo.MongoClient(replica.url)
+    client.dumped.items.insert_many([{"_id": n, "v": 0} for n in range(30)])
+    real_dump = backup_module.dump_into_tar
+
+    def dump_then_write(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        entries = real_dump(*args, **kwargs)
+        client.dumped.items.update_many({"_id": {"$lt": 10}}, {"$set": {"v": 1}})
+        client.dumped.items.delete_many({"_id": {"$gte": 25}})
+        client.dumped.late.insert_one({"_id": "made during the dump"})
+        client.elsewhere.things.insert_one({"_id": "not in the backup"})
+        return entries
+
+    monkeypatch.setattr(backup_module, "dump_into_tar", dump_then_write)
+    storage = open_storage(str(tmp_path))
+    made = run_backup(storage, replica.url, BackupOptions(namespaces=NamespaceFilter(databases=("dumped",))))
+    assert made.manifest.dump_oplog is not None and made.manifest.dump_oplog.entries >= 3
+    expected = contents(client, "dumped")
+    env = {"VAULTUI_TARGET_URI": replica.url, "VAULTUI_STORAGE": str(tmp_path)}
+    done = run_vaultui("--headless", "restore", "--latest", "--ns-from", "dumped.*", "--ns-to", "consistent.*", env=env)
+    assert done.returncode == 0, done.stderr
+    assert contents(client, "consistent") == expected
+    assert client.elsewhere.things.count_documents({}) == 1  # replayed nowhere else
+    [record] = list_runs(storage, "restore")
+    assert record.details["dump_oplog_entries"] == made.manifest.dump_oplog.entries
