@@ -163,3 +163,15 @@ def test_status_shows_the_window_and_fails_past_the_rpo(layout: Path) -> None:
     figures = json.loads(strict.stdout)["restorable"]
     assert figures["rpo_exceeded"] and figures["rpo_limit_seconds"] == 1 and figures["oplog_chunks"] > 30
     assert strict.returncode in (ExitCode.RPO_EXCEEDED, ExitCode.COMPLIANCE_BELOW_TARGET)
+
+
+def test_the_monthly_report_gives_the_restorable_share(layout: Path) -> None:
+    from engine.compliance import Schedule
+    from engine.report import build_report, render
+
+    report = build_report(
+        open_storage(str(layout)), f"{NOW:%Y-%m}", schedule=Schedule(), policy=RetentionPolicy(), now=NOW
+    )
+    point = report["recovery_point"]
+    assert point["oplog_captured"] and point["spans"] and 0 < point["share_of_month"] <= 1
+    assert "Restorable to the second: " in render(report, "md")
