@@ -16,7 +16,15 @@ from bson import Timestamp
 
 from engine.catalog import ArchiveEntry, clock_skew
 from engine.errors import VerificationError
-from engine.oplog import ChunkRef, Gap, list_chunk_refs, list_gaps, parse_stamp, read_chunk_manifest, timestamp_time
+from engine.oplog_store import (
+    ChunkRef,
+    Gap,
+    list_chunk_refs,
+    list_gaps,
+    parse_stamp,
+    read_chunk_manifest,
+    timestamp_time,
+)
 from engine.storage import Storage
 
 
@@ -165,15 +173,28 @@ def compute_coverage(
 
 
 def describe_window(coverage: Coverage, now: datetime) -> str:
-    """ "any second from 2026-08-27 00:00 to 14 s ago", or what there is instead."""
+    """ "any second from 2026-08-27 00:00 UTC to 14 s ago", or what there is instead."""
     if not coverage.spans:
         return "nothing restorable yet"
     newest = coverage.newest
     assert newest is not None and coverage.oldest is not None
     ago = max(0, round((now - newest).total_seconds()))
     end = f"{ago} s ago" if ago < 3600 else f"{newest:%Y-%m-%d %H:%M:%S} UTC"
-    if not coverage.capturing:
-        return f"{len(coverage.spans)} archive times, newest {end} (no oplog captured: nothing in between)"
-    holes = len(coverage.spans) - 1
-    within = f", {holes} hole{'s' if holes != 1 else ''} between" if holes else ""
-    return f"any second from {coverage.oldest:%Y-%m-%d %H:%M} UTC to {end}{within}"
+    ranges = [span for span in coverage.spans if span.seconds > 0]
+    if not ranges:
+        return f"{len(coverage.spans)} archive times from {coverage.oldest:%Y-%m-%d}, newest {end} (nothing in between)"
+    holes = len(ranges) - 1
+    within = f", {holes} hole{'s' if holes != 1 else ''}" if holes else ""
+    before = f"; archive times from {coverage.oldest:%Y-%m-%d}" if coverage.oldest < ranges[0].start else ""
+    return f"any second from {ranges[0].start:%Y-%m-%d %H:%M} UTC to {end}{within}{before}"
+
+
+def compact_window(coverage: Coverage, now: datetime) -> str:
+    """The same in a few words, for a narrow terminal."""
+    ranges = [span for span in coverage.spans if span.seconds > 0]
+    if not ranges:
+        return "archive times only (no oplog)" if coverage.spans else "nothing yet"
+    holes = len(ranges) - 1
+    return f"any second since {ranges[0].start:%m-%d %H:%M}" + (
+        f", {holes} hole{'s' if holes != 1 else ''}" if holes else ""
+    )

@@ -2,7 +2,8 @@
 `<stamp>/oplog.bson` at the top of the dump folder. Replayed onto the dumped collections they make the
 archive consistent at its `oplog_end` (a dump reads collections one after another while writes go on), by
 vaultui's restore or by hand with `mongorestore --oplogReplay` (which reads the same file). Archives the old
-pipeline made with `mongodump --oplog` carry one too, and are replayed the same way."""
+pipeline made with `mongodump --oplog` carry one too: verify checks it, and a restore loads them as
+mongorestore does by default (without replaying it)."""
 
 from __future__ import annotations
 

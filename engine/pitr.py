@@ -19,8 +19,9 @@ from engine.coverage import compute_coverage
 from engine.errors import VerificationError
 from engine.ledger import RunRecord
 from engine.manifest import Manifest
-from engine.oplog import ChunkManifest, chain_chunks, parse_time, read_entries, timestamp_time
+from engine.oplog import chain_chunks, read_entries
 from engine.oplog_apply import OplogApplier
+from engine.oplog_store import ChunkManifest, parse_time, timestamp_time
 from engine.progress import ProgressCallback
 from engine.restore import RestoreRequest, RestoreResult, run_restore
 from engine.storage import Storage

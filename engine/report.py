@@ -16,7 +16,7 @@ from engine.coverage import compute_coverage
 from engine.errors import ConfigError
 from engine.holds import read_holds
 from engine.ledger import RunRecord, check_ledger, list_runs
-from engine.oplog import parse_stamp, timestamp_time
+from engine.oplog_store import parse_stamp, timestamp_time
 from engine.retention import RetentionPolicy, plan_purge
 from engine.rto import DEFAULT_RTO_SECONDS, recovery_met
 from engine.states import NOT_A_RECOVERY, read_verifications

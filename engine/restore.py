@@ -722,9 +722,12 @@ def run_restore(
                         client, storage, request, target_uri, lease, progress, clock
                     )
                 if result.status == "restored" and refusal is None:
-                    if result.dump_oplog_entries:
+                    manifest = entry.manifest(storage) if result.dump_oplog_entries else None
+                    if manifest is not None and manifest.dump_oplog is not None:
+                        # vaultui's own archives only: an old-pipeline `mongodump --oplog` archive is loaded as
+                        # mongorestore loads it by default (its oplog.bson replays with --oplogReplay by hand).
                         details["dump_oplog_entries"] = replay_dump_oplog(
-                            client, storage, entry, entry.manifest(storage), request.namespaces, request.renames
+                            client, storage, entry, manifest, request.namespaces, request.renames
                         )
                     if then is not None:
                         details.update(then(client))

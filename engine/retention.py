@@ -15,7 +15,7 @@ from engine.faults import checkpoint
 from engine.holds import Hold, read_holds
 from engine.lease import StorageLease, archives_being_read
 from engine.ledger import recorded_run
-from engine.oplog import GAP_PREFIX, MANIFEST_SUFFIX, ChunkRef, gap_resumed, list_chunk_refs, parse_stamp
+from engine.oplog_store import GAP_PREFIX, MANIFEST_SUFFIX, ChunkRef, gap_resumed, list_chunk_refs, parse_stamp
 from engine.progress import ProgressCallback, ProgressTracker
 from engine.states import PurgeAction, read_verifications
 from engine.storage import Storage

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import bson
+from bson import Timestamp
 
 from engine.archive import parse_archive_name
 from engine.catalog import ArchiveEntry
 from engine.ledger import RunRecord
+from engine.oplog import write_chunk
+from engine.oplog_store import Gap, gap_key
+from engine.storage import open_storage, write_bytes
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 FIRST_DAY = datetime(2026, 7, 28, tzinfo=UTC)  # 121 nightly slots up to and including NOW's day
@@ -61,3 +69,44 @@ def archives_of(runs: list[RunRecord]) -> list[ArchiveEntry]:
             assert ref is not None
             entries.append(ArchiveEntry(ref, 1_000_000, ref.time, has_manifest=True))
     return entries
+
+
+def oplog_ts(moment: datetime, inc: int = 1) -> Timestamp:
+    return Timestamp(int(moment.timestamp()), inc)
+
+
+def oplog_chunk(folder: Path, after: datetime, start: datetime, end: datetime, every: timedelta) -> None:
+    """A committed chunk of no-op entries from `start` to `end` (one at each end), covering after `after`:
+    what a capture leaves, for tests of what the storage says (no server involved)."""
+    moments = []
+    moment = start
+    while moment < end:
+        moments.append(moment)
+        moment += every
+    moments.append(end)
+    entries = [bson.encode({"ts": oplog_ts(moment), "op": "n", "ns": "", "o": {"msg": "tick"}}) for moment in moments]
+    write_chunk(open_storage(str(folder)), entries, oplog_ts(after))
+
+
+def oplog_gap(folder: Path, after: datetime, resumed: datetime) -> None:
+    """A gap record as the capture writes it when the oplog rolled past its resume point."""
+    record = Gap(f"{oplog_ts(after).time:010d}.{1:010d}", f"{oplog_ts(resumed).time:010d}.{1:010d}", NOW.isoformat())
+    write_bytes(open_storage(str(folder)), gap_key(record), json.dumps(record.__dict__).encode())
+
+
+def capture_history(folder: Path, start: datetime, end: datetime, hole: tuple[datetime, datetime] | None) -> None:
+    """Daily chunks from `start` to `end`, with `hole` (last entry before it, first after it) recorded as a gap."""
+    after = start
+    stop = hole[0] if hole else end
+    while after < stop:
+        last = min(after + timedelta(days=1), stop)
+        oplog_chunk(folder, after, after + timedelta(seconds=1), last, timedelta(hours=6))
+        after = last
+    if hole is None:
+        return
+    oplog_gap(folder, hole[0], hole[1])
+    after = hole[1] - timedelta(seconds=1)
+    while after < end:
+        last = min(after + timedelta(days=1), end)
+        oplog_chunk(folder, after, after + timedelta(seconds=1), last, timedelta(hours=6))
+        after = last

@@ -100,6 +100,14 @@ def test_a_changed_archive_never_verifies(real_backup: Path, mutation: tuple[str
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def same_json(changed: bytes, original: bytes) -> bool:
+    """Whether a mutation left the same JSON value (a space spliced between tokens changes no field)."""
+    try:
+        return bool(json.loads(changed) == json.loads(original))
+    except (ValueError, RecursionError):
+        return False
+
+
 def nested(depth: int) -> bytes:
     """JSON nested `depth` levels deep (built as text: json.dumps itself would hit the recursion limit)."""
     return ('{"a":[' * depth + '"x"' + "]}" * depth).encode()
@@ -147,7 +155,7 @@ def test_broken_sidecars_affect_only_themselves(
             if (
                 target == "manifest"
                 and entry.name == archive.name
-                and path.read_bytes() != (real_backup / path.name).read_bytes()
+                and not same_json(path.read_bytes(), (real_backup / path.name).read_bytes())
             ):
                 assert not report.ok or entry.status != "complete"
         assert summary.archives

@@ -10,36 +10,21 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import bson
 import pytest
-from bson import Timestamp
 
 from engine.catalog import list_archives
 from engine.coverage import compute_coverage, describe_window
 from engine.holds import place_hold
-from engine.oplog import Gap, gap_key, list_chunk_refs, write_chunk
+from engine.oplog_store import list_chunk_refs
 from engine.retention import RetentionPolicy, apply_purge, make_plan
 from engine.status import summarize
-from engine.storage import open_storage, write_bytes
+from engine.storage import open_storage
 from tests.helpers import run_vaultui
+from tests.history import capture_history, oplog_ts
 from vaultui.exit_codes import ExitCode
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 DAY = timedelta(days=1)
-
-
-def ts(moment: datetime, inc: int = 1) -> Timestamp:
-    return Timestamp(int(moment.timestamp()), inc)
-
-
-def entries(start: datetime, end: datetime, every: timedelta = timedelta(hours=6)) -> list[bytes]:
-    moments = []
-    moment = start
-    while moment < end:
-        moments.append(moment)
-        moment += every
-    moments.append(end)  # the chunk ends with an entry at `end`
-    return [bson.encode({"ts": ts(moment), "op": "n", "ns": "", "o": {"msg": "tick"}}) for moment in moments]
 
 
 def base(folder: Path, began: datetime, seconds: int = 120) -> str:
@@ -54,15 +39,6 @@ def base(folder: Path, began: datetime, seconds: int = 120) -> str:
     return name
 
 
-def chunk(folder: Path, after: datetime, start: datetime, end: datetime) -> None:
-    write_chunk(open_storage(str(folder)), entries(start, end), ts(after))
-
-
-def gap(folder: Path, after: datetime, resumed: datetime) -> None:
-    record = Gap(f"{ts(after).time:010d}.{1:010d}", f"{ts(resumed).time:010d}.{1:010d}", NOW.isoformat())
-    write_bytes(open_storage(str(folder)), gap_key(record), json.dumps(record.__dict__).encode())
-
-
 GAP_FROM = NOW - 19 * DAY - timedelta(hours=1)  # the last entry captured before the hole
 RESUMED = NOW - 17 * DAY - timedelta(hours=1)  # the first entry captured after it
 
@@ -73,16 +49,7 @@ def layout(tmp_path: Path) -> Path:
     40 days ago to 10 minutes ago, with a hole from GAP_FROM to RESUMED that the capture recorded."""
     for days in range(100, 0, -10):
         base(tmp_path, NOW - days * DAY)
-    after = NOW - 40 * DAY - timedelta(hours=1)
-    while after < GAP_FROM:
-        chunk(tmp_path, after, after + timedelta(seconds=1), after + DAY)
-        after += DAY
-    gap(tmp_path, GAP_FROM, RESUMED)
-    after = RESUMED - timedelta(seconds=1)
-    while after < NOW - timedelta(minutes=10):
-        last = min(after + DAY, NOW - timedelta(minutes=10))
-        chunk(tmp_path, after, after + timedelta(seconds=1), last)
-        after = last
+    capture_history(tmp_path, NOW - 40 * DAY - timedelta(hours=1), NOW - timedelta(minutes=10), (GAP_FROM, RESUMED))
     return tmp_path
 
 
@@ -128,7 +95,7 @@ def test_purge_keeps_the_oplog_kept_archives_replay_from(layout: Path) -> None:
     plan = make_plan(storage, RetentionPolicy(max_age_days=25, keep_last=1), NOW)
     oldest_kept = min(decision.entry.ref.time for decision in plan.keepers)
     assert oldest_kept.date() == (NOW - 20 * DAY).date()
-    assert plan.chunks and all(ts(oldest_kept, 0) >= ref.last for ref in plan.chunks)
+    assert plan.chunks and all(oplog_ts(oldest_kept, 0) >= ref.last for ref in plan.chunks)
     assert plan.chunks_kept == len(before) - len(plan.chunks)
     assert plan.gaps == []  # the gap lies after the oldest kept base's start: still says something
     result = apply_purge(storage, RetentionPolicy(max_age_days=25, keep_last=1), clock=lambda: NOW)

@@ -15,7 +15,7 @@ import pymongo
 import pytest
 
 from engine.ledger import list_runs
-from engine.oplog import list_chunks
+from engine.oplog_store import list_chunks
 from engine.storage import open_storage
 from tests.bed import servers
 from tests.helpers import raw_documents, run_vaultui
@@ -158,3 +158,51 @@ def test_a_base_archive_is_consistent_at_its_oplog_end(
     assert client.elsewhere.things.count_documents({}) == 1  # replayed nowhere else
     [record] = list_runs(storage, "restore")
     assert record.details["dump_oplog_entries"] == made.manifest.dump_oplog.entries
+
+
+async def test_restore_to_a_time_from_the_dashboard(replica: servers.Server, tmp_path: Path) -> None:
+    """The compliance view's timeline shows the captured oplog; `t` asks for a time, the restore flow plans
+    from it (base archive, chunks checked), previews, asks for the target's name, restores and replays."""
+    from textual.widgets import Input, Static
+
+    from tests.helpers import settle
+    from vaultui.app import make_app
+    from vaultui.screens.dialogs import PromptScreen, TypedConfirmScreen
+    from vaultui.screens.restore import RestoreScreen
+    from vaultui.settings import AppSettings
+    from vaultui.widgets.timeline import Timeline
+
+    client: pymongo.MongoClient = pymongo.MongoClient(replica.url)
+    client.ui.notes.insert_many([{"_id": n, "v": 0} for n in range(20)])
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    env = {"VAULTUI_MONGO_URI": replica.url, "VAULTUI_STORAGE": str(backups)}
+    assert run_vaultui("--headless", "backup", "--db", "ui", env=env).returncode == 0
+    client.ui.notes.update_many({"_id": {"$lt": 5}}, {"$set": {"v": 1}})
+    when, expected = newest_ts(client), contents(client, "ui")
+    client.ui.notes.delete_many({})  # after the chosen time: must not be in the restore
+    assert run_vaultui("--headless", "oplog", "--once", env=env).returncode == 0
+
+    app = make_app(AppSettings(storage_url=str(backups), targets={"replica": replica.url}, refresh_seconds=0))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        app.action_switch_view("compliance")
+        await settle(app, pilot)
+        assert "restorable any second from" in str(app.screen.query_one(Timeline).render())
+        await pilot.press("t")
+        await settle(app, pilot)
+        assert isinstance(app.screen, PromptScreen)
+        app.screen.query_one(Input).value = when
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, RestoreScreen)
+        app.screen.query_one("#ns-from", Input).value = "ui.*"
+        app.screen.query_one("#ns-to", Input).value = "ui_then.*"
+        await pilot.click("#restore")
+        await settle(app, pilot)
+        assert isinstance(app.screen, TypedConfirmScreen)
+        await pilot.press(*"replica", "enter")
+        await settle(app, pilot)
+        result = str(app.screen.query_one("#restore-result", Static).render())
+        assert "oplog entries up to" in result, result
+    assert contents(client, "ui_then") == expected

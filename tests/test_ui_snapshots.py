@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ from engine.ledger import record_run
 from engine.manifest import CollectionEntry, Manifest
 from engine.storage import open_storage
 from tests.helpers import settle
-from tests.history import NOW, nightly_runs, record
+from tests.history import NOW, capture_history, nightly_runs, record
 from vaultui.app import make_app
 from vaultui.settings import AppSettings
 
@@ -42,6 +43,16 @@ def fixed_storage(folder: Path) -> None:
                 ],
             )
             (folder / f"{run.archive}.manifest.json").write_text(json.dumps(asdict(manifest)))
+            ended = run.started.timestamp() + 60
+            for name in (run.archive, f"{run.archive}.manifest.json"):
+                os.utime(folder / name, (ended, ended))  # written when the run ended, as a backup writes them
+    # The oplog captured for the last 12 days, with a hole (the capture was down past the oplog's window).
+    capture_history(
+        folder,
+        NOW - timedelta(days=12),
+        NOW - timedelta(minutes=3),
+        (NOW - timedelta(days=6, hours=4), NOW - timedelta(days=5, hours=20)),
+    )
     record_run(storage, record("drill", NOW - timedelta(days=17, hours=9), "success", seconds=312.5, rto_seconds=600))
     (folder / "20260820T000500Z.tar.zst.hold.json").write_text(
         json.dumps({"archive": "20260820T000500Z.tar.zst", "reason": "audit 2026-Q3", "held_at": ""})

@@ -46,7 +46,7 @@ ALIASES = {
     "p": "purge",
     "purge": "purge",
 }
-DANGEROUS = {"restore", "hold", "switch_view:purge"}
+DANGEROUS = {"restore", "restore_to_time", "hold", "switch_view:purge"}
 
 
 class VaultApp(App[None]):
@@ -239,6 +239,30 @@ class VaultApp(App[None]):
         entry = self.selected_archive()
         if entry is not None and self.storage is not None:
             self.push_screen(RestoreScreen(entry))
+
+    def action_restore_to_time(self) -> None:
+        """Asks for a time (the newest restorable second is offered), then the restore flow plans from it."""
+        if self.storage is None:
+            return
+        coverage = self.summary.coverage if self.summary is not None else None
+        newest = coverage.newest if coverage is not None else None
+        newest_text = f"{newest:%Y-%m-%dT%H:%M:%SZ}" if newest else ""
+        self.push_screen(
+            PromptScreen(
+                "Restore to what time? (UTC, or an oplog timestamp T:I; the newest restorable second is filled in)",
+                "2026-11-25T14:32:05Z",
+                value=newest_text,
+            ),
+            self.restore_to,
+        )
+
+    def restore_to(self, text: str | None) -> None:
+        if text is None:
+            return  # cancelled
+        if not text.strip():
+            self.notify("a restore to a time needs the time", title="Restore", severity="warning")
+            return
+        self.push_screen(RestoreScreen(None, to_time=text.strip()))
 
     def action_backup(self) -> None:
         if not self.settings.source_uri:

@@ -104,7 +104,7 @@ def _metrics_after(arguments: argparse.Namespace, storage: Storage) -> Iterator[
 
 def _oplog_plan_line(plan: PurgePlan) -> str:
     """The oplog's part of a purge plan, in one line."""
-    from engine.oplog import timestamp_time
+    from engine.oplog_store import timestamp_time
 
     if not plan.chunks:
         return f"keep   oplog: all {plan.chunks_kept} chunks (kept archives replay from them)"
@@ -324,7 +324,7 @@ def restore(arguments: argparse.Namespace) -> ExitCode:
 def _restore_to_time(arguments: argparse.Namespace, request: RestoreRequest) -> ExitCode:
     """Plans first (the base, every chunk checked), shows the plan, then restores the base and replays."""
     from engine.ledger import list_runs
-    from engine.oplog import timestamp_time
+    from engine.oplog_store import timestamp_time
     from engine.pitr import forecast_seconds, plan_point_in_time
 
     storage = _storage(arguments)
@@ -387,7 +387,7 @@ def _request_from_flags(arguments: argparse.Namespace) -> RestoreRequest:
 
 
 def _restore_here(arguments: argparse.Namespace, request: RestoreRequest, plan: PointInTime | None = None) -> ExitCode:
-    from engine.oplog import timestamp_time
+    from engine.oplog_store import timestamp_time
     from engine.pitr import restore_to_time
     from engine.restore import run_restore
     from engine.secrets import with_host
@@ -537,7 +537,8 @@ def holds_command(arguments: argparse.Namespace) -> ExitCode:
 
 
 def oplog_command(arguments: argparse.Namespace) -> ExitCode:
-    from engine.oplog import CaptureStats, ChunkManifest, capture, parse_stamp, timestamp_time
+    from engine.oplog import CaptureStats, capture
+    from engine.oplog_store import ChunkManifest, parse_stamp, timestamp_time
     from engine.source import connect
 
     storage = _storage(arguments)
@@ -766,7 +767,7 @@ def _long_duration(seconds: float) -> str:
 
 def _print_recovery_point(summary: StatusSummary) -> None:
     from engine.coverage import describe_window
-    from engine.oplog import parse_stamp, timestamp_time
+    from engine.oplog_store import parse_stamp, timestamp_time
 
     coverage = summary.coverage
     print(

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Digits, Footer, Static
 
@@ -17,9 +18,12 @@ from vaultui.screens.base import VaultScreen
 from vaultui.widgets.slot_strip import SlotStrip
 from vaultui.widgets.status_line import StatusLine
 from vaultui.widgets.table import VaultTable
+from vaultui.widgets.timeline import Timeline
 
 
 class ComplianceScreen(VaultScreen):
+    BINDINGS = [Binding("t", "app.restore_to_time", "Restore to time")]
+
     def compose(self) -> ComposeResult:
         yield StatusLine()
         with Horizontal(id="compliance-top"):
@@ -28,6 +32,7 @@ class ComplianceScreen(VaultScreen):
                 yield Static("", id="compliance-caption")
             yield Static("", id="rto-panel")
         yield SlotStrip()
+        yield Timeline()
         yield VaultTable(id="missed", cursor_type="row")
         yield Footer()
 
@@ -62,6 +67,7 @@ class ComplianceScreen(VaultScreen):
             )
         )
         self.query_one(SlotStrip).show(report, 90)
+        self.query_one(Timeline).show(summary.coverage, summary.archives, summary.now, summary.rpo_seconds)
         table = self.query_one("#missed", DataTable)
         table.clear()
         for slot in reversed([slot for slot in slots if slot.status == "missed"]):

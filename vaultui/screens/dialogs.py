@@ -72,14 +72,14 @@ class PromptScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     AUTO_FOCUS = "#answer"
 
-    def __init__(self, prompt: str, placeholder: str = "", classes: str = "dialog") -> None:
+    def __init__(self, prompt: str, placeholder: str = "", classes: str = "dialog", value: str = "") -> None:
         super().__init__()
-        self.prompt, self.placeholder, self.box_classes = prompt, placeholder, classes
+        self.prompt, self.placeholder, self.box_classes, self.value = prompt, placeholder, classes, value
 
     def compose(self) -> ComposeResult:
         with Vertical(classes=self.box_classes):
             yield Label(self.prompt)
-            yield Input(placeholder=self.placeholder, id="answer")
+            yield Input(self.value, placeholder=self.placeholder, id="answer")
 
     @on(Input.Submitted, "#answer")
     def submitted(self, event: Input.Submitted) -> None:

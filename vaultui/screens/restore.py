@@ -3,6 +3,7 @@ the target; then live progress and the result against the RTO."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -17,6 +18,8 @@ from engine.catalog import ArchiveEntry
 from engine.config import split_list
 from engine.errors import VaultError
 from engine.kube import JobOutcome, KubernetesError, MongoPod, connect, list_mongodb_pods
+from engine.oplog_store import timestamp_time
+from engine.pitr import PointInTime, plan_point_in_time, restore_to_time
 from engine.pod_restore import restore_into_pod
 from engine.remap import build_renames
 from engine.restore import RestoreRequest, RestoreResult, run_restore
@@ -42,9 +45,17 @@ class PodsLoaded(Message):
 class PreviewFinished(Message):
     """A verified dry run ended: its result, or the error that stopped it."""
 
-    def __init__(self, result: RestoreResult | None, error: str, target: str, then_confirm: bool) -> None:
+    def __init__(
+        self,
+        result: RestoreResult | None,
+        error: str,
+        target: str,
+        then_confirm: bool,
+        plan: PointInTime | None = None,
+    ) -> None:
         super().__init__()
         self.result, self.error, self.target, self.then_confirm = result, error, target, then_confirm
+        self.plan = plan
 
 
 class JobProgressed(Message):
@@ -70,19 +81,33 @@ def find_pods(context: str | None, namespace: str | None) -> tuple[list[MongoPod
 class RestoreScreen(VaultScreen):
     BINDINGS = [Binding("escape", "app.back", "Back"), Binding("ctrl+p", "preview", "Preview", show=True)]
 
-    def __init__(self, entry: ArchiveEntry) -> None:
+    def __init__(self, entry: ArchiveEntry | None, to_time: str | None = None) -> None:
+        """One archive, or (`to_time`) a point in time: then the preview chooses the base archive and the
+        oplog chunks, and checks them, before anything can be confirmed."""
         super().__init__()
         self.entry = entry
+        self.to_time = to_time
+        self.plan: PointInTime | None = None
         self.preview_result: RestoreResult | None = None
+
+    @property
+    def subject(self) -> str:
+        return f"to {self.to_time}" if self.to_time else self.entry.name if self.entry else "?"
 
     def compose(self) -> ComposeResult:
         targets = self.vault.settings.targets
         with VerticalScroll(id="restore-form"):
-            yield Static(
-                f"[b]Restore {self.entry.name}[/b]  ({self.entry.status}, taken "
-                f"{self.entry.ref.time:%Y-%m-%d %H:%M} UTC)",
-                classes="view-title",
-            )
+            if self.entry is not None:
+                yield Static(
+                    f"[b]Restore {self.entry.name}[/b]  ({self.entry.status}, taken "
+                    f"{self.entry.ref.time:%Y-%m-%d %H:%M} UTC)",
+                    classes="view-title",
+                )
+            else:
+                yield Static(
+                    f"[b]Restore to {self.to_time}[/b]  (the preview picks the base archive and the oplog)",
+                    classes="view-title",
+                )
             with Horizontal(classes="restore-row"):
                 with Vertical(classes="restore-column"):
                     yield Label("Target")
@@ -146,8 +171,10 @@ class RestoreScreen(VaultScreen):
             [value] if (value := self.query_one("#ns-to", Input).value.strip()) else None,
         )
         include = self.query_one("#include", Input).value.strip()
+        base = self.entry or (self.plan.base if self.plan else None)
         return RestoreRequest(
-            archive=self.entry.name,
+            archive=base.name if base else None,
+            latest=base is None,  # a point in time not planned yet: the preview names the base
             namespaces=NamespaceFilter(
                 databases=split_list(self.query_one("#databases", Input).value), include=(include,) if include else ()
             ),
@@ -174,6 +201,12 @@ class RestoreScreen(VaultScreen):
             self.start(dry_run=True, then_confirm=True)
 
     def confirm_pod(self, pod: str) -> None:
+        if self.to_time:
+            self.notify(
+                "a restore to a time runs from here, not in a pod Job: choose a saved target (or aim one at the pod)",
+                severity="warning",
+            )
+            return
         try:
             request = self.request(dry_run=False)
         except VaultError as error:
@@ -184,7 +217,7 @@ class RestoreScreen(VaultScreen):
             "guarded": "refuse if the pod's database holds data",
         }.get(request.mode, request.mode)
         body = (
-            f"Restore {self.entry.name} into pod [b]{pod}[/b] through a Kubernetes Job.\n"
+            f"Restore {self.subject} into pod [b]{pod}[/b] through a Kubernetes Job.\n"
             f"The Job verifies the archive first, then will {mode}.\n"
             f"It keeps running in the cluster if this terminal goes away."
         )
@@ -247,10 +280,15 @@ class RestoreScreen(VaultScreen):
 
     @work(thread=True, exclusive=True, group="restore-preview", exit_on_error=False)
     def preview_worker(self, request: RestoreRequest, target: str, then_confirm: bool) -> None:
-        """A dry run: verifies the archive and reads the target; changes nothing, so it needs no busy state."""
+        """A dry run: verifies the archive and reads the target; changes nothing, so it needs no busy state.
+        For a point in time it first plans: the base archive, and every oplog chunk read and checked."""
         vault = self.vault
         assert vault.storage is not None
+        plan = None
         try:
+            if self.to_time:
+                plan = plan_point_in_time(vault.storage, self.to_time, now=vault.now())
+                request = replace(request, archive=plan.base.name, latest=False)
             result = run_restore(
                 vault.storage,
                 vault.settings.targets[target],
@@ -261,7 +299,7 @@ class RestoreScreen(VaultScreen):
         except VaultError as error:
             self.post_message(PreviewFinished(None, str(error), target, then_confirm))
             return
-        self.post_message(PreviewFinished(result, "", target, then_confirm))
+        self.post_message(PreviewFinished(result, "", target, then_confirm, plan))
 
     def failed(self, error: str) -> None:
         self.query_one("#restore-progress", ProgressBar).display = False
@@ -276,6 +314,7 @@ class RestoreScreen(VaultScreen):
         result, target = message.result, message.target
         table = self.query_one("#restore-plan", DataTable)
         self.preview_result = result
+        self.plan = message.plan
         table.clear()
         drop = self.query_one("#mode", RadioSet).pressed_button
         dropping = drop is not None and drop.name == "drop"
@@ -286,7 +325,14 @@ class RestoreScreen(VaultScreen):
             table.add_row(
                 item.source, item.target, str(item.documents), str(item.target_documents), Text(shown, style=style)
             )
-        self.query_one("#restore-result", Static).update(f"{result.archive} verified; {len(result.plan)} namespaces")
+        summary = f"{result.archive} verified; {len(result.plan)} namespaces"
+        if self.plan is not None:
+            chunks = len(self.plan.chunks)
+            summary = (
+                f"to {timestamp_time(self.plan.until):%Y-%m-%d %H:%M:%S} UTC: base {summary}, then "
+                f"{self.plan.entries} oplog entries from {chunks} chunk{'s' if chunks != 1 else ''} (checked)"
+            )
+        self.query_one("#restore-result", Static).update(summary)
         if message.then_confirm:
             self.confirm(result, target, dropping)
 
@@ -297,8 +343,11 @@ class RestoreScreen(VaultScreen):
             self.failed(message.text)
             return
         self.query_one("#restore-progress", ProgressBar).display = False
+        to = ""
+        if self.plan is not None:
+            to = f" and replayed {self.plan.entries} oplog entries up to {timestamp_time(self.plan.until):%H:%M:%S} UTC"
         text = (
-            f"restored {result.archive} into {target}: {result.documents} documents, {result.indexes} indexes, "
+            f"restored {result.archive}{to} into {target}: {result.documents} documents, {result.indexes} indexes, "
             f"in {duration_text(result.duration_seconds)} "
             f"(RTO target {duration_text(result.rto_seconds)}: {verdict(result.rto_met)})"
         )
@@ -314,7 +363,10 @@ class RestoreScreen(VaultScreen):
 
     def confirm(self, preview: RestoreResult, target: str, dropping: bool) -> None:
         replaced = [item for item in preview.plan if item.target_documents]
-        lines = [f"Restore {preview.archive} into [b]{target}[/b] ({self.vault.settings.target_label(target)})", ""]
+        what = preview.archive
+        if self.plan is not None:
+            what = f"to {timestamp_time(self.plan.until):%Y-%m-%d %H:%M:%S} UTC ({preview.archive} + oplog)"
+        lines = [f"Restore {what} into [b]{target}[/b] ({self.vault.settings.target_label(target)})", ""]
         if replaced and dropping:
             lines.append("[b red]These collections will be DROPPED and replaced:[/b red]")
             lines += [f"  {item.target} ({item.target_documents} documents now)" for item in replaced[:10]]
@@ -329,13 +381,15 @@ class RestoreScreen(VaultScreen):
     def confirmed(self, yes: bool | None, target: str) -> None:
         if not yes:
             return
-        vault, request = self.vault, self.request(dry_run=False)
+        vault, request, plan = self.vault, self.request(dry_run=False), self.plan
 
         def restore(progress: ProgressCallback) -> tuple[bool, str, object]:
             assert vault.storage is not None
-            result = run_restore(
-                vault.storage, vault.settings.targets[target], request, progress=progress, clock=vault.settings.clock
-            )
+            uri, clock = vault.settings.targets[target], vault.settings.clock
+            if plan is not None:
+                result = restore_to_time(vault.storage, uri, request, plan, progress=progress, clock=clock)
+            else:
+                result = run_restore(vault.storage, uri, request, progress=progress, clock=clock)
             text = (
                 f"restored {result.archive} into {target}: {result.documents} documents "
                 f"(RTO {verdict(result.rto_met)})"
