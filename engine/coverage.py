@@ -138,9 +138,11 @@ def base_span(entry: ArchiveEntry, segments: list[Segment]) -> Span | None:
     if entry.committed is None:
         return None
     end = entry.committed.astimezone(UTC).replace(microsecond=0)
-    began = Timestamp(int(entry.ref.time.timestamp()), 0)
+    began = int(entry.ref.time.timestamp())
     for segment in segments:
-        if segment.after <= began < segment.last:
+        # By the second: the name gives the second the dump began, its oplog start may be later within it
+        # (a first capture begins exactly there).
+        if segment.after.time <= began < segment.last.time:
             reach = timestamp_time(segment.last)
             return Span(end, max(end, reach))
     return Span(end, end)
@@ -182,7 +184,8 @@ def describe_window(coverage: Coverage, now: datetime) -> str:
     end = f"{ago} s ago" if ago < 3600 else f"{newest:%Y-%m-%d %H:%M:%S} UTC"
     ranges = [span for span in coverage.spans if span.seconds > 0]
     if not ranges:
-        return f"{len(coverage.spans)} archive times from {coverage.oldest:%Y-%m-%d}, newest {end} (nothing in between)"
+        count = len(coverage.spans)
+        return f"{count} archive times from {coverage.oldest:%Y-%m-%d}, newest {end} (no oplog captured: none between)"
     holes = len(ranges) - 1
     within = f", {holes} hole{'s' if holes != 1 else ''}" if holes else ""
     before = f"; archive times from {coverage.oldest:%Y-%m-%d}" if coverage.oldest < ranges[0].start else ""
