@@ -40,6 +40,7 @@ fuzz: $(INSTALLED) bed
 bench: $(INSTALLED) bed
 	$(PY) -m bench.startup
 	$(PY) -m bench.backup_restore
+	$(PY) -m bench.pitr
 
 clean:
 	rm -rf $(VENV) .pytest_cache

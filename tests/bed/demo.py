@@ -1,12 +1,17 @@
 """`make demo`: FerretDB with a sample database, ~100 nights of real archives made by the engine under an
-injected clock (some failed, some missed, one held, some past 90 days), then the dashboard on all of it."""
+injected clock (some failed, some missed, one held, some past 90 days), then the dashboard on all of it.
+FerretDB keeps an oplog here, so the demo also makes today's base archive, captures the oplog while the
+dashboard runs (a chunk every 10 s) and writes an order every few seconds: the compliance view's timeline
+shows the restorable time grow, and `t` restores the shop to any second of it."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +20,7 @@ import pymongo
 from engine.backup import BackupOptions, run_backup
 from engine.errors import VaultError
 from engine.holds import place_hold
+from engine.oplog import capture
 from engine.source import NamespaceFilter
 from engine.storage import open_storage
 from tests.bed import servers
@@ -112,6 +118,40 @@ def make_history(
     report(f"demo: {days} nights of archives in {storage_url}")
 
 
+@contextlib.contextmanager
+def live_oplog(url: str, storage_url: str) -> Iterator[None]:
+    """The shop's oplog captured into the storage, and a trickle of orders, while the dashboard runs."""
+    client: pymongo.MongoClient = pymongo.MongoClient(url)
+    if "oplog.rs" not in client.local.list_collection_names():
+        client.local.create_collection("oplog.rs", capped=True, size=64 * 1024 * 1024)
+    storage = open_storage(storage_url)
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if not any(name.startswith(f"{today:%Y%m%d}T") for name in os.listdir(storage_url)):
+        run_backup(storage, url, BackupOptions(namespaces=NamespaceFilter(databases=(SAMPLE,))))  # today's base
+    stop = threading.Event()
+
+    def orders() -> None:
+        number = 0
+        while not stop.wait(3.0):
+            number += 1
+            client[SAMPLE].orders.insert_one({"demo_order": number, "at": datetime.now(UTC), "total": number * 7})
+
+    def tail() -> None:
+        with contextlib.suppress(VaultError):
+            capture(pymongo.MongoClient(url), storage, flush_seconds=10.0, stop=stop)
+
+    threads = [threading.Thread(target=orders, daemon=True), threading.Thread(target=tail, daemon=True)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield None
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=15)
+        client.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--fresh", action="store_true", help="throw away the demo's data and start again")
@@ -136,7 +176,8 @@ def main() -> None:
         settings = AppSettings(
             storage_url=str(backups), source_uri=server.url, targets={"ferretdb": server.url}, drill_uri=server.url
         )
-        make_app(settings).run()
+        with live_oplog(server.url, str(backups)):
+            make_app(settings).run()
     finally:
         server.stop()
 
