@@ -336,6 +336,8 @@ def _restore_to_time(arguments: argparse.Namespace, request: RestoreRequest) -> 
         f"{len(plan.chunks)} chunk{'s' if len(plan.chunks) != 1 else ''} (checked); expected duration "
         + (duration_text(forecast) if forecast is not None else "unknown (no restore measured here yet)")
     )
+    if plan.chunks:
+        print(f"  oplog chunks {plan.chunks[0].chunk} … {plan.chunks[-1].chunk}")
     base_request = replace(request, latest=False, day=None, archive=plan.base.name)
     return _restore_here(arguments, base_request, plan)
 
