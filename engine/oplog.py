@@ -114,6 +114,9 @@ def oplog_collection(client: pymongo.MongoClient) -> Any:
 # A capture rides out a server that goes away (a restart, an election) for about this long, retrying with a
 # growing pause; past it, it fails (and its Deployment restarts it).
 RECONNECT_SECONDS = 300.0
+# A tailable getMore waits up to a second for new entries; one unanswered for this long is a hung server or
+# connection (seen on FerretDB, which may hold an awaiting getMore for good): reconnect rather than stall.
+GETMORE_SECONDS = 30.0
 
 
 class _Capture:
@@ -256,7 +259,8 @@ def capture(
                 cursor = cursor.max_await_time_ms(1000)
                 read = 0
                 while cursor.alive and not stop.is_set():
-                    entry = next(cursor, None)
+                    with pymongo.timeout(GETMORE_SECONDS):  # a getMore the server never answers is a lost server
+                        entry = next(cursor, None)
                     down_since = None
                     if entry is not None:
                         run.add(entry)

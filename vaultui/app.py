@@ -46,6 +46,8 @@ ALIASES = {
     "p": "purge",
     "purge": "purge",
 }
+# Keys of the tables that the footer does not show, for the help screen.
+EXTRA_KEYS = [("j / k", "down / up"), ("g / G", "first / last row"), ("enter", "details"), ("esc", "back")]
 DANGEROUS = {"restore", "restore_to_time", "hold", "switch_view:purge"}
 
 
@@ -54,11 +56,11 @@ class VaultApp(App[None]):
     TITLE = "vaultui"
     MODES = {"archives": ArchivesScreen, "runs": RunsScreen, "compliance": ComplianceScreen}
     BINDINGS = [
-        Binding("question_mark", "help", "Help"),
-        Binding("colon", "command_line", "Command", show=False),
-        Binding("ctrl+r", "refresh", "Refresh"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("colon", "command_line", "Go to", key_display=":"),
+        Binding("ctrl+r", "refresh", "Refresh", show=False),
         Binding("escape", "back", "Back", show=False),
-        Binding("q", "quit", "Quit", show=False),
+        Binding("q", "quit", "Quit"),
     ]
 
     summary: reactive[StatusSummary | None] = reactive(None, init=False)
@@ -165,10 +167,14 @@ class VaultApp(App[None]):
         self.notify("refreshing", timeout=2)
 
     def action_help(self) -> None:
-        rows = []
-        for key, binding in [*self.screen.active_bindings.items()]:
-            if binding.binding.description:
-                rows.append((key, binding.binding.description))
+        """Generated from the bindings in force: this view's keys first, then the app's, by their shown names."""
+        rows: list[tuple[str, str]] = []
+        active = [item for item in self.screen.active_bindings.values() if item.binding.description and item.enabled]
+        for item in sorted(active, key=lambda item: item.node is self):
+            key = self.get_key_display(item.binding)
+            if (key, item.binding.description) not in rows:
+                rows.append((key, item.binding.description))
+        rows += [(key, text) for key, text in EXTRA_KEYS if (key, text) not in rows]
         self.push_screen(HelpScreen(rows))
 
     def action_command_line(self) -> None:
@@ -199,7 +205,7 @@ class VaultApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         name = action if not parameters else f"{action}:{parameters[0]}"
         if self.settings.readonly and name in DANGEROUS:
-            return None  # hidden, like k9s in read-only mode
+            return False  # hidden from the footer and refused, like k9s in read-only mode
         return True
 
     # ---- actions on the selected archive -----------------------------------------------------------

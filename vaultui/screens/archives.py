@@ -48,11 +48,11 @@ class ArchivesScreen(VaultScreen):
     BINDINGS = [
         Binding("r", "app.restore", "Restore"),
         Binding("p", "app.switch_view('purge')", "Purge"),
-        Binding("b", "app.backup", "Backup now"),
+        Binding("b", "app.backup", "Backup"),
         Binding("v", "app.verify", "Verify"),
         Binding("d", "app.drill", "Drill"),
-        Binding("h", "app.hold", "Hold/unhold"),
-        Binding("slash", "filter", "Filter"),
+        Binding("h", "app.hold", "Hold"),
+        Binding("slash", "filter", "Filter", key_display="/"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
