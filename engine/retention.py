@@ -124,10 +124,12 @@ def plan_purge(
         elif entry.name in newest_few:
             decision = Decision(entry, PurgeAction.KEEP, f"keep-last {policy.keep_last}", age_days, None)
         elif age > limit:
+            hours = age.seconds // 3600
             decision = Decision(
                 entry,
                 PurgeAction.DELETE,
-                f"{age_days} days old, past the {policy.max_age_days}-day limit",
+                # Days and hours: "90 days old" past a 90-day limit reads like an off-by-one.
+                f"{age_days} d {hours} h old, older than the {policy.max_age_days}-day limit",
                 age_days,
                 None,
             )

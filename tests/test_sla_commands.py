@@ -47,7 +47,7 @@ def test_purge_preview_then_apply_respects_holds(backups: Path) -> None:
     assert preview.returncode == 0
     assert "2 to delete, 2 to keep" in preview.stdout
     assert f"keep   {old[1]}" in preview.stdout and "held (incident 2026-08-17)" in preview.stdout
-    assert f"delete {old[0]}" in preview.stdout and "120 days old, past the 90-day limit" in preview.stdout
+    assert f"delete {old[0]}" in preview.stdout and "older than the 90-day limit" in preview.stdout
     assert f"keep   {recent}" in preview.stdout and "newest complete (manifest, not re-verified)" in preview.stdout
     assert (backups / old[0]).exists(), "a dry run deletes nothing"
 

@@ -258,3 +258,103 @@ async def test_vim_keys_move_through_the_archives(settings: AppSettings) -> None
         assert table.cursor_row == last
         await pilot.press("g")
         assert table.cursor_row == 0
+
+
+async def test_at_80_columns_the_header_leads_with_compliance_and_read_only_says_so(settings: AppSettings) -> None:
+    from dataclasses import replace
+
+    from textual.widgets import Footer
+
+    from vaultui.widgets.status_line import StatusLine
+
+    app = make_app(replace(settings, readonly=True))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        header = str(app.screen.query_one(StatusLine).render())
+        assert header.startswith("compliance ") and "READ-ONLY" in header[:80], header
+        footer_keys = {item.binding.description for item in app.screen.active_bindings.values() if item.binding.show}
+        assert not {"Restore", "Hold", "Purge"} & footer_keys  # hidden, not shown and refused
+        assert {"Filter", "Help", "Go to", "Quit", "Backup", "Verify"} <= footer_keys
+        assert app.screen.query_one(Footer).show_command_palette is False
+
+
+async def test_enter_opens_an_archive_and_a_run_whole(settings: AppSettings) -> None:
+    from vaultui.screens.dialogs import DetailScreen
+
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, DetailScreen)
+        body = str(app.screen.query_one("#detail-body", Static).render())
+        assert "collections" in body and "history" in body
+        await pilot.press("escape")
+        await pilot.press("colon", *"runs", "enter")
+        await settle(app, pilot)
+        runs = app.screen.query_one("#runs", DataTable)
+        failed = next(i for i in range(runs.row_count) if str(runs.get_row_at(i)[2]) == "failure")
+        runs.move_cursor(row=failed)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, DetailScreen)
+        body = str(app.screen.query_one("#detail-body", Static).render())
+        assert "error" in body and "result    failure" in body
+
+
+async def test_runs_hide_verify_records_and_filter(settings: AppSettings, backups: Path) -> None:
+    from engine.verify import verify_and_record
+
+    storage = open_storage(str(backups))
+    for entry in list_archives(storage)[:3]:
+        verify_and_record(storage, entry)
+    app = make_app(settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("colon", *"runs", "enter")
+        await settle(app, pilot)
+        screen = app.screen
+        assert all(run.kind != "verify" for run in screen.shown_runs)
+        assert "3 verify records hidden" in str(screen.query_one("#runs-title", Static).render())
+        await pilot.press("v")
+        await pilot.pause()
+        assert sum(run.kind == "verify" for run in screen.shown_runs) == 3
+        await pilot.press("slash", *"failure")
+        await pilot.pause()
+        assert screen.shown_runs and all(run.result == "failure" for run in screen.shown_runs)
+
+
+async def test_colon_archives_leaves_the_purge_view(settings: AppSettings) -> None:
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("p")
+        await settle(app, pilot)
+        assert isinstance(app.screen, PurgeScreen)
+        plan = app.screen.query_one("#plan", DataTable)
+        assert str(plan.get_row_at(0)[0]) == "delete"  # what goes comes first
+        await pilot.press("colon", *"archives", "enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ArchivesScreen)
+
+
+async def test_a_refused_preview_offers_no_confirmation_and_says_what_to_change(settings: AppSettings) -> None:
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("r")
+        await pilot.click("#restore")  # guarded, into the shop that holds data
+        await settle(app, pilot)
+        assert isinstance(app.screen, RestoreScreen)
+        result = str(app.screen.query_one("#restore-result", Static).render())
+        assert "REFUSED" in result and "mode 'drop'" in result and "--drop" not in result
+
+
+async def test_a_filter_matching_nothing_shows_no_archive_detail(settings: AppSettings) -> None:
+    app = make_app(settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("slash", *"nothing-like-this")
+        await settle(app, pilot)
+        assert table_names(app) == []
+        assert "No archive matches" in str(app.screen.query_one("#detail-text", Static).render())

@@ -150,8 +150,12 @@ class VaultApp(App[None]):
     # ---- views and keys ----------------------------------------------------------------------------
 
     def action_switch_view(self, view: str) -> None:
+        """A view by name, from wherever one is: screens opened over the current view (purge, a restore) close
+        first, so `:archives` from the purge view lands on the archives."""
+        while len(self.screen_stack) > 1 and not self.screen.is_modal:
+            self.pop_screen()
         if view == "purge":
-            if not self.settings.readonly:
+            if not self.settings.readonly and not isinstance(self.screen, PurgeScreen):
                 self.push_screen(PurgeScreen())
             return
         self.switch_mode(view)
@@ -201,6 +205,23 @@ class VaultApp(App[None]):
             yield SystemCommand(
                 f"Show {view}", f"Open the {view} view", lambda view=view: self.action_switch_view(view)
             )
+        actions = [
+            ("Restore the selected archive", "Preview, then a typed confirmation", "restore", self.action_restore),
+            (
+                "Restore to a time",
+                "Base archive + oplog, to the second",
+                "restore_to_time",
+                self.action_restore_to_time,
+            ),
+            ("Back up now", "Dump VAULTUI_MONGO_URI into a new archive", "backup", self.action_backup),
+            ("Verify the selected archive", "Read it whole against its manifest", "verify", self.action_verify),
+            ("Drill", "Restore the latest good archive into scratch databases", "drill", self.action_drill),
+            ("Hold or release the selected archive", "Keep it from retention", "hold", self.action_hold),
+            ("Refresh", "Reload the storage's state", "refresh", self.action_refresh),
+        ]
+        for title, help_text, name, callback in actions:
+            if self.check_action(name, ()):
+                yield SystemCommand(title, help_text, callback)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         name = action if not parameters else f"{action}:{parameters[0]}"

@@ -15,10 +15,12 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from engine.catalog import ArchiveEntry
 from engine.errors import VaultError
+from engine.holds import read_holds
 from engine.manifest import Manifest
 from engine.status import StatusSummary
 from vaultui.formatting import short_age
 from vaultui.screens.base import VaultScreen
+from vaultui.screens.dialogs import DetailScreen
 from vaultui.widgets.slot_strip import SlotStrip
 from vaultui.widgets.status_line import StatusLine
 from vaultui.widgets.table import VaultTable
@@ -50,7 +52,7 @@ class ArchivesScreen(VaultScreen):
         Binding("p", "app.switch_view('purge')", "Purge"),
         Binding("b", "app.backup", "Backup"),
         Binding("v", "app.verify", "Verify"),
-        Binding("d", "app.drill", "Drill"),
+        Binding("d", "app.drill", "Drill", show=False),  # in the help: the footer keeps room for / ? : q
         Binding("h", "app.hold", "Hold"),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -60,6 +62,7 @@ class ArchivesScreen(VaultScreen):
         super().__init__()
         self.filter_text = ""
         self.shown_entries: list[ArchiveEntry] = []  # the table's rows, in order
+        self.detail_text = ""  # of the highlighted archive, once loaded
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status-line")
@@ -70,7 +73,7 @@ class ArchivesScreen(VaultScreen):
                 yield Static("Select an archive to see its manifest.", id="detail-text")
         yield Input(placeholder="filter by date, name or status (esc clears)", id="filter")
         yield Static("", id="flash")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         table = self.query_one("#archives", DataTable)
@@ -149,11 +152,15 @@ class ArchivesScreen(VaultScreen):
             )
             return
         names = [entry.name for entry in visible]
-        if previous in names:
+        if not visible:
+            self.detail_text = ""
+            self.query_one("#detail-text", Static).update("No archive matches the filter (esc clears it).")
+        elif previous in names:
             table.move_cursor(row=names.index(previous))
         else:
             table.move_cursor(row=0)
             table.scroll_home(animate=False)
+            self.load_detail(visible[0])  # the cursor may not move, so no highlight event comes
 
     @on(DataTable.RowHighlighted, "#archives")
     def highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -163,15 +170,25 @@ class ArchivesScreen(VaultScreen):
     @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
     def load_detail(self, entry: ArchiveEntry) -> None:
         try:
-            manifest = entry.manifest(self.vault.storage) if self.vault.storage else None
-            text = self.describe(entry, manifest)
+            storage = self.vault.storage
+            manifest = entry.manifest(storage) if storage else None
+            hold = read_holds(storage, [entry]).get(entry.name) if storage and entry.held else None
+            text = self.describe(entry, manifest) + (f"\n\n[b]held[/b]: {hold.reason}" if hold else "")
         except VaultError as error:
             text = f"[red]{error}[/red]"
         self.post_message(DetailLoaded(text))
 
     @on(DetailLoaded)
     def detail_loaded(self, message: DetailLoaded) -> None:
+        self.detail_text = message.text
         self.query_one("#detail-text", Static).update(message.text)
+
+    @on(DataTable.RowSelected, "#archives")
+    def selected_row(self, event: DataTable.RowSelected) -> None:
+        """Enter: the whole detail (manifest, collections with counts, history, hold) in a window of its own."""
+        entry = self.selected
+        if entry is not None and self.detail_text.startswith(f"[b]{entry.name}[/b]"):
+            self.app.push_screen(DetailScreen(entry.name, self.detail_text))
 
     def describe(self, entry: ArchiveEntry, manifest: Manifest | None) -> str:
         summary = self.vault.summary

@@ -34,7 +34,7 @@ class ComplianceScreen(VaultScreen):
         yield SlotStrip()
         yield Timeline()
         yield VaultTable(id="missed", cursor_type="row")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         table = self.query_one("#missed", DataTable)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -86,4 +87,22 @@ class PromptScreen(ModalScreen[str | None]):
         self.dismiss(event.value.strip())  # "" when submitted empty; None only when cancelled
 
     def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class DetailScreen(ModalScreen[None]):
+    """Enter on a row: everything known about it, scrollable; esc, q or enter closes."""
+
+    BINDINGS = [Binding("escape,q,enter", "close", "Close")]
+
+    def __init__(self, title: str, body: str | Text) -> None:
+        super().__init__()
+        self.title_text, self.body = title, body
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog help detail"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.body, id="detail-body")
+
+    def action_close(self) -> None:
         self.dismiss(None)

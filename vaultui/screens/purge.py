@@ -43,7 +43,7 @@ class PurgeScreen(VaultScreen):
         yield Static("Purge plan (dry run) — loading…", id="purge-title", classes="view-title")
         yield VaultTable(id="plan", cursor_type="row", zebra_stripes=True)
         yield Static("", id="purge-flash")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -79,9 +79,15 @@ class PurgeScreen(VaultScreen):
             f"({humanize.naturalsize(freed, binary=True)}), {len(plan.keepers)} to keep. "
             + ("Press [b]a[/b] to apply." if plan.deletions else "Nothing to delete.")
         )
+        if plan.chunks:
+            size = humanize.naturalsize(sum(ref.size for ref in plan.chunks), binary=True)
+            self.query_one("#purge-flash", Static).update(
+                f"and {len(plan.chunks)} oplog chunks ({size}) no kept archive replays; {plan.chunks_kept} kept"
+            )
         table = self.query_one(DataTable)
         table.clear()
-        for decision in plan.decisions:
+        # What will go first: the deletions are what a person must check before pressing a.
+        for decision in plan.deletions + plan.keepers:
             style = "bold red" if decision.action == "delete" else "green"
             table.add_row(
                 Text(decision.action, style=style),
@@ -124,4 +130,5 @@ class PurgeScreen(VaultScreen):
 
     @on(WorkProgressed)
     def progressed(self, message: WorkProgressed) -> None:
-        self.query_one("#purge-flash", Static).update(f"deleting {message.progress.current}…")
+        progress = message.progress
+        self.query_one("#purge-flash", Static).update("" if progress.finished else f"deleting {progress.current}…")

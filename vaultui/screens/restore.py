@@ -24,6 +24,7 @@ from engine.pod_restore import restore_into_pod
 from engine.remap import build_renames
 from engine.restore import RestoreRequest, RestoreResult, run_restore
 from engine.rto import verdict
+from engine.secrets import redact_uri
 from engine.source import NamespaceFilter
 from engine.states import RestoreAction, RestoreMode
 from vaultui.formatting import duration_text
@@ -138,7 +139,7 @@ class RestoreScreen(VaultScreen):
             yield VaultTable(id="restore-plan", cursor_type="row")
             yield ProgressBar(id="restore-progress", show_eta=True)
             yield Static("", id="restore-result")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#restore-plan", DataTable).add_columns("From", "To", "Documents", "Target now", "Action")
@@ -332,8 +333,17 @@ class RestoreScreen(VaultScreen):
                 f"to {timestamp_time(self.plan.until):%Y-%m-%d %H:%M:%S} UTC: base {summary}, then "
                 f"{self.plan.entries} oplog entries from {chunks} chunk{'s' if chunks != 1 else ''} (checked)"
             )
-        self.query_one("#restore-result", Static).update(summary)
-        if message.then_confirm:
+        refused = [item.target for item in result.plan if item.action(RestoreMode.GUARDED) == RestoreAction.REFUSE]
+        if refused and not dropping:
+            # The dashboard's words, not the CLI's flags: what to change here for the restore to go through.
+            summary += (
+                f"\nREFUSED: the target holds data in {len(refused)} of them ({', '.join(refused[:3])}). Nothing "
+                "will change. Choose the mode 'drop' to replace them, or rename (from/to) into new databases."
+            )
+        self.query_one("#restore-result", Static).update(
+            Text(summary, style="bold red" if refused and not dropping else "")
+        )
+        if message.then_confirm and not (refused and not dropping):
             self.confirm(result, target, dropping)
 
     def restored(self, message: ActionFinished, target: str) -> None:
@@ -366,14 +376,15 @@ class RestoreScreen(VaultScreen):
         what = preview.archive
         if self.plan is not None:
             what = f"to {timestamp_time(self.plan.until):%Y-%m-%d %H:%M:%S} UTC ({preview.archive} + oplog)"
-        lines = [f"Restore {what} into [b]{target}[/b] ({self.vault.settings.target_label(target)})", ""]
+        lines = [f"Restore {what} into [b]{target}[/b] ({redact_uri(self.vault.settings.targets[target])})", ""]
         if replaced and dropping:
             lines.append("[b red]These collections will be DROPPED and replaced:[/b red]")
             lines += [f"  {item.target} ({item.target_documents} documents now)" for item in replaced[:10]]
-        elif replaced:
-            lines.append("[red]The target holds data in these collections: the guarded restore will refuse.[/red]")
-            lines += [f"  {item.target}" for item in replaced[:10]]
-        lines.append(f"\n{len(preview.plan)} namespaces, {sum(item.documents for item in preview.plan)} documents.")
+        landing = sorted({item.target.split(".", 1)[0] for item in preview.plan})
+        lines.append(
+            f"\n{len(preview.plan)} namespaces, {sum(item.documents for item in preview.plan)} documents, "
+            f"landing in database{'s' if len(landing) != 1 else ''} {', '.join(landing[:6])}."
+        )
         self.app.push_screen(
             TypedConfirmScreen("Restore?", "\n".join(lines), target), lambda yes: self.confirmed(yes, target)
         )
