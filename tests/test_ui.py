@@ -274,7 +274,7 @@ async def test_at_80_columns_the_header_leads_with_compliance_and_read_only_says
         assert header.startswith("compliance ") and "READ-ONLY" in header[:80], header
         footer_keys = {item.binding.description for item in app.screen.active_bindings.values() if item.binding.show}
         assert not {"Restore", "Hold", "Purge"} & footer_keys  # hidden, not shown and refused
-        assert {"Filter", "Help", "Go to", "Quit", "Backup", "Verify"} <= footer_keys
+        assert {"Filter", "Help", "Go", "Quit", "Backup", "Verify"} <= footer_keys
         assert app.screen.query_one(Footer).show_command_palette is False
 
 

@@ -57,7 +57,7 @@ class VaultApp(App[None]):
     MODES = {"archives": ArchivesScreen, "runs": RunsScreen, "compliance": ComplianceScreen}
     BINDINGS = [
         Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("colon", "command_line", "Go to", key_display=":"),
+        Binding("colon", "command_line", "Go", key_display=":"),
         Binding("ctrl+r", "refresh", "Refresh", show=False),
         Binding("escape", "back", "Back", show=False),
         Binding("q", "quit", "Quit"),
@@ -394,7 +394,7 @@ class VaultApp(App[None]):
             message.text,
             title=message.action.capitalize(),
             severity="information" if message.ok else "error",
-            timeout=8,
+            timeout=4 if message.ok else 8,  # short: toasts stack over the table
         )
         if isinstance(self.screen, ArchivesScreen):
             self.screen.flash("")

@@ -142,7 +142,11 @@ class RunsScreen(VaultScreen):
         self.query_one(DataTable).focus()
 
     def action_clear_filter(self) -> None:
+        """Escape: clears the filter when there is one, else goes back as everywhere."""
         field = self.query_one("#runs-filter", Input)
+        if not field.display and not field.value:
+            self.app.action_back()  # type: ignore[attr-defined]
+            return
         field.value = ""
         field.display = False
         self.query_one(DataTable).focus()
