@@ -85,7 +85,7 @@ async def settled(pilot) -> None:  # noqa: ANN001
     await settle(pilot.app, pilot)
 
 
-@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+@pytest.mark.parametrize("size", [(60, 20), (80, 24), (120, 40)])
 @pytest.mark.parametrize("view", ["archives", "compliance", "runs"])
 def test_main_screens(view: str, size: tuple[int, int], app_factory, snap_compare) -> None:  # noqa: ANN001
     assert snap_compare(app_factory(view), terminal_size=size, run_before=settled)
@@ -99,3 +99,21 @@ async def open_purge(pilot) -> None:  # noqa: ANN001
 
 def test_purge_preview(app_factory, snap_compare) -> None:  # noqa: ANN001
     assert snap_compare(app_factory(), terminal_size=(120, 40), run_before=open_purge)
+
+
+def press_then_settle(*keys: str):  # noqa: ANN201
+    async def run(pilot) -> None:  # noqa: ANN001
+        await settle(pilot.app, pilot)
+        await pilot.press(*keys)
+        await settle(pilot.app, pilot)
+
+    return run
+
+
+@pytest.mark.parametrize("size", [(60, 20), (80, 24)])
+@pytest.mark.parametrize(("name", "keys"), [("restore", ("r",)), ("help", ("question_mark",)), ("detail", ("enter",))])
+def test_forms_and_dialogs_fit(
+    name: str, keys: tuple[str, ...], size: tuple[int, int], app_factory, snap_compare
+) -> None:  # noqa: ANN001, E501
+    """The restore form (its buttons on screen), the help and an archive's detail at 80×24 and 60×20."""
+    assert snap_compare(app_factory(), terminal_size=size, run_before=press_then_settle(*keys))

@@ -123,22 +123,21 @@ class RestoreScreen(VaultScreen):
                 with Vertical(classes="restore-column"):
                     yield Label("Mode")
                     with RadioSet(id="mode"):
-                        yield RadioButton(
-                            "guarded: refuse if the target holds data", value=True, name="guarded", id="mode-guarded"
-                        )
-                        yield RadioButton("drop: replace the restored collections", name="drop", id="mode-drop")
+                        yield RadioButton("guarded (refuse if data)", value=True, name="guarded", id="mode-guarded")
+                        yield RadioButton("drop (replace)", name="drop", id="mode-drop")
                     yield Label("Scope (empty = everything)")
                     yield Input(placeholder="databases, comma-separated", id="databases")
                     yield Input(placeholder="namespace pattern, e.g. sales.*", id="include")
                     with Horizontal(classes="remap"):
                         yield Input(placeholder="rename from, e.g. sales.*", id="ns-from")
                         yield Input(placeholder="rename to, e.g. sales_copy.*", id="ns-to")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Preview", id="preview")
-                yield Button("Restore…", id="restore", variant="error", disabled=not targets)
+            yield Static("", id="restore-result")
             yield VaultTable(id="restore-plan", cursor_type="row")
             yield ProgressBar(id="restore-progress", show_eta=True)
-            yield Static("", id="restore-result")
+        # Outside the scrolling form, docked: the buttons stay on screen at 80×24 and 60×20.
+        with Horizontal(id="restore-buttons"):
+            yield Button("Preview", id="preview", compact=True)
+            yield Button("Restore…", id="restore", variant="error", disabled=not targets, compact=True)
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
