@@ -6,10 +6,12 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: demo test test-repeat fuzz bed lint bench clean
 
+# --no-compile: Python compiles what it imports when it imports it; compiling every installed module up front
+# (the kubernetes client alone has thousands) took a fifth of the set-up here. uv was measured too and was
+# slower on this machine (it ignores PIP_FIND_LINKS and stalled on the index): pip stays.
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --no-compile -e '.[test]'
 	touch $@
 
 # FerretDB and mongo-tools, built once through the Go module proxy and cached in ~/.cache/vaultui-testbed.

@@ -188,7 +188,11 @@ def scan_archive(
                         if sink is not None:
                             sink.documents(where.database, where.stem, batch)
                         if tracker:
-                            tracker.advance(documents=len(batch), current=member.name)
+                            tracker.advance(
+                                byte_count=sum(len(document) for document in batch),
+                                documents=len(batch),
+                                current=member.name,
+                            )
                     collection.sha256 = digest.hexdigest()
                 # Read the decompressed stream to its end: only then are gzip's CRC and length and zstd's frame
                 # checksums checked (tar stops at its end-of-archive blocks, before the codec's trailer).

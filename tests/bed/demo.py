@@ -176,6 +176,8 @@ def main() -> None:
         settings = AppSettings(
             storage_url=str(backups), source_uri=server.url, targets={"ferretdb": server.url}, drill_uri=server.url
         )
+        print(f"demo: storage {backups}; FerretDB at {server.url} (the restore target 'ferretdb')")
+        print(f"demo: the CLI on the same data: VAULTUI_STORAGE={backups} .venv/bin/vaultui --headless status")
         with live_oplog(server.url, str(backups)):
             make_app(settings).run()
     finally:

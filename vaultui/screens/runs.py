@@ -66,6 +66,8 @@ class RunsScreen(VaultScreen):
     def load(self) -> None:
         self.query_one(StatusLine).show(self.vault)
         self.loading_data = True
+        if not self.runs:
+            self.query_one("#runs-title", Static).update("Runs — reading the ledger…")
         self.load_runs()
 
     @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
