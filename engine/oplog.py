@@ -247,12 +247,16 @@ def capture(
     ends it (a stop, SIGTERM, the server gone for good), what it has buffered is committed first."""
     stop = stop or threading.Event()
     stats = CaptureStats()
-    run = _Capture(client, storage, stats, on_flush, clock)
+    try:
+        run = _Capture(client, storage, stats, on_flush, clock)
+    except PyMongoError as error:
+        raise SourceError(f"cannot reach the oplog to capture: {error}") from None
     failure: BaseException | None = None
     try:
         run.check_rollover()
         began = time.monotonic()
         down_since: float | None = None
+        attempt = 0  # reconnections in a row, for the pause before the next one
         while not stop.is_set():
             try:
                 cursor = run.oplog.find({"ts": {"$gt": run.resume}}, cursor_type=CursorType.TAILABLE_AWAIT)
@@ -261,7 +265,7 @@ def capture(
                 while cursor.alive and not stop.is_set():
                     with pymongo.timeout(GETMORE_SECONDS):  # a getMore the server never answers is a lost server
                         entry = next(cursor, None)
-                    down_since = None
+                    down_since, attempt = None, 0
                     if entry is not None:
                         run.add(entry)
                         read += 1
@@ -280,7 +284,8 @@ def capture(
                 if time.monotonic() - down_since > RECONNECT_SECONDS:
                     raise SourceError(f"the oplog capture lost the server for good: {error}") from None
                 stats.reconnects += 1
-                stop.wait(min(30.0, 2.0**stats.reconnects))
+                attempt += 1
+                stop.wait(min(30.0, 2.0 ** min(attempt, 5)))
                 with contextlib.suppress(SourceError):
                     run.check_rollover()
         return stats

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pymongo
 import pytest
+from bson import Timestamp
 
 from engine.ledger import list_runs
-from engine.oplog_store import list_chunks
+from engine.oplog_store import list_chunks, list_gaps
 from engine.storage import open_storage
 from tests.bed import servers
 from tests.helpers import raw_documents, run_vaultui
@@ -207,3 +208,41 @@ async def test_restore_to_a_time_from_the_dashboard(replica: servers.Server, tmp
         result = str(app.screen.query_one("#restore-result", Static).render())
         assert "oplog entries up to" in result, result
     assert contents(client, "ui_then") == expected
+
+
+def test_a_capture_down_past_the_oplog_window_records_a_gap(tmp_path: Path) -> None:
+    """A capture, then writes while it is down and the oplog rolls past its resume point, then a capture
+    again: the hole is recorded as a gap with its bounds, status shows it, the day's ledger record fails
+    with the reason, and a time inside the hole cannot be restored to (the error names the nearest times)."""
+    server = servers.start_ferretdb()
+    try:
+        client: pymongo.MongoClient = pymongo.MongoClient(server.url)
+        client.local.create_collection("oplog.rs", capped=True, size=64 * 1024 * 1024)
+        client.small.items.insert_many([{"_id": n} for n in range(5)])
+        backups = tmp_path / "backups"
+        backups.mkdir()
+        env = {"VAULTUI_MONGO_URI": server.url, "VAULTUI_TARGET_URI": server.url, "VAULTUI_STORAGE": str(backups)}
+        assert run_vaultui("--headless", "backup", "--db", "small", env=env).returncode == 0
+        client.small.items.insert_one({"_id": "before the gap"})
+        assert run_vaultui("--headless", "oplog", "--once", env=env).returncode == 0
+        for n in range(20):
+            client.small.items.insert_one({"_id": f"while down {n}"})
+        lost = newest_ts(client)
+        # The oplog rolls over while the capture is down: its oldest entries, the resume point among them, go.
+        # (FerretDB trims a capped collection only on a timer, so the rollover is done here by hand.)
+        seconds, increment = (int(part) for part in lost.split(":"))
+        client.local["oplog.rs"].delete_many({"ts": {"$lte": Timestamp(seconds, increment)}})
+        client.small.items.insert_one({"_id": "after"})
+        again = run_vaultui("--headless", "oplog", "--once", env=env)
+        assert again.returncode == 0 and "(1 gaps found)" in again.stdout, again.stdout + again.stderr
+        [gap] = list_gaps(open_storage(str(backups)))
+        assert gap.after < gap.resumed
+        status = run_vaultui("--headless", "status", "--rpo", "86400", env=env)
+        assert "  GAP " in status.stdout and "1 gaps" in status.stdout, status.stdout
+        inside = run_vaultui("--headless", "restore", "--to-time", lost, "--dry-run", env=env)
+        assert inside.returncode == ExitCode.VERIFICATION_FAILED, inside.stdout + inside.stderr
+        assert "cannot be reached" in inside.stderr and "nearest restorable time" in inside.stderr
+        [record] = [run for run in list_runs(open_storage(str(backups)), "oplog") if run.details.get("gaps")]
+        assert record.result == "failure" and "rolled over" in (record.error or "")
+    finally:
+        server.stop()
