@@ -358,3 +358,20 @@ async def test_a_filter_matching_nothing_shows_no_archive_detail(settings: AppSe
         await settle(app, pilot)
         assert table_names(app) == []
         assert "No archive matches" in str(app.screen.query_one("#detail-text", Static).render())
+
+
+async def test_sorting_and_command_completion(settings: AppSettings) -> None:
+    app = make_app(settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("o")
+        await settle(app, pilot)
+        sizes = [entry.size for entry in app.screen.shown_entries]
+        assert sizes == sorted(sizes, reverse=True)
+        await pilot.press("o")
+        await settle(app, pilot)
+        states = [str(app.summary.state(entry)) for entry in app.screen.shown_entries]
+        assert states[-1] == "verified" or len(set(states)) == 1
+        await pilot.press("colon", *"comp", "enter")  # a unique prefix completes
+        await settle(app, pilot)
+        assert app.current_mode == "compliance"

@@ -48,6 +48,7 @@ ALIASES = {
 }
 # Keys of the tables that the footer does not show, for the help screen.
 EXTRA_KEYS = [("j / k", "down / up"), ("g / G", "first / last row"), ("enter", "details"), ("esc", "back")]
+COMMANDS = ["archives", "runs", "compliance", "purge", "help", "quit"]
 DANGEROUS = {"restore", "restore_to_time", "hold", "switch_view:purge"}
 
 
@@ -183,13 +184,22 @@ class VaultApp(App[None]):
 
     def action_command_line(self) -> None:
         self.push_screen(
-            PromptScreen(":", "archives, runs, compliance, purge, help, quit", "command-line"), self.run_command
+            PromptScreen(
+                ":",
+                "archives, runs, compliance, purge, help, quit",
+                "command-line",
+                completions=COMMANDS,
+            ),
+            self.run_command,
         )
 
     def run_command(self, text: str | None) -> None:
         if not text:
             return
         word = text.strip().lstrip(":").lower()
+        matches = [name for name in COMMANDS if name.startswith(word)]
+        if word not in ALIASES and len(matches) == 1:
+            word = matches[0]  # a unique prefix completes: :comp is :compliance
         if word in ("q", "quit"):
             self.exit()
         elif word in ("help", "h", "?"):

@@ -40,6 +40,19 @@ STATUS_STYLES = {
 COLUMNS = (("Date", 10), ("Archive", 24), ("Status", 10), ("Purge", 7), ("Size", 8), ("Age", 5), ("Codec", 5))
 
 
+SORTS = ("date", "size", "state")
+# States that need a person first when sorting by state.
+STATE_ORDER = {"corrupt": 0, "incomplete": 1, "legacy": 2, "complete": 3, "held": 4, "verified": 5}
+
+
+def sort_entries(entries: list[ArchiveEntry], by: str, summary: StatusSummary) -> list[ArchiveEntry]:
+    if by == "size":
+        return sorted(entries, key=lambda entry: entry.size, reverse=True)
+    if by == "state":
+        return sorted(entries, key=lambda entry: STATE_ORDER.get(str(summary.state(entry)), 9))
+    return entries  # the listing's order: newest first
+
+
 class DetailLoaded(Message):
     def __init__(self, text: str) -> None:
         super().__init__()
@@ -55,6 +68,7 @@ class ArchivesScreen(VaultScreen):
         Binding("d", "app.drill", "Drill", show=False),  # in the help: the footer keeps room for / ? : q
         Binding("h", "app.hold", "Hold"),
         Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("o", "sort", "Sort", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
@@ -63,6 +77,7 @@ class ArchivesScreen(VaultScreen):
         self.filter_text = ""
         self.shown_entries: list[ArchiveEntry] = []  # the table's rows, in order
         self.detail_text = ""  # of the highlighted archive, once loaded
+        self.sort_by = "date"  # o cycles through SORTS
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status-line")
@@ -112,7 +127,7 @@ class ArchivesScreen(VaultScreen):
         fates = {decision.name: decision for decision in summary.purge_plan.decisions}
         needle = self.filter_text.lower()
         rows, visible, last_day, hidden = [], [], None, 0
-        for entry in summary.archives:
+        for entry in sort_entries(summary.archives, self.sort_by, summary):
             status = summary.state(entry)
             day = entry.ref.time.strftime("%Y-%m-%d")
             if needle and needle not in f"{day} {entry.name} {status}".lower():
@@ -241,6 +256,13 @@ class ArchivesScreen(VaultScreen):
                     for run in history[:10]
                 ]
         return "\n".join(lines)
+
+    def action_sort(self) -> None:
+        """o: newest first, then largest first, then by state (corrupt and incomplete first)."""
+        self.sort_by = SORTS[(SORTS.index(self.sort_by) + 1) % len(SORTS)]
+        if self.vault.summary is not None:
+            self.fill_table(self.vault.summary, self.vault.now())
+        self.notify(f"sorted by {self.sort_by}", timeout=2)
 
     def action_filter(self) -> None:
         field = self.query_one("#filter", Input)

@@ -8,6 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, Static
 
 
@@ -73,14 +74,24 @@ class PromptScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     AUTO_FOCUS = "#answer"
 
-    def __init__(self, prompt: str, placeholder: str = "", classes: str = "dialog", value: str = "") -> None:
+    def __init__(
+        self,
+        prompt: str,
+        placeholder: str = "",
+        classes: str = "dialog",
+        value: str = "",
+        completions: list[str] | None = None,
+    ) -> None:
         super().__init__()
         self.prompt, self.placeholder, self.box_classes, self.value = prompt, placeholder, classes, value
+        self.completions = completions or []
 
     def compose(self) -> ComposeResult:
         with Vertical(classes=self.box_classes):
             yield Label(self.prompt)
-            yield Input(self.value, placeholder=self.placeholder, id="answer")
+            # Completions show inline as you type; the right arrow takes them.
+            suggester = SuggestFromList(self.completions, case_sensitive=False) if self.completions else None
+            yield Input(self.value, placeholder=self.placeholder, id="answer", suggester=suggester)
 
     @on(Input.Submitted, "#answer")
     def submitted(self, event: Input.Submitted) -> None:
