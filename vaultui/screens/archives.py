@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import humanize
 from rich.text import Text
@@ -116,7 +116,8 @@ class ArchivesScreen(VaultScreen):
     def show_summary(self, summary: StatusSummary | None) -> None:
         now = self.vault.now()
         self.query_one(StatusLine).show(self.vault)
-        self.query_one(SlotStrip).show(summary.compliance if summary else None, 90)
+        window = summary.compliance.since(now - timedelta(days=self.vault.settings.window_days)) if summary else None
+        self.query_one(SlotStrip).show(window, len(window.slots) if window else 0)  # the header's figure's slots
         if summary is not None:
             self.fill_table(summary, now)
 

@@ -66,7 +66,7 @@ class ComplianceScreen(VaultScreen):
                 ("  BELOW TARGET" if not good else "  on target", "bold red" if not good else "bold green"),
             )
         )
-        self.query_one(SlotStrip).show(report, 90)
+        self.query_one(SlotStrip).show(figures, len(figures.slots))  # the very slots the figure counts
         self.query_one(Timeline).show(summary.coverage, summary.archives, summary.now, summary.rpo_seconds)
         table = self.query_one("#missed", DataTable)
         table.clear()

@@ -7,7 +7,9 @@ from textual.widgets import Static
 
 from engine.compliance import ComplianceReport
 
-SYMBOLS = {"met": ("■", "green"), "missed": ("■", "red"), "pending": ("□", "yellow")}
+# Explicit colours: ANSI green on a near-black background fell below a 4.5:1 contrast.
+MET, MISSED, PENDING = "#5fd75f", "#ff5f5f", "#ffd75f"
+SYMBOLS = {"met": ("■", MET), "missed": ("■", MISSED), "pending": ("□", PENDING)}
 
 
 class SlotStrip(Static):
@@ -21,12 +23,15 @@ class SlotStrip(Static):
         if report is None:
             self.update("")
             return
-        slots = report.slots[-max(1, self.size.width - 4 if self.size.width > 10 else days) :]
+        # The window's days exactly (the figure beside it counts the same slots), fewer only if the terminal
+        # is narrower than that.
+        room = self.size.width - 4 if self.size.width > 10 else days
+        slots = report.slots[-max(1, min(days, room)) :]
         line = Text()
         for slot in slots:
             symbol, colour = SYMBOLS[slot.status]
             line.append(symbol, style=colour)
         first = slots[0].start.strftime("%Y-%m-%d") if slots else ""
         legend = Text(f"{len(slots)} slots since {first}: ", style="dim")
-        legend.append("■ met ", style="green").append("■ missed ", style="red").append("□ pending", style="yellow")
+        legend.append("■ met ", style=MET).append("■ missed ", style=MISSED).append("□ pending", style=PENDING)
         self.update(Text.assemble(line, "\n", legend))
