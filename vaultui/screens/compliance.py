@@ -67,7 +67,7 @@ class ComplianceScreen(VaultScreen):
             )
         )
         self.query_one(SlotStrip).show(figures, len(figures.slots))  # the very slots the figure counts
-        self.query_one(Timeline).show(summary.coverage, summary.archives, summary.now, summary.rpo_seconds)
+        self.query_one(Timeline).show(summary.coverage, summary.archives, summary.now, summary.rpo_seconds, window)
         table = self.query_one("#missed", DataTable)
         table.clear()
         for slot in reversed([slot for slot in slots if slot.status == "missed"]):

@@ -1,5 +1,5 @@
 """Restorable time per day: base archives as marks, the captured oplog as a bar, gaps in red; the newest day
-on the right, as many days as the width holds (up to 90)."""
+on the right, over the compliance window."""
 
 from __future__ import annotations
 
@@ -49,11 +49,14 @@ class Timeline(Static):
     Timeline { height: 4; padding: 0 1; }
     """
 
-    def show(self, coverage: Coverage | None, archives: list[ArchiveEntry], now: datetime, rpo: float | None) -> None:
+    def show(
+        self, coverage: Coverage | None, archives: list[ArchiveEntry], now: datetime, rpo: float | None, window: int
+    ) -> None:
+        """The compliance window's days (as the slot strip above), fewer only if the terminal is narrower."""
         if coverage is None:
             self.update("")
             return
-        days = max(7, min(90, self.size.width - 2 if self.size.width > 10 else 60))
+        days = max(1, min(window, self.size.width - 2 if self.size.width > 10 else window))
         marks, bar = day_cells(coverage, archives, now, days)
         legend = Text("restorable ", style="bold")
         wide = self.size.width >= 110
