@@ -38,7 +38,7 @@ def examples() -> list[list[str]]:
 @pytest.fixture(scope="module")
 def demo_storage(ferretdb, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: ANN001
     client: pymongo.MongoClient = pymongo.MongoClient(ferretdb.url)
-    demo.seed_sample(client, customers=30)
+    demo.seed_sample(client, customers=60)  # the UI tests' sample: the shop is seeded once per server
     folder = tmp_path_factory.mktemp("readme")
     demo.make_history(str(folder), ferretdb.url, datetime.now(UTC), days=6, failed=(2,), missed=(), late=(),
                       held=4, report=lambda _: None)  # fmt: skip
