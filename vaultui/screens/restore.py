@@ -80,7 +80,7 @@ def find_pods(context: str | None, namespace: str | None) -> tuple[list[MongoPod
 
 
 class RestoreScreen(VaultScreen):
-    BINDINGS = [Binding("escape", "app.back", "Back"), Binding("ctrl+p", "preview", "Preview", show=True)]
+    BINDINGS = [Binding("escape", "app.back", "Back"), Binding("f5", "preview", "Preview")]  # ctrl+p is the palette
 
     def __init__(self, entry: ArchiveEntry | None, to_time: str | None = None) -> None:
         """One archive, or (`to_time`) a point in time: then the preview chooses the base archive and the
