@@ -166,6 +166,11 @@ def _make_archive(
         oplog_start=oplog_start,
         oplog_end=oplog_end,
         dump_oplog=dump_oplog,
+        scope={
+            "databases": list(options.namespaces.databases),
+            "include": list(options.namespaces.include),
+            "exclude": list(options.namespaces.exclude),
+        },
         collections=entries,
         skipped=skipped,
         read_back=options.read_back,

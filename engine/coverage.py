@@ -19,6 +19,7 @@ from engine.errors import VerificationError
 from engine.oplog_store import (
     ChunkRef,
     Gap,
+    last_whole_second,
     list_chunk_refs,
     list_gaps,
     parse_stamp,
@@ -51,7 +52,9 @@ class Segment:
 
     @property
     def end(self) -> datetime:
-        return timestamp_time(self.last)
+        """The newest second restorable whole: a time names every entry of its second (T:4294967295), and
+        entries of the last entry's second may still come after it."""
+        return last_whole_second(self.last)
 
 
 @dataclass
@@ -76,6 +79,13 @@ class Coverage:
     @property
     def newest(self) -> datetime | None:
         return self.spans[-1].end if self.spans else None
+
+    @property
+    def newest_to_the_second(self) -> datetime | None:
+        """The newest second a restore to a time reaches (the end of the newest range the oplog covers);
+        an archive's own time is reached by restoring that archive."""
+        ranges = [span for span in self.spans if span.seconds > 0]
+        return ranges[-1].end if ranges else None
 
     @property
     def oldest(self) -> datetime | None:
@@ -143,7 +153,7 @@ def base_span(entry: ArchiveEntry, segments: list[Segment]) -> Span | None:
         # By the second: the name gives the second the dump began, its oplog start may be later within it
         # (a first capture begins exactly there).
         if segment.after.time <= began < segment.last.time:
-            reach = timestamp_time(segment.last)
+            reach = segment.end
             return Span(end, max(end, reach))
     return Span(end, end)
 
@@ -185,7 +195,8 @@ def describe_window(coverage: Coverage, now: datetime) -> str:
     ranges = [span for span in coverage.spans if span.seconds > 0]
     if not ranges:
         count = len(coverage.spans)
-        return f"{count} archive times from {coverage.oldest:%Y-%m-%d}, newest {end} (no oplog captured: none between)"
+        why = "the oplog captured so far ends before" if coverage.capturing else "no oplog captured:"
+        return f"{count} archive times from {coverage.oldest:%Y-%m-%d}, newest {end} ({why} none between)"
     holes = len(ranges) - 1
     within = f", {holes} hole{'s' if holes != 1 else ''}" if holes else ""
     before = f"; archive times from {coverage.oldest:%Y-%m-%d}" if coverage.oldest < ranges[0].start else ""
@@ -196,7 +207,9 @@ def compact_window(coverage: Coverage, now: datetime) -> str:
     """The same in a few words, for a narrow terminal."""
     ranges = [span for span in coverage.spans if span.seconds > 0]
     if not ranges:
-        return "archive times only (no oplog)" if coverage.spans else "nothing yet"
+        if not coverage.spans:
+            return "nothing yet"
+        return "archive times only" + ("" if coverage.capturing else " (no oplog)")
     holes = len(ranges) - 1
     return f"any second since {ranges[0].start:%m-%d %H:%M}" + (
         f", {holes} hole{'s' if holes != 1 else ''}" if holes else ""

@@ -33,6 +33,17 @@ DUMP_OPLOG = "oplog.bson"
 SPOOL_IN_MEMORY = 16 * 1024 * 1024  # past this, the entries wait on disk
 _RAW = CodecOptions(document_class=RawBSONDocument)
 UNAUTHORIZED = 13
+# Commands whose first field names the collection they act on.
+COLLECTION_COMMANDS = {
+    "create",
+    "drop",
+    "createIndexes",
+    "dropIndexes",
+    "collMod",
+    "startIndexBuild",
+    "commitIndexBuild",
+    "abortIndexBuild",
+}
 
 
 def in_scope(entry: RawBSONDocument, scope: NamespaceFilter) -> bool:
@@ -45,9 +56,15 @@ def in_scope(entry: RawBSONDocument, scope: NamespaceFilter) -> bool:
     if op != "c":
         return scope.accepts(namespace)
     command = entry["o"]
-    if "applyOps" in command:
+    name = next(iter(command), "")
+    database = namespace.split(".", 1)[0]
+    if name == "applyOps":
         return any(in_scope(inner, scope) for inner in command["applyOps"])
-    return scope.accepts_database(namespace.split(".", 1)[0])
+    if name == "renameCollection":
+        return scope.accepts(str(command["renameCollection"])) or scope.accepts(str(command.get("to", "")))
+    if name in COLLECTION_COMMANDS and isinstance(command.get(name), str):
+        return scope.accepts(f"{database}.{command[name]}")  # a drop of another collection is not ours
+    return scope.accepts_database(database)
 
 
 def add_dump_oplog(

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 from engine.archive import ArchiveRef
 from engine.errors import VerificationError
+from engine.namespaces import NamespaceFilter
 from engine.schemas import SchemaError, decode
 from engine.storage import Storage, read_bytes, write_bytes
 
@@ -64,12 +65,24 @@ class Manifest:
     # `mongorestore --oplogReplay`) is consistent at `oplog_end`. None on a standalone server: there the
     # archive is as fuzzy as any dump of a live database (writes during the dump may be partly in it).
     dump_oplog: DumpOplog | None = None
+    # What the backup was asked to cover ({"databases", "include", "exclude"}): a restore to a time replays
+    # the oplog only within it. None in archives made before it was recorded (then nothing narrows replay).
+    scope: dict[str, list[str]] | None = None
     collections: list[CollectionEntry] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     # True when the backup re-read the stored archive and it matched everything above before this manifest
     # was written; False when the user turned that off (--no-read-back).
     read_back: bool = False
     format: int = MANIFEST_FORMAT
+
+    def scope_filter(self) -> NamespaceFilter | None:
+        if self.scope is None:
+            return None
+        return NamespaceFilter(
+            databases=tuple(self.scope.get("databases", [])),
+            include=tuple(self.scope.get("include", [])),
+            exclude=tuple(self.scope.get("exclude", [])),
+        )
 
     @property
     def documents(self) -> int:

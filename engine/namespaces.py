@@ -28,3 +28,17 @@ class NamespaceFilter:
         if self.include and not any(fnmatch.fnmatchcase(namespace, pattern) for pattern in self.include):
             return False
         return not any(fnmatch.fnmatchcase(namespace, pattern) for pattern in self.exclude)
+
+
+@dataclass(frozen=True)
+class BothFilters:
+    """Namespaces two filters both accept: a restore's own filter within the scope its archive was made with."""
+
+    first: NamespaceFilter
+    second: NamespaceFilter
+
+    def accepts_database(self, database: str) -> bool:
+        return self.first.accepts_database(database) and self.second.accepts_database(database)
+
+    def accepts(self, namespace: str) -> bool:
+        return self.first.accepts(namespace) and self.second.accepts(namespace)

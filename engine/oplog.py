@@ -10,7 +10,6 @@ on from the oldest entry there is."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
@@ -40,6 +39,7 @@ from engine.oplog_store import (
     ChunkManifest,
     Gap,
     chunk_name,
+    last_whole_second,
     list_chunk_refs,
     read_chunk_manifest,
     stamp,
@@ -147,11 +147,9 @@ class _Capture:
         self.stretch_began = clock()
 
     def _ends(self) -> tuple[Timestamp | None, Timestamp | None]:
-        try:
-            oldest = next(iter(self.oplog.find({}, {"ts": 1}).sort("$natural", 1).limit(1)), None)
-            newest = next(iter(self.oplog.find({}, {"ts": 1}).sort("$natural", -1).limit(1)), None)
-        except PyMongoError as error:
-            raise SourceError(f"cannot read the oplog: {error}") from None
+        # A PyMongoError goes to the caller: at start it is a source error, while capturing a reconnection.
+        oldest = next(iter(self.oplog.find({}, {"ts": 1}).sort("$natural", 1).limit(1)), None)
+        newest = next(iter(self.oplog.find({}, {"ts": 1}).sort("$natural", -1).limit(1)), None)
         return (oldest["ts"] if oldest else None), (newest["ts"] if newest else None)
 
     def _first_start(self) -> Timestamp:
@@ -166,7 +164,7 @@ class _Capture:
         return resume
 
     def check_rollover(self) -> None:
-        """At start and after every reconnect: when the oplog no longer reaches the resume point, the hole
+        """Before every cursor: when the oplog no longer reaches the resume point, the hole
         is recorded as a gap and the capture goes on from the oldest entry there is."""
         oldest, _ = self._ends()
         if oldest is None or oldest <= self.resume or _before(oldest) == self.resume:
@@ -253,12 +251,14 @@ def capture(
         raise SourceError(f"cannot reach the oplog to capture: {error}") from None
     failure: BaseException | None = None
     try:
-        run.check_rollover()
         began = time.monotonic()
         down_since: float | None = None
         attempt = 0  # reconnections in a row, for the pause before the next one
         while not stop.is_set():
             try:
+                # Before every cursor, not only after errors: a tailable cursor can end without one, and
+                # reopening it after the oplog rolled past the resume point would skip entries silently.
+                run.check_rollover()
                 cursor = run.oplog.find({"ts": {"$gt": run.resume}}, cursor_type=CursorType.TAILABLE_AWAIT)
                 cursor = cursor.max_await_time_ms(1000)
                 read = 0
@@ -285,9 +285,7 @@ def capture(
                     raise SourceError(f"the oplog capture lost the server for good: {error}") from None
                 stats.reconnects += 1
                 attempt += 1
-                stop.wait(min(30.0, 2.0 ** min(attempt, 5)))
-                with contextlib.suppress(SourceError):
-                    run.check_rollover()
+                stop.wait(min(30.0, 2.0 ** min(attempt, 5)))  # then the rollover check, before the next cursor
         return stats
     except KeyboardInterrupt:
         raise  # ctrl-c or SIGTERM (a pod stopped): the way a capture is meant to end, not a failure
@@ -329,7 +327,7 @@ def chain_chunks(storage: Storage, after: Timestamp, until: Timestamp) -> list[C
         )
     if reached < until:
         raise VerificationError(
-            f"the oplog is captured without a hole up to {timestamp_time(reached):%Y-%m-%d %H:%M:%S} "
+            f"the oplog is captured without a hole up to {last_whole_second(reached):%Y-%m-%d %H:%M:%S} "
             "UTC only (a gap, or the newest capture): choose an earlier time"
         )
     return needed

@@ -5,7 +5,7 @@ and retention read only this); engine.oplog captures and reads chunks back."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bson import Timestamp
 
@@ -39,6 +39,12 @@ def parse_time(text: str) -> Timestamp:
     if moment.tzinfo is None:
         raise ValueError(f"{text!r} has no time zone: add Z for UTC")
     return Timestamp(int(moment.timestamp()), 0xFFFFFFFF)  # every entry of that second
+
+
+def last_whole_second(ts: Timestamp) -> datetime:
+    """The newest second whose every entry is at or before `ts` (a time given as a second means all of it)."""
+    whole = timestamp_time(ts)
+    return whole if ts.inc == 0xFFFFFFFF else whole - timedelta(seconds=1)
 
 
 def timestamp_time(ts: Timestamp) -> datetime:

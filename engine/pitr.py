@@ -19,11 +19,13 @@ from engine.coverage import compute_coverage
 from engine.errors import VerificationError
 from engine.ledger import RunRecord
 from engine.manifest import Manifest
+from engine.namespaces import BothFilters
 from engine.oplog import chain_chunks, read_entries
 from engine.oplog_apply import OplogApplier
 from engine.oplog_store import ChunkManifest, parse_time, timestamp_time
 from engine.progress import ProgressCallback
 from engine.restore import RestoreRequest, RestoreResult, run_restore
+from engine.states import read_verifications
 from engine.storage import Storage
 
 
@@ -66,8 +68,13 @@ def plan_point_in_time(storage: Storage, to_time: str, *, now: datetime | None =
         raise VerificationError(f"--to-time {to_time!r} is not a time: {error}") from None
     moment = timestamp_time(until)
     entries = list_archives(storage)
+    failed = {name for name, passed in read_verifications(storage).items() if not passed}
     reasons = []
-    for base in (entry for entry in entries if entry.status == "complete" and entry.ref.time <= moment):
+    for base in (
+        entry
+        for entry in entries
+        if entry.status == "complete" and entry.ref.time <= moment and entry.name not in failed
+    ):
         manifest = base.manifest(storage)
         if manifest is None or base_end(manifest) > until:
             continue  # still dumping then: it holds writes from after the time
@@ -106,9 +113,14 @@ def restore_to_time(
     one recorded run: the replay's time counts against the RTO."""
     base_request = replace(request, latest=False, day=None, archive=plan.base.name)
 
+    manifest = plan.base.manifest(storage)
+    scope = manifest.scope_filter() if manifest is not None else None
+    # Within what the base was made to cover: the oplog holds every database's writes, the archive may not.
+    namespaces = BothFilters(request.namespaces, scope) if scope is not None else request.namespaces
+
     def replay(client: pymongo.MongoClient) -> dict[str, Any]:
         began = time.monotonic()
-        applier = OplogApplier(client, request.namespaces, request.renames)
+        applier = OplogApplier(client, namespaces, request.renames)  # type: ignore[arg-type]
         for entry in read_entries(storage, plan.after, plan.until, plan.chunks):
             applier.apply(dict(entry))
         seconds = time.monotonic() - began

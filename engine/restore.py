@@ -722,7 +722,9 @@ def run_restore(
                         client, storage, request, target_uri, lease, progress, clock
                     )
                 if result.status == "restored" and refusal is None:
-                    manifest = entry.manifest(storage) if result.dump_oplog_entries else None
+                    # A restore to a time replays from the base's start through the chunks, which hold
+                    # these entries too: no second read of the archive for them.
+                    manifest = entry.manifest(storage) if result.dump_oplog_entries and then is None else None
                     if manifest is not None and manifest.dump_oplog is not None:
                         # vaultui's own archives only: an old-pipeline `mongodump --oplog` archive is loaded as
                         # mongorestore loads it by default (its oplog.bson replays with --oplogReplay by hand).

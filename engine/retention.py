@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 from bson import Timestamp
 
 from engine.catalog import ArchiveEntry, list_archives, stamped_in_future
-from engine.clock import Clock, utc_now
+from engine.clock import Clock, iso, utc_now
 from engine.config import DEFAULT_KEEP_LAST, DEFAULT_MAX_AGE_DAYS
 from engine.errors import ConfigError
 from engine.faults import checkpoint
 from engine.holds import Hold, read_holds
 from engine.lease import StorageLease, archives_being_read
 from engine.ledger import recorded_run
-from engine.oplog_store import GAP_PREFIX, MANIFEST_SUFFIX, ChunkRef, gap_resumed, list_chunk_refs, parse_stamp
+from engine.oplog_store import (
+    GAP_PREFIX,
+    MANIFEST_SUFFIX,
+    ChunkRef,
+    Gap,
+    gap_key,
+    gap_resumed,
+    list_chunk_refs,
+    parse_stamp,
+    stamp,
+)
 from engine.progress import ProgressCallback, ProgressTracker
 from engine.states import PurgeAction, read_verifications
-from engine.storage import Storage
+from engine.storage import Storage, write_bytes
 from engine.storage.errors import StorageFault
 
 
@@ -57,6 +68,7 @@ class PurgePlan:
     chunks: list[ChunkRef] = field(default_factory=list)  # oplog chunks no kept archive needs, oldest first
     gaps: list[str] = field(default_factory=list)  # gap records older than anything kept (their keys)
     chunks_kept: int = 0
+    holes: list[tuple[Timestamp, Timestamp]] = field(default_factory=list)  # (last kept, first kept after)
 
     @property
     def deletions(self) -> list[Decision]:
@@ -157,6 +169,18 @@ def plan_chunks(plan: PurgePlan, refs: list[ChunkRef], gaps: list[str]) -> Purge
         return plan  # nothing kept to replay onto: the chunks wait for the next archive
     plan.chunks = [ref for ref in refs if not any(_overlaps(ref, start, end) for start, end in needed)]
     plan.chunks_kept = len(refs) - len(plan.chunks)
+    # Chunks that go from between kept ones (past a held archive's next one) leave a hole in the middle: it is
+    # recorded as a gap, so restorable time and status never count across it.
+    doomed = {ref.key for ref in plan.chunks}
+    kept_before: ChunkRef | None = None
+    inside = False
+    for ref in refs:
+        if ref.key in doomed:
+            inside = kept_before is not None
+        else:
+            if inside and kept_before is not None:
+                plan.holes.append((kept_before.last, ref.first))
+            kept_before, inside = ref, False
     oldest_needed = min(start for start, _ in needed)
     plan.gaps = [key for key in gaps if (resumed := _stamp_or_none(gap_resumed(key))) and resumed <= oldest_needed]
     return plan
@@ -234,6 +258,9 @@ def purge_oplog(storage: Storage, plan: PurgePlan, result: PurgeResult) -> None:
     """Deletes the plan's chunks oldest first, each manifest before its chunk (a chunk without its manifest
     is never read), then the gap records nothing kept reaches back to. A failure stops the oplog part only."""
     try:
+        for after, resumed in plan.holes:  # recorded first: an interrupted purge leaves no unmarked hole
+            gap = Gap(stamp(after), stamp(resumed), iso(plan.now))
+            write_bytes(storage, gap_key(gap), json.dumps(asdict(gap)).encode())
         for ref in plan.chunks:
             storage.delete(ref.key + MANIFEST_SUFFIX)
             storage.delete(ref.key)

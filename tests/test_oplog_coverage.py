@@ -67,6 +67,8 @@ def test_restorable_time_rpo_and_holes(layout: Path) -> None:
     assert close(first.start, NOW - 40 * DAY) and close(first.end, GAP_FROM)
     assert close(second.start, NOW - 10 * DAY) and close(second.end, NOW - timedelta(minutes=10))
     assert coverage.rpo_seconds(NOW) == pytest.approx(600, abs=2)
+    # The last entry's own second is not whole (more entries may follow in it): the second before is.
+    assert coverage.newest_to_the_second == NOW - timedelta(minutes=10, seconds=1)
     assert not coverage.contains(NOW - 15 * DAY)  # after the gap, before the next base: unreachable
     before, after = coverage.nearest(NOW - 15 * DAY)
     assert close(before, GAP_FROM) and close(after, NOW - 10 * DAY)
@@ -120,6 +122,13 @@ def test_a_hold_keeps_its_archive_and_the_chunks_to_the_next_one(layout: Path) -
         (NOW - 29 * DAY).timestamp() < ref.first.time and ref.last.time < (NOW - 21 * DAY).timestamp()
         for ref in reached
     )
+    # The chunks that go leave a hole in the middle: the purge records it as a gap, so restorable time does
+    # not run across it.
+    assert len(plan.holes) == 1
+    apply_purge(storage, RetentionPolicy(max_age_days=25, keep_last=1), clock=lambda: NOW)
+    coverage = compute_coverage(storage, list_archives(storage), {}, NOW)
+    assert len(coverage.gaps) == 2 and not coverage.contains(NOW - 25 * DAY)
+    assert coverage.contains(NOW - 39 * DAY) and coverage.contains(NOW - 5 * DAY)
 
 
 def test_status_shows_the_window_and_fails_past_the_rpo(layout: Path) -> None:

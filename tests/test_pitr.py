@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pymongo
 import pytest
 from bson import Timestamp
 
+from engine.catalog import list_archives
+from engine.coverage import compute_coverage
 from engine.ledger import list_runs
 from engine.oplog_store import list_chunks, list_gaps
 from engine.storage import open_storage
@@ -49,6 +52,7 @@ def write_phase(client: pymongo.MongoClient, phase: int) -> None:
     orders.update_many({"phase": phase - 1}, {"$set": {"shipped": True}})
     orders.delete_many({"phase": phase - 2, "n": {"$lt": 10}})
     client.shop.audit.insert_one({"_id": phase, "note": f"phase {phase} done"})
+    client.elsewhere.notes.insert_one({"_id": phase})  # outside the backup's scope (--db shop)
 
 
 def test_restore_to_five_points_in_time_after_a_killed_capture(replica: servers.Server, tmp_path: Path) -> None:
@@ -75,6 +79,7 @@ def test_restore_to_five_points_in_time_after_a_killed_capture(replica: servers.
     assert len(chunks) >= 3
     assert all(later.after == earlier.last for earlier, later in zip(chunks, chunks[1:], strict=False))  # no hole
 
+    client.drop_database("elsewhere")  # a replay within the base's scope never writes it back
     for index, (when, expected) in enumerate(points):
         target = f"pitr{index}"
         done = run_vaultui(
@@ -82,6 +87,7 @@ def test_restore_to_five_points_in_time_after_a_killed_capture(replica: servers.
         )
         assert done.returncode == 0, done.stderr
         assert contents(client, target) == expected, f"restored to {when}"
+    assert "elsewhere" not in client.list_database_names()
     [latest, *_] = list_runs(open_storage(str(backups)), "restore")  # one record: base load and replay
     assert latest.details["to_time"] == points[-1][0] and latest.details["oplog_entries"] > 0
     preview = run_vaultui(
@@ -100,7 +106,18 @@ def test_restore_to_five_points_in_time_after_a_killed_capture(replica: servers.
     assert "oplog entries from" in preview.stdout and "(checked); expected duration" in preview.stdout
     assert "dry run: would restore" in preview.stdout
     status = run_vaultui("--headless", "status", env=env)
-    assert "restorable   any second from" in status.stdout and "oplog        " in status.stdout, status.stdout
+    assert "restorable   " in status.stdout and "oplog        " in status.stdout, status.stdout
+    # The newest second the dashboard offers to restore to is one a restore reaches (a base older than a
+    # second, here: the base and the writes can share one).
+    storage = open_storage(str(backups))
+    coverage = compute_coverage(storage, list_archives(storage), {}, datetime.now(UTC))
+    if coverage.newest_to_the_second is not None:  # None when base and capture share their last second
+        newest = coverage.newest_to_the_second
+        reached = run_vaultui(
+            "--headless", "restore", "--to-time", f"{newest:%Y-%m-%dT%H:%M:%SZ}", "--dry-run",
+            "--ns-from", "shop.*", "--ns-to", "pv.*", env=env,
+        )  # fmt: skip
+        assert reached.returncode == 0, reached.stdout + reached.stderr
 
 
 def test_a_time_the_oplog_does_not_reach_is_a_clear_error(replica: servers.Server, tmp_path: Path) -> None:

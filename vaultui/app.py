@@ -282,7 +282,7 @@ class VaultApp(App[None]):
         if self.storage is None:
             return
         coverage = self.summary.coverage if self.summary is not None else None
-        newest = coverage.newest if coverage is not None else None
+        newest = coverage.newest_to_the_second if coverage is not None else None
         newest_text = f"{newest:%Y-%m-%dT%H:%M:%SZ}" if newest else ""
         self.push_screen(
             PromptScreen(
