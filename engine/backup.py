@@ -29,6 +29,7 @@ from engine.faults import checkpoint
 from engine.lease import StorageLease
 from engine.ledger import RunRecord, recorded_run
 from engine.manifest import Manifest, write_manifest
+from engine.oplog_store import discard_uncommitted_chunks
 from engine.progress import ProgressCallback, ProgressTracker
 from engine.source import NamespaceFilter, connect, oplog_time, plan_dump, server_version
 from engine.storage import Storage
@@ -210,6 +211,9 @@ def sweep_unfinished(storage: Storage, now: datetime) -> dict[str, object]:
             if entry.status == "incomplete" and not entry.ref.legacy and entry.ref.time < now:
                 storage.delete(entry.name)
                 removed.append(entry.name)
+        # Likewise an oplog chunk whose manifest never came (a capture killed between the two): never read.
+        # Only old ones: a running capture writes its manifest a moment after its chunk.
+        removed += discard_uncommitted_chunks(storage, now - STALE_WRITE_AGE)
     except VaultError as error:
         return {"sweep_failed": str(error)}
     return {"discarded_unfinished": removed} if removed else {}

@@ -117,6 +117,19 @@ def list_chunk_refs(storage: Storage) -> list[ChunkRef]:
     return sorted(refs, key=lambda ref: (ref.last, ref.first))
 
 
+def discard_uncommitted_chunks(storage: Storage, written_before: datetime) -> list[str]:
+    """Removes chunks that never got their manifest (a capture killed between the two writes), written
+    before `written_before`; returns their keys."""
+    infos = list(storage.list(OPLOG_PREFIX, recursive=False))
+    committed = {info.key[: -len(MANIFEST_SUFFIX)] for info in infos if info.key.endswith(MANIFEST_SUFFIX)}
+    removed = []
+    for info in infos:
+        if info.key.endswith(CHUNK_SUFFIX) and info.key not in committed and info.modified < written_before:
+            storage.delete(info.key)
+            removed.append(info.key)
+    return removed
+
+
 def read_chunk_manifest(storage: Storage, ref: ChunkRef) -> ChunkManifest:
     key = ref.key + MANIFEST_SUFFIX
     try:

@@ -151,3 +151,21 @@ def test_the_monthly_report_gives_the_restorable_share(layout: Path) -> None:
     point = report["recovery_point"]
     assert point["oplog_captured"] and point["spans"] and 0 < point["share_of_month"] <= 1
     assert "Restorable to the second: " in render(report, "md")
+
+
+def test_a_chunk_whose_manifest_never_came_is_swept_once_old(layout: Path) -> None:
+    """A capture killed between a chunk and its manifest leaves the chunk: never read, and removed by the
+    next backup's sweep once older than any run (never while a capture may still commit it)."""
+    from engine.backup import sweep_unfinished
+
+    orphan = layout / "oplog" / "1700000000.0000000001-1700000001.0000000001.bson.zst"
+    orphan.write_bytes(b"cut short")
+    fresh = layout / "oplog" / "1700000002.0000000001-1700000003.0000000001.bson.zst"
+    fresh.write_bytes(b"being committed")
+    old = (NOW - DAY).timestamp()
+    os.utime(orphan, (old, old))
+    storage = open_storage(str(layout))
+    committed = len(list_chunk_refs(storage))
+    swept = sweep_unfinished(storage, datetime.now(UTC))
+    assert "oplog/" + orphan.name in swept["discarded_unfinished"]  # type: ignore[operator]
+    assert not orphan.exists() and fresh.exists() and len(list_chunk_refs(storage)) == committed
