@@ -24,7 +24,6 @@ from engine.oplog_store import (
     list_gaps,
     parse_stamp,
     read_chunk_manifest,
-    timestamp_time,
 )
 from engine.storage import Storage
 
@@ -111,9 +110,6 @@ class Coverage:
         before = max((min(span.end, moment) for span in self.spans if span.start <= moment), default=None)
         after = min((span.start for span in self.spans if span.start >= moment), default=None)
         return before, after
-
-    def gaps_since(self, start: datetime) -> list[Gap]:
-        return [gap for gap in self.gaps if timestamp_time(parse_stamp(gap.resumed)) >= start]
 
 
 def oplog_segments(storage: Storage, refs: list[ChunkRef], gaps: list[Gap]) -> list[Segment]:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+import bson
 import pymongo
 from bson import Timestamp
 from bson.codec_options import CodecOptions
@@ -132,13 +133,7 @@ def read_dump_oplog(storage: Storage, entry: ArchiveEntry, manifest: Manifest | 
                 document = RawBSONDocument(raw_entry, _RAW)
                 if until is not None and document["ts"] > until:
                     return
-                yield bson_dict(raw_entry)
-
-
-def bson_dict(raw: bytes) -> dict[str, Any]:
-    import bson
-
-    return bson.decode(raw)  # type: ignore[no-any-return]
+                yield bson.decode(raw_entry)
 
 
 def replay_dump_oplog(

@@ -34,11 +34,11 @@ from engine.errors import NoOplog, SourceError, VerificationError
 from engine.faults import checkpoint
 from engine.ledger import RunRecord, describe_failure, try_record_run
 from engine.oplog_store import (
-    GAP_PREFIX,
     MANIFEST_SUFFIX,
     ChunkManifest,
     Gap,
     chunk_name,
+    gap_key,
     last_whole_second,
     list_chunk_refs,
     read_chunk_manifest,
@@ -173,7 +173,7 @@ class _Capture:
             return  # a time within the oldest entry's second: that second's entries are all still there
         self.flush()
         gap = Gap(stamp(self.resume), stamp(oldest), iso(self.clock()))
-        write_bytes(self.storage, f"{GAP_PREFIX}{gap.after}-{gap.resumed}.json", json.dumps(asdict(gap)).encode())
+        write_bytes(self.storage, gap_key(gap), json.dumps(asdict(gap)).encode())
         self.stats.gaps += 1
         self.stretch.gaps += 1
         self.resume = self.covered = _before(oldest)

@@ -11,7 +11,7 @@ from bson import Timestamp
 
 from engine.errors import VerificationError
 from engine.schemas import SchemaError, decode
-from engine.storage import Storage, read_bytes
+from engine.storage import ObjectInfo, Storage, read_bytes
 
 OPLOG_PREFIX = "oplog/"
 GAP_PREFIX = OPLOG_PREFIX + "gaps/"
@@ -85,6 +85,14 @@ class Gap:
     resumed: str  # stamp() of the first entry captured after it
     found_at: str
 
+    @property
+    def began(self) -> datetime:
+        return timestamp_time(parse_stamp(self.after))
+
+    @property
+    def ended(self) -> datetime:
+        return timestamp_time(parse_stamp(self.resumed))
+
 
 def chunk_name(first: Timestamp, last: Timestamp) -> str:
     return f"{OPLOG_PREFIX}{stamp(first)}-{stamp(last)}{CHUNK_SUFFIX}"
@@ -101,10 +109,15 @@ class ChunkRef:
     size: int
 
 
+def committed_keys(infos: list[ObjectInfo]) -> set[str]:
+    """The objects of a listing that have their manifest (the commit mark)."""
+    return {info.key[: -len(MANIFEST_SUFFIX)] for info in infos if info.key.endswith(MANIFEST_SUFFIX)}
+
+
 def list_chunk_refs(storage: Storage) -> list[ChunkRef]:
     """Committed chunks, oldest first, from one listing. A chunk without its manifest was cut short: absent."""
     infos = list(storage.list(OPLOG_PREFIX, recursive=False))
-    committed = {info.key[: -len(MANIFEST_SUFFIX)] for info in infos if info.key.endswith(MANIFEST_SUFFIX)}
+    committed = committed_keys(infos)
     refs = []
     for info in infos:
         if info.key not in committed or not info.key.endswith(CHUNK_SUFFIX):
@@ -121,7 +134,7 @@ def discard_uncommitted_chunks(storage: Storage, written_before: datetime) -> li
     """Removes chunks that never got their manifest (a capture killed between the two writes), written
     before `written_before`; returns their keys."""
     infos = list(storage.list(OPLOG_PREFIX, recursive=False))
-    committed = {info.key[: -len(MANIFEST_SUFFIX)] for info in infos if info.key.endswith(MANIFEST_SUFFIX)}
+    committed = committed_keys(infos)
     removed = []
     for info in infos:
         if info.key.endswith(CHUNK_SUFFIX) and info.key not in committed and info.modified < written_before:

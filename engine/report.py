@@ -16,7 +16,6 @@ from engine.coverage import compute_coverage
 from engine.errors import ConfigError
 from engine.holds import read_holds
 from engine.ledger import RunRecord, check_ledger, list_runs
-from engine.oplog_store import parse_stamp, timestamp_time
 from engine.retention import RetentionPolicy, plan_purge
 from engine.rto import DEFAULT_RTO_SECONDS, recovery_met
 from engine.states import NOT_A_RECOVERY, read_verifications
@@ -126,12 +125,9 @@ def build_report(
                 if span.seconds > 0 and span.end >= start and span.start <= until
             ],
             "gaps": [
-                {
-                    "from": timestamp_time(parse_stamp(gap.after)).isoformat(),
-                    "to": timestamp_time(parse_stamp(gap.resumed)).isoformat(),
-                }
+                {"from": gap.began.isoformat(), "to": gap.ended.isoformat()}
                 for gap in coverage.gaps
-                if start <= timestamp_time(parse_stamp(gap.resumed)) and timestamp_time(parse_stamp(gap.after)) < end
+                if start <= gap.ended and gap.began < end
             ],
         },
         "archives": [

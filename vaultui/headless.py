@@ -540,7 +540,7 @@ def holds_command(arguments: argparse.Namespace) -> ExitCode:
 
 def oplog_command(arguments: argparse.Namespace) -> ExitCode:
     from engine.oplog import CaptureStats, capture
-    from engine.oplog_store import ChunkManifest, parse_stamp, timestamp_time
+    from engine.oplog_store import ChunkManifest, timestamp_time
     from engine.source import connect
 
     storage = _storage(arguments)
@@ -559,7 +559,7 @@ def oplog_command(arguments: argparse.Namespace) -> ExitCode:
             chunk=chunk.chunk,
             entries=chunk.count,
             bytes=chunk.bytes,
-            up_to=f"{timestamp_time(parse_stamp(chunk.last)):%Y-%m-%dT%H:%M:%SZ}",
+            up_to=f"{timestamp_time(chunk.last_ts):%Y-%m-%dT%H:%M:%SZ}",
             lag_seconds=round(stats.lag_seconds, 1),
         )
         _publish_capture(arguments, stats)
@@ -769,7 +769,6 @@ def _long_duration(seconds: float) -> str:
 
 def _print_recovery_point(summary: StatusSummary) -> None:
     from engine.coverage import describe_window
-    from engine.oplog_store import parse_stamp, timestamp_time
 
     coverage = summary.coverage
     print(
@@ -787,9 +786,8 @@ def _print_recovery_point(summary: StatusSummary) -> None:
         )
     for gap in coverage.gaps[-5:]:
         print(
-            f"  GAP {timestamp_time(parse_stamp(gap.after)):%Y-%m-%d %H:%M:%S} to "
-            f"{timestamp_time(parse_stamp(gap.resumed)):%Y-%m-%d %H:%M:%S} UTC: the oplog rolled over while the "
-            "capture was down (no restore to a time inside it)"
+            f"  GAP {gap.began:%Y-%m-%d %H:%M:%S} to {gap.ended:%Y-%m-%d %H:%M:%S} UTC: the oplog rolled over while "
+            "the capture was down (no restore to a time inside it)"
         )
 
 

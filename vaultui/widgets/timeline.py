@@ -10,7 +10,6 @@ from textual.widgets import Static
 
 from engine.catalog import ArchiveEntry
 from engine.coverage import Coverage, compact_window, describe_window
-from engine.oplog_store import parse_stamp, timestamp_time
 from vaultui.formatting import duration_text
 
 DAY = timedelta(days=1)
@@ -22,9 +21,7 @@ def day_cells(coverage: Coverage, archives: list[ArchiveEntry], now: datetime, d
     today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     first = today - (days - 1) * DAY
     made = {entry.ref.time.astimezone(UTC).date() for entry in archives if entry.status == "complete"}
-    holes = [
-        (timestamp_time(parse_stamp(gap.after)), timestamp_time(parse_stamp(gap.resumed))) for gap in coverage.gaps
-    ]
+    holes = [(gap.began, gap.ended) for gap in coverage.gaps]
     marks, bar = Text(), Text()
     for index in range(days):
         start = first + index * DAY
