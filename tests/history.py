@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,6 +41,7 @@ def record(
         duration_seconds=seconds,
         error=error,
         details=dict(details),
+        id=hashlib.sha1(f"{kind} {started.isoformat()} {result}".encode()).hexdigest()[:12],  # same in every run
     )
 
 

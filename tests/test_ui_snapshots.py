@@ -1,4 +1,4 @@
-"""Snapshots of the main screens at 80×24 and 120×40, on a fixed history with the clock frozen."""
+"""Snapshots of every screen, form and dialog at 60×20, 80×24 and 120×40, on a fixed history with the clock frozen."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from engine.storage import open_storage
 from tests.helpers import settle
 from tests.history import NOW, capture_history, nightly_runs, record
 from vaultui.app import make_app
+from vaultui.screens.dialogs import TypedConfirmScreen
 from vaultui.settings import AppSettings
 
 
@@ -110,10 +111,45 @@ def press_then_settle(*keys: str):  # noqa: ANN201
     return run
 
 
-@pytest.mark.parametrize("size", [(60, 20), (80, 24)])
+@pytest.mark.parametrize("size", [(60, 20), (80, 24), (120, 40)])
 @pytest.mark.parametrize(("name", "keys"), [("restore", ("r",)), ("help", ("question_mark",)), ("detail", ("enter",))])
 def test_forms_and_dialogs_fit(
     name: str, keys: tuple[str, ...], size: tuple[int, int], app_factory, snap_compare
 ) -> None:  # noqa: ANN001, E501
-    """The restore form (its buttons on screen), the help and an archive's detail at 80×24 and 60×20."""
+    """The restore form (its buttons on screen), the help and an archive's detail at each size."""
     assert snap_compare(app_factory(), terminal_size=size, run_before=press_then_settle(*keys))
+
+
+LONG_RESTORE_BODY = "\n".join(
+    ["Restore 20261125T000500Z.tar.zst into [b]staging[/b] (mongodb://restore:***@staging-0.db:27017/)."]
+    + ["[b red]These collections will be DROPPED and replaced:[/b red]"]
+    + [f"  shop.collection_{index:02d} ({index * 1000} documents now)" for index in range(10)]
+    + ["\n24 namespaces, 1,500 documents, landing in database shop."]
+)
+
+
+def push_dialog(make_dialog):  # noqa: ANN001, ANN201
+    """Opens a dialog directly: the typed restore confirmation needs a previewed target the fixture has not."""
+
+    async def run(pilot) -> None:  # noqa: ANN001
+        await settle(pilot.app, pilot)
+        pilot.app.push_screen(make_dialog())
+        await settle(pilot.app, pilot)
+
+    return run
+
+
+DIALOGS = {
+    "hold-prompt": press_then_settle("h"),
+    "command-line": press_then_settle("colon"),
+    "purge-confirm": press_then_settle("p", "a"),
+    "restore-confirm": push_dialog(lambda: TypedConfirmScreen("Restore?", LONG_RESTORE_BODY, "staging")),
+    "run-detail": press_then_settle("colon", *"runs", "enter", "enter"),
+}
+
+
+@pytest.mark.parametrize("size", [(60, 20), (80, 24), (120, 40)])
+@pytest.mark.parametrize("name", list(DIALOGS))
+def test_prompts_and_confirmations_fit(name: str, size: tuple[int, int], app_factory, snap_compare) -> None:  # noqa: ANN001
+    """Every prompt and confirmation, at each size: the title, the question and the buttons on screen."""
+    assert snap_compare(app_factory(), terminal_size=size, run_before=DIALOGS[name])

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from engine.catalog import ArchiveEntry
 from engine.errors import VaultError
@@ -21,6 +21,7 @@ from engine.status import StatusSummary
 from vaultui.formatting import short_age
 from vaultui.screens.base import VaultScreen
 from vaultui.screens.dialogs import DetailScreen
+from vaultui.widgets.footer import VaultFooter
 from vaultui.widgets.slot_strip import SlotStrip
 from vaultui.widgets.status_line import StatusLine
 from vaultui.widgets.table import VaultTable
@@ -88,7 +89,7 @@ class ArchivesScreen(VaultScreen):
                 yield Static("Select an archive to see its manifest.", id="detail-text")
         yield Input(placeholder="filter by date, name or status (esc clears)", id="filter")
         yield Static("", id="flash")
-        yield Footer(show_command_palette=False)
+        yield VaultFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#archives", DataTable)

@@ -8,13 +8,14 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Digits, Footer, Static
+from textual.widgets import DataTable, Digits, Static
 
 from engine.rto import recovery_met
 from engine.states import NOT_A_RECOVERY
 from engine.status import StatusSummary
 from vaultui.formatting import duration_text
 from vaultui.screens.base import VaultScreen
+from vaultui.widgets.footer import VaultFooter
 from vaultui.widgets.slot_strip import SlotStrip
 from vaultui.widgets.status_line import StatusLine
 from vaultui.widgets.table import VaultTable
@@ -34,7 +35,7 @@ class ComplianceScreen(VaultScreen):
         yield SlotStrip()
         yield Timeline()
         yield VaultTable(id="missed", cursor_type="row")
-        yield Footer(show_command_palette=False)
+        yield VaultFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#missed", DataTable)

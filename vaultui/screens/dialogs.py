@@ -23,12 +23,18 @@ class ConfirmScreen(ModalScreen[bool]):
         self.title_text, self.body, self.action_label = title, body, action_label
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        # The body scrolls inside the box; the question's foot (buttons) is docked, so a long list of what
+        # will be deleted or dropped never pushes the buttons off a 60×20 terminal.
+        with VerticalScroll(classes="dialog"):
+            with Vertical(classes="dialog-foot"):
+                yield from self.foot()
             yield Label(self.title_text, classes="dialog-title")
             yield Static(self.body, classes="dialog-body")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button(self.action_label, id="confirm", variant="error")
+
+    def foot(self) -> ComposeResult:
+        with Horizontal(classes="dialog-buttons"):
+            yield Button("Cancel", id="cancel")
+            yield Button(self.action_label, id="confirm", variant="error")
 
     @on(Button.Pressed, "#confirm")
     def confirm(self) -> None:
@@ -48,15 +54,12 @@ class TypedConfirmScreen(ConfirmScreen):
         super().__init__(title, body, action_label)
         self.word = word
 
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
-            yield Static(self.body, classes="dialog-body")
-            yield Label(f"Type [b]{self.word}[/b] to confirm:")
-            yield Input(placeholder=self.word, id="typed")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button(self.action_label, id="confirm", variant="error", disabled=True)
+    def foot(self) -> ComposeResult:
+        yield Label(f"Type [b]{self.word}[/b] to confirm:")
+        yield Input(placeholder=self.word, id="typed")
+        with Horizontal(classes="dialog-buttons"):
+            yield Button("Cancel", id="cancel")
+            yield Button(self.action_label, id="confirm", variant="error", disabled=True)
 
     @on(Input.Changed, "#typed")
     def typed(self, event: Input.Changed) -> None:

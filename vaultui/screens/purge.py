@@ -10,13 +10,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from engine.errors import VaultError
 from engine.retention import PurgePlan, apply_purge, make_plan
 from vaultui.messages import ActionFinished, WorkProgressed
 from vaultui.screens.base import VaultScreen
 from vaultui.screens.dialogs import ConfirmScreen
+from vaultui.widgets.footer import VaultFooter
 from vaultui.widgets.table import VaultTable
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ class PurgeScreen(VaultScreen):
         yield Static("Purge plan (dry run) — loading…", id="purge-title", classes="view-title")
         yield VaultTable(id="plan", cursor_type="row", zebra_stripes=True)
         yield Static("", id="purge-flash")
-        yield Footer(show_command_palette=False)
+        yield VaultFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

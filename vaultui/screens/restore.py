@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, DataTable, Footer, Input, Label, ProgressBar, RadioButton, RadioSet, Static
+from textual.widgets import Button, DataTable, Input, Label, ProgressBar, RadioButton, RadioSet, Static
 
 from engine.catalog import ArchiveEntry
 from engine.config import split_list
@@ -31,6 +31,7 @@ from vaultui.formatting import duration_text
 from vaultui.messages import ActionFinished, WorkProgressed
 from vaultui.screens.base import VaultScreen
 from vaultui.screens.dialogs import TypedConfirmScreen
+from vaultui.widgets.footer import VaultFooter
 from vaultui.widgets.table import VaultTable
 
 if TYPE_CHECKING:
@@ -138,7 +139,7 @@ class RestoreScreen(VaultScreen):
         with Horizontal(id="restore-buttons"):
             yield Button("Preview", id="preview", compact=True)
             yield Button("Restore…", id="restore", variant="error", disabled=not targets, compact=True)
-        yield Footer(show_command_palette=False)
+        yield VaultFooter()
 
     def on_mount(self) -> None:
         self.query_one("#restore-plan", DataTable).add_columns("From", "To", "Documents", "Target now", "Action")

@@ -11,12 +11,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from engine.errors import VaultError
 from engine.ledger import RunRecord, list_runs
 from vaultui.screens.base import VaultScreen
 from vaultui.screens.dialogs import DetailScreen
+from vaultui.widgets.footer import VaultFooter
 from vaultui.widgets.status_line import StatusLine
 from vaultui.widgets.table import VaultTable
 
@@ -51,7 +52,7 @@ class RunsScreen(VaultScreen):
         yield Static("", id="runs-title", classes="view-title")
         yield VaultTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield Input(placeholder="filter by kind, result, archive or error (esc clears)", id="runs-filter")
-        yield Footer(show_command_palette=False)
+        yield VaultFooter()
 
     def on_mount(self) -> None:
         self.query_one("#runs-filter", Input).display = False
