@@ -7,7 +7,8 @@ import hashlib
 import io
 import re
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, BinaryIO
@@ -15,6 +16,7 @@ from typing import IO, BinaryIO
 import zstandard
 
 from engine.cpus import usable_cpus
+from engine.encryption import AGE_SUFFIX
 from engine.errors import ConfigError, VerificationError
 from engine.limits import MAX_MEMBERS, MAX_TAR_HEADER_BYTES, check_size
 
@@ -27,7 +29,7 @@ HOLD_SUFFIX = ".hold.json"
 GZIP_LEVEL = 6
 ZSTD_LEVEL = 3
 
-_CURRENT_NAME = re.compile(r"^(?P<stamp>\d{8}T\d{6}Z)\.tar\.(?P<ext>gz|zst)$")
+_CURRENT_NAME = re.compile(r"^(?P<stamp>\d{8}T\d{6}Z)\.tar\.(?P<ext>gz|zst)(?P<age>\.age)?$")
 _LEGACY_NAME = re.compile(r"^(?P<stamp>\d{8})\.tar\.gz$")
 _EXTENSION_CODECS = {"gz": "gzip", "zst": "zstd"}
 _MAGIC = {"gzip": b"\x1f\x8b", "zstd": b"\x28\xb5\x2f\xfd"}
@@ -42,16 +44,17 @@ class ArchiveRef:
     stamp: str  # the top folder inside the tar: YYYYMMDDTHHMMSSZ, or YYYYMMDD for legacy archives
     codec: str
     legacy: bool
+    encrypted: bool = False  # an age stream around the compressed tar (engine.encryption)
 
     @property
     def manifest_key(self) -> str:
         return self.name + MANIFEST_SUFFIX
 
 
-def archive_name(started: datetime, codec: str) -> str:
+def archive_name(started: datetime, codec: str, encrypted: bool = False) -> str:
     """The archive name for a run started at `started`: name order is time order."""
     check_codec(codec)
-    return started.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") + EXTENSIONS[codec]
+    return started.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") + EXTENSIONS[codec] + (AGE_SUFFIX if encrypted else "")
 
 
 def parse_archive_name(name: str) -> ArchiveRef | None:
@@ -62,7 +65,8 @@ def parse_archive_name(name: str) -> ArchiveRef | None:
             time = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
         except ValueError:
             return None
-        return ArchiveRef(time, name, stamp, _EXTENSION_CODECS[match["ext"]], legacy=False)
+        codec = _EXTENSION_CODECS[match["ext"]]
+        return ArchiveRef(time, name, stamp, codec, legacy=False, encrypted=bool(match["age"]))
     if match := _LEGACY_NAME.match(name):
         stamp = match["stamp"]
         try:
@@ -97,6 +101,21 @@ def open_decompressor(codec: str, raw: IO[bytes]) -> IO[bytes]:
         return gzip.GzipFile(fileobj=raw, mode="rb")
     reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=False)
     return reader  # type: ignore[return-value]
+
+
+@contextmanager
+def open_archive_stream(ref: ArchiveRef, raw: IO[bytes], recipients: Sequence[str] = ()) -> Iterator[IO[bytes]]:
+    """The decompressed tar stream of an archive read from `raw`, decrypted first when it is encrypted (the
+    identities come from the restore's settings; `recipients`, from its manifest, sharpen the errors)."""
+    if not ref.encrypted:
+        with open_decompressor(ref.codec, raw) as plain:
+            yield plain
+        return
+    from engine.encryption import IDENTITIES, AgeReader
+
+    identities = IDENTITIES.get(ref.name, recipients)
+    with AgeReader(raw, identities, ref.name, recipients) as opened, open_decompressor(ref.codec, opened) as plain:  # type: ignore[arg-type]
+        yield plain
 
 
 def check_magic(codec: str, head: bytes, name: str) -> None:

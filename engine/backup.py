@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,17 +26,18 @@ from engine.clock import Clock, iso, utc_now
 from engine.config import DEFAULT_CODEC
 from engine.dump import dump_into_tar
 from engine.dump_oplog import add_dump_oplog
+from engine.encryption import AgeWriter, parse_recipients
 from engine.errors import ConfigError, StorageError, VaultError, VerificationError
 from engine.faults import checkpoint
 from engine.lease import StorageLease
 from engine.ledger import RunRecord, recorded_run
-from engine.manifest import Manifest, write_manifest
+from engine.manifest import Encryption, Manifest, write_manifest
 from engine.oplog_store import discard_uncommitted_chunks
 from engine.progress import ProgressCallback, ProgressTracker
 from engine.source import NamespaceFilter, connect, oplog_time, plan_dump, server_version
 from engine.storage import Storage
 from engine.tools import add_dump_folder, mongodump_into_folder, tool_version
-from engine.verify import compare_with_manifest, name_scheme, scan_archive
+from engine.verify import check_stored_bytes, compare_with_manifest, name_scheme, scan_archive
 
 DUMPERS = ("native", "mongodump")
 
@@ -50,9 +53,12 @@ class BackupOptions:
     # Re-read the stored archive and check it against the manifest-to-be before committing. Off only for
     # users who accept that a backup reported good may not restore.
     read_back: bool = True
+    # age public keys (age1…): when given, the archive is encrypted to every one of them (.tar.zst.age).
+    recipients: tuple[str, ...] = ()
 
     def validate(self) -> None:
         check_codec(self.codec)
+        parse_recipients(self.recipients)
         if self.dumper not in DUMPERS:
             raise ConfigError(f"unknown dumper {self.dumper!r}: choose one of {', '.join(DUMPERS)}")
         if not 1 <= self.parallel <= 64:
@@ -85,7 +91,7 @@ def run_backup(
         started = clock()
         swept = sweep_unfinished(storage, started)
         record.started_at = iso(started)
-        record.archive = archive_name(started, options.codec)
+        record.archive = archive_name(started, options.codec, encrypted=bool(options.recipients))
         manifest = _make_archive(storage, mongo_uri, options, record.archive, progress, clock)
         record.duration_seconds = manifest.duration_seconds
         record.bytes = manifest.archive_bytes
@@ -123,8 +129,11 @@ def _make_archive(
         tracker = ProgressTracker("dump", progress, total_documents=_estimate_documents(client, plans))
         with storage.open_write(name) as raw:
             hashed = HashingWriter(raw)
-            compressed = open_compressor(options.codec, hashed)  # type: ignore[arg-type]
-            with compressed, tar_writer(compressed) as tar:
+            with (
+                sealed(hashed, options.recipients) as sink,
+                open_compressor(options.codec, sink) as compressed,  # type: ignore[arg-type]
+                tar_writer(compressed) as tar,
+            ):
                 if options.dumper == "native":
                     entries = dump_into_tar(
                         client,
@@ -175,6 +184,7 @@ def _make_archive(
         collections=entries,
         skipped=skipped,
         read_back=options.read_back,
+        encryption=Encryption(recipients=list(options.recipients)) if options.recipients else None,
     )
     checkpoint("backup.archive-written")
     try:
@@ -227,6 +237,12 @@ def read_back(storage: Storage, ref: ArchiveRef, manifest: Manifest, progress: P
     if info is None:
         raise VerificationError(f"{ref.name} is not in {storage.url} after writing it: the backup failed")
     entry = ArchiveEntry(ref, info.size, info.modified, has_manifest=False)
+    if ref.encrypted:
+        # The backup holds only public keys: it checks the stored bytes are the ones it sealed (age
+        # authenticates each chunk, so those decrypt to exactly the tar it wrote).
+        if problems := check_stored_bytes(storage, entry, manifest):
+            raise VerificationError(f"backup {ref.name} did not read back as written: {'; '.join(problems)}")
+        return
     tracker = ProgressTracker("read-back", progress, total_documents=manifest.documents)
     try:
         scan = scan_archive(storage, entry, name_scheme(manifest), tracker, decode=False)
@@ -235,6 +251,16 @@ def read_back(storage: Storage, ref: ArchiveRef, manifest: Manifest, progress: P
     tracker.finish()
     if problems := compare_with_manifest(manifest, scan):
         raise VerificationError(f"backup {ref.name} did not read back as written: {'; '.join(problems[:5])}")
+
+
+@contextmanager
+def sealed(raw: HashingWriter, recipients: tuple[str, ...]) -> Iterator[HashingWriter | AgeWriter]:
+    """`raw` itself, or an age stream into it when there are recipients."""
+    if not recipients:
+        yield raw
+        return
+    with AgeWriter(raw, parse_recipients(recipients)) as writer:
+        yield writer
 
 
 def _estimate_documents(client: object, plans: list) -> int | None:  # type: ignore[type-arg]

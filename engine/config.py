@@ -72,6 +72,10 @@ class Settings:
     ns_exclude: tuple[str, ...] = _setting((), "skip namespaces like these patterns (comma-separated)", split_list)
     mongo_tools: str = _setting("", "folder holding mongodump/mongorestore when not on PATH")
     max_unpacked_gib: float = _setting(1024.0, "how far an archive without a manifest may unpack, in GiB", float)
+    age_recipients: tuple[str, ...] = _setting(
+        (), "encrypt new archives to these age public keys (age1…, comma-separated)", split_list
+    )
+    age_identity_file: str = _setting("", "age identity file that opens encrypted archives (where restores run)")
 
     @classmethod
     def resolve(

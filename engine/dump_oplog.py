@@ -21,7 +21,7 @@ from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo.errors import OperationFailure, PyMongoError
 
-from engine.archive import HashingReader, add_member, iter_bson, members, open_decompressor, tar_reader
+from engine.archive import HashingReader, add_member, iter_bson, members, open_archive_stream, tar_reader
 from engine.catalog import ArchiveEntry
 from engine.errors import SourceError, VerificationError
 from engine.manifest import DumpOplog, Manifest
@@ -114,7 +114,8 @@ def read_dump_oplog(storage: Storage, entry: ArchiveEntry, manifest: Manifest | 
     with tempfile.TemporaryFile() as spool:
         with storage.open_read(entry.name) as raw:
             hashed = HashingReader(raw)
-            with open_decompressor(entry.ref.codec, hashed) as plain:  # type: ignore[arg-type]
+            recipients = manifest.recipients if manifest else ()
+            with open_archive_stream(entry.ref, hashed, recipients) as plain:  # type: ignore[arg-type]
                 tar = tar_reader(plain)  # type: ignore[arg-type]
                 for member in members(tar, entry.name):
                     if member.name.removeprefix("./") == name and member.isfile():

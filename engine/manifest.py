@@ -42,6 +42,16 @@ class DumpOplog:
 
 
 @dataclass
+class Encryption:
+    """How the archive's bytes are sealed: `recipients` are the age public keys (age1…) it was encrypted to,
+    so anyone can tell which identity opens it. The manifest itself stays plain: it holds names and counts,
+    never document content."""
+
+    scheme: str = "age"
+    recipients: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Manifest:
     """What an archive holds and how it was made. Written last, so a manifest means a complete archive."""
 
@@ -73,7 +83,13 @@ class Manifest:
     # True when the backup re-read the stored archive and it matched everything above before this manifest
     # was written; False when the user turned that off (--no-read-back).
     read_back: bool = False
+    # None: a plain archive. Its sha256 and size above are those of the stored (encrypted) bytes.
+    encryption: Encryption | None = None
     format: int = MANIFEST_FORMAT
+
+    @property
+    def recipients(self) -> list[str]:
+        return self.encryption.recipients if self.encryption is not None else []
 
     def scope_filter(self) -> NamespaceFilter | None:
         if self.scope is None:

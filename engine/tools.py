@@ -16,7 +16,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.archive import MemberPath, add_member, check_member, iter_bson, members, open_decompressor, tar_reader
+from engine.archive import (
+    MemberPath,
+    add_member,
+    check_member,
+    iter_bson,
+    members,
+    open_archive_stream,
+    tar_reader,
+)
 from engine.catalog import ArchiveEntry
 from engine.config import Settings
 from engine.errors import ConfigError, SourceError
@@ -157,7 +165,7 @@ def extract_for_mongorestore(storage: Storage, entry: ArchiveEntry, folder: Path
     would give them, whatever naming the archive used; returns the dump folder."""
     chosen = {item.member_key: item for item in items}
     with storage.open_read(entry.name) as raw:
-        with open_decompressor(entry.ref.codec, raw) as plain, tar_reader(plain) as tar:
+        with open_archive_stream(entry.ref, raw) as plain, tar_reader(plain) as tar:
             for member in members(tar, entry.name):
                 where = check_member(member, entry.name)
                 if not isinstance(where, MemberPath) or (item := chosen.get((where.database, where.stem))) is None:

@@ -6,6 +6,7 @@ import hashlib
 import tarfile
 import time
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -22,11 +23,12 @@ from engine.archive import (
     check_member,
     iter_bson,
     members,
-    open_decompressor,
+    open_archive_stream,
     tar_reader,
 )
 from engine.catalog import ArchiveEntry
 from engine.clock import Clock, iso, utc_now
+from engine.encryption import IDENTITIES, MissingIdentity
 from engine.errors import VerificationError
 from engine.lease import StorageLease
 from engine.ledger import RunRecord, try_record_run
@@ -78,6 +80,8 @@ class VerifyReport:
     # there they are problems).
     not_restored: list[str] = field(default_factory=list)
     unreadable: str = ""  # the storage would not hand it over: no verdict on its content
+    # An encrypted archive checked without an identity: what could not be checked (its sha256 and size were).
+    sealed: str = ""
     oplog_entries: int = 0  # the dump's own oplog.bson (replayed after the load: engine.dump_oplog)
 
     @property
@@ -129,6 +133,7 @@ def scan_archive(
     decode: bool = True,
     sink: ScanSink | None = None,
     unpacked: tuple[int, str] | None = None,
+    recipients: Sequence[str] = (),
 ) -> ScanResult:
     """Reads the whole archive once, checking every member; raises VerificationError at the first break.
     `decode` decodes every document: needed where no manifest checksum vouches for the bytes (old-pipeline
@@ -137,7 +142,8 @@ def scan_archive(
     Collection files are matched to namespaces once the read is done, because a shortened file name is
     resolved from its metadata, which a legacy tar may hold after the data. A `sink` receives each collection's
     metadata and document batches as they are read: how a restore loads while it verifies, in one read.
-    `unpacked` is (bytes, setting): how far the archive may unpack (see engine.limits)."""
+    `unpacked` is (bytes, setting): how far the archive may unpack (see engine.limits). `recipients` (from the
+    manifest) are the age keys an encrypted archive was sealed to: they tell a wrong key from a damaged one."""
     limit, setting = unpacked or unpacked_limit(None)
     by_file: dict[tuple[str, str], CollectionFound] = {}
     unmapped: list[UnmappedMember] = []
@@ -146,7 +152,7 @@ def scan_archive(
     with storage.open_read(entry.name) as raw:
         hashed = HashingReader(raw)
         try:
-            with open_decompressor(entry.ref.codec, hashed) as plain:  # type: ignore[arg-type]
+            with open_archive_stream(entry.ref, hashed, recipients) as plain:  # type: ignore[arg-type]
                 bounded = BoundedReader(plain, limit, f"{entry.name} unpacked", setting)
                 tar = tar_reader(bounded)  # type: ignore[arg-type]
                 for member in members(tar, entry.name):
@@ -327,13 +333,27 @@ def verify_archive(
         phase, progress, total_bytes=None, total_documents=manifest.documents if manifest else None
     )
     report = VerifyReport(entry.name, entry.status, checksum_checked=manifest is not None)
+    if entry.ref.encrypted and manifest is not None and sink is None and IDENTITIES.public_keys() is None:
+        # No identity here (the backup's own pod has only public keys): the stored bytes against the manifest.
+        report.problems += check_stored_bytes(storage, entry, manifest)
+        report.archive_bytes = manifest.archive_bytes
+        report.sealed = "its contents were not checked: no age identity here to decrypt them"
+        report.duration_seconds = round(time.monotonic() - began, 3)
+        return report
     try:
         vouched = manifest is not None and all(
             item.bson_sha256 for item in manifest.collections if item.type == "collection"
         )
         unpacked = unpacked_limit(manifest.bson_bytes, len(manifest.collections)) if manifest else None
         scan = scan_archive(
-            storage, entry, name_scheme(manifest), tracker, decode=not vouched, sink=sink, unpacked=unpacked
+            storage,
+            entry,
+            name_scheme(manifest),
+            tracker,
+            decode=not vouched,
+            sink=sink,
+            unpacked=unpacked,
+            recipients=manifest.recipients if manifest else (),
         )
         found = scan.collections
         report.collections = found
@@ -355,6 +375,11 @@ def verify_archive(
             ]
     except VerificationError as error:
         report.problems.append(str(error))
+    except MissingIdentity as error:
+        if sink is not None:
+            raise  # a restore stops here, nothing changed: a setting to fix, not a reason to try another archive
+        report.unreadable = str(error)  # no verdict on its content
+        report.problems.append(f"cannot be opened: {error}")
     except TransientFault:
         raise  # the storage may answer later: not a verdict on the archive
     except StorageFault as error:  # a symlink out of the folder, a permission, a vanished object: this one only
@@ -363,6 +388,23 @@ def verify_archive(
     tracker.finish()
     report.duration_seconds = round(time.monotonic() - began, 3)
     return report
+
+
+def check_stored_bytes(storage: Storage, entry: ArchiveEntry, manifest: Manifest) -> list[str]:
+    """Size and sha256 of the stored object against its manifest: all that can be checked of an encrypted
+    archive without its key (age authenticates every chunk, so intact ciphertext decrypts to what was sealed)."""
+    try:
+        with storage.open_read(entry.name) as raw:
+            hashed = HashingReader(raw)
+            hashed.drain()
+    except (OSError, ValueError) as error:
+        return [f"{entry.name} cannot be read to the end: {error}"]
+    problems = []
+    if hashed.bytes != manifest.archive_bytes:
+        problems.append(f"size is {hashed.bytes} bytes, the manifest says {manifest.archive_bytes}")
+    if hashed.sha256.hexdigest() != manifest.archive_sha256:
+        problems.append("sha256 does not match the manifest: the archive changed after it was written")
+    return problems
 
 
 def verify_and_record(
@@ -395,5 +437,6 @@ def record_verdict(storage: Storage, report: VerifyReport, started: datetime, cl
             documents=report.documents,
             duration_seconds=report.duration_seconds,
             error="; ".join(report.problems) or None,
+            details={"contents_checked": False, "why": report.sealed} if report.sealed else {},
         ),
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import Settings, settings_help
+from engine.encryption import use_identity_file
 from engine.errors import VaultError
 from vaultui import __version__, headless
 from vaultui.exit_codes import ExitCode, exit_code_for, message_for
@@ -41,6 +42,12 @@ exit codes:
 def _storage_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--storage", metavar="URL", help="where archives live (env VAULTUI_STORAGE)")
+    common.add_argument(
+        "--age-identity-file",
+        type=Path,
+        metavar="PATH",
+        help="age identity file that opens encrypted archives (env VAULTUI_AGE_IDENTITY_FILE)",
+    )
     return common
 
 
@@ -96,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--command", dest="view", metavar="VIEW", help="open straight into archives|runs|compliance|purge"
     )
     dashboard.add_argument("--refresh", type=float, metavar="SECONDS", help="reload interval (default 30)")
+    dashboard.add_argument(
+        "--age-identity-file", dest="dashboard_identity", type=Path, metavar="PATH", help="opens encrypted archives"
+    )
     dashboard.add_argument("--readonly", action="store_true", help="hide restore, purge and hold actions")
     dashboard.add_argument("--context", metavar="NAME", help="Kubernetes context (default: the current one)")
     dashboard.add_argument("--namespace", metavar="NS", help="Kubernetes namespace of the MongoDB pods")
@@ -113,6 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backup.add_argument("--mongo-uri-file", type=Path, metavar="PATH", help="file holding the source URI")
     backup.add_argument("--codec", choices=None, metavar="gzip|zstd", help="archive compression (default zstd)")
+    backup.add_argument(
+        "--age-recipient",
+        dest="age_recipients",
+        action="append",
+        metavar="AGE1…",
+        help="encrypt the archive to this age public key (repeatable; env VAULTUI_AGE_RECIPIENTS): it becomes "
+        "<stamp>.tar.zst.age, opened by `age -d -i KEY | tar --zstd -x`",
+    )
     backup.add_argument("--dumper", metavar="native|mongodump", help="native pymongo dumper or the real mongodump")
     backup.add_argument("--parallel", type=int, metavar="N", help="collections dumped at once (default 4)")
     backup.add_argument("--spool-dir", type=Path, metavar="PATH", help="scratch folder (default: system temp)")
@@ -292,7 +310,12 @@ def run_dashboard(arguments: argparse.Namespace) -> int:
 
 
 # Flags whose destination differs from the setting they set; every other setting's flag has its name.
-_FLAG_DESTINATIONS = {"rto_seconds": "rto", "rpo_seconds": "rpo", "storage": ("storage", "dashboard_storage")}
+_FLAG_DESTINATIONS = {
+    "rto_seconds": "rto",
+    "rpo_seconds": "rpo",
+    "storage": ("storage", "dashboard_storage"),
+    "age_identity_file": ("age_identity_file", "dashboard_identity"),
+}
 
 
 def typed_flags(arguments: argparse.Namespace) -> dict[str, Any]:
@@ -327,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--headless needs a COMMAND")
     try:
         arguments.settings = Settings.resolve(typed_flags(arguments), file=arguments.config)
+        use_identity_file(arguments.settings.age_identity_file)
         if not arguments.headless:
             return run_dashboard(arguments)
         signal.signal(signal.SIGTERM, _terminate)

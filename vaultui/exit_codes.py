@@ -68,6 +68,8 @@ FLAG_HINTS = {
     "target_host": "--target-host",
     "storage": "--storage",
     "cronjob": "--cronjob",
+    "age_identity_file": "--age-identity-file or VAULTUI_AGE_IDENTITY_FILE",
+    "age_recipients": "--age-recipient or VAULTUI_AGE_RECIPIENTS",
 }
 
 

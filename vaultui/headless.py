@@ -146,6 +146,7 @@ def _backup(arguments: argparse.Namespace, storage: Storage) -> ExitCode:
         spool_dir=arguments.spool_dir,
         connect_timeout=arguments.settings.connect_timeout,
         read_back=not arguments.no_read_back,
+        recipients=arguments.settings.age_recipients,
     )
     uri = source_uri(arguments.mongo_uri_file)
     reporter = ProgressReporter()
@@ -221,6 +222,7 @@ def _report_json(report: VerifyReport) -> dict[str, object]:
         "problems": report.problems,
         "unreadable": report.unreadable or None,
         "not_restored": report.not_restored,
+        "sealed": report.sealed or None,  # encrypted, checked without its key: what was not checked
     }
 
 
@@ -251,6 +253,8 @@ def verify(arguments: argparse.Namespace) -> ExitCode:
         reports.append(report)
         if not arguments.json:
             checked = "checksum and contents" if report.checksum_checked else "structure only (no manifest)"
+            if report.sealed:
+                checked = "checksum of the encrypted bytes only: set an age identity to check the contents"
             verdict = "ok" if report.ok else "UNREADABLE (skipped)" if report.unreadable else "FAILED"
             print(
                 f"{report.archive}: {verdict} ({report.status}, {checked}; {len(report.collections)} collections, "

@@ -1,0 +1,226 @@
+"""Encryption at rest with age: vaultui round trips on a folder and on S3, the by-hand path (Debian's `age`,
+`tar --zstd`, the real mongorestore), verify without the key, and a wrong, missing or damaged key or archive
+changing nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pymongo
+import pytest
+from pyrage import x25519
+
+from engine.catalog import list_archives
+from engine.ledger import list_runs
+from engine.storage import open_storage
+from tests.helpers import raw_documents, run_vaultui, seed
+from vaultui.exit_codes import ExitCode
+
+COUNTS = {"orders": 700, "users": 30}
+
+
+@pytest.fixture
+def source(mongo_client: pymongo.MongoClient, database_name: str) -> str:
+    seed(mongo_client, database_name, COUNTS)
+    return database_name
+
+
+def make_identity(folder: Path, name: str) -> tuple[str, Path]:
+    """(public key, identity file) as age-keygen writes them."""
+    identity = x25519.Identity.generate()
+    path = folder / f"{name}.txt"
+    path.write_text(f"# created: by the test\n# public key: {identity.to_public()}\n{identity}\n")
+    path.chmod(0o600)
+    return str(identity.to_public()), path
+
+
+def storage_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if kind == "folder":
+        folder = tmp_path / "backups"
+        folder.mkdir()
+        return str(folder)
+    bucket = request.getfixturevalue("s3_bucket")
+    request.getfixturevalue("s3_env")
+    return f"s3://{bucket}/sealed"
+
+
+def backup(mongo_uri: str, url: str, database: str, *recipients: str) -> str:
+    flags = [argument for recipient in recipients for argument in ("--age-recipient", recipient)]
+    made = run_vaultui(
+        "--headless", "backup", "--db", database, *flags, env={"VAULTUI_MONGO_URI": mongo_uri, "VAULTUI_STORAGE": url}
+    )
+    assert made.returncode == 0, made.stderr
+    return json.loads(made.stderr.splitlines()[-1])["archive"]
+
+
+def restore(mongo_uri: str, url: str, *arguments: str, identity: Path | None = None) -> subprocess.CompletedProcess:
+    env = {"VAULTUI_TARGET_URI": mongo_uri, "VAULTUI_STORAGE": url}
+    if identity is not None:
+        env["VAULTUI_AGE_IDENTITY_FILE"] = str(identity)
+    return run_vaultui("--headless", "restore", *arguments, env=env)
+
+
+@pytest.mark.parametrize("kind", ["folder", "s3"])
+def test_encrypted_round_trip_and_verify_with_and_without_the_key(
+    kind: str,
+    source: str,
+    mongo_client: pymongo.MongoClient,
+    mongo_uri: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    url = storage_url(kind, tmp_path, request)
+    first, first_key = make_identity(tmp_path, "first")
+    second, second_key = make_identity(tmp_path, "second")  # key rotation: two recipients, either opens it
+    name = backup(mongo_uri, url, source, first, second)
+    assert name.endswith(".tar.zst.age")
+
+    storage = open_storage(url)
+    [entry] = list_archives(storage)
+    manifest = entry.manifest(storage)
+    assert manifest is not None and manifest.encryption is not None
+    assert manifest.encryption.recipients == [first, second]
+    with storage.open_read(name) as raw:
+        head = raw.read(64)
+    assert head.startswith(b"age-encryption.org/v1\n")  # nothing readable at rest
+
+    # Without the key (the backup's own pod): the stored bytes are checked, and it says what was not.
+    sealed = run_vaultui("--headless", "verify", name, "--json", env={"VAULTUI_STORAGE": url})
+    assert sealed.returncode == 0, sealed.stdout + sealed.stderr
+    [report] = json.loads(sealed.stdout)
+    assert report["ok"] and "no age identity" in report["sealed"]
+    # With the key: everything, every collection's count and checksum.
+    opened = run_vaultui(
+        "--headless",
+        "verify",
+        name,
+        "--json",
+        env={"VAULTUI_STORAGE": url, "VAULTUI_AGE_IDENTITY_FILE": str(second_key)},
+    )
+    assert opened.returncode == 0, opened.stdout + opened.stderr
+    [report] = json.loads(opened.stdout)
+    assert report["ok"] and not report["sealed"] and report["documents"] == sum(COUNTS.values())
+
+    target = f"{source}_sealed"
+    done = restore(mongo_uri, url, "--latest", "--ns-from", f"{source}.*", "--ns-to", f"{target}.*", identity=first_key)
+    assert done.returncode == 0, done.stderr
+    for collection in COUNTS:
+        assert raw_documents(mongo_client[target][collection]) == raw_documents(mongo_client[source][collection])
+
+
+def test_by_hand_with_age_tar_and_the_real_mongorestore(
+    source: str,
+    mongo_client: pymongo.MongoClient,
+    mongo_uri: str,
+    mongo_tools: dict[str, Path],
+    tmp_path: Path,
+) -> None:
+    """The escape hatch stays real: Debian's age decrypts, tar unpacks, the real mongorestore loads."""
+    age = shutil.which("age")
+    assert age, "the age command line tool is part of the test bed (Debian package age; .ci/run installs it)"
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    public, key = make_identity(tmp_path, "oncall")
+    name = backup(mongo_uri, str(backups), source, public)
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    subprocess.run(
+        f"{age} -d -i {key} {backups / name} | tar --zstd -x -C {unpacked}", shell=True, check=True, timeout=120
+    )
+    stamp = name.split(".")[0]
+    restored = f"{source}_byhand"
+    subprocess.run(
+        [
+            str(mongo_tools["mongorestore"]),
+            f"--uri={mongo_uri}",
+            "--noIndexRestore",  # the real mongorestore sends the legacy "ns" index option FerretDB rejects
+            f"--nsFrom={source}.*",
+            f"--nsTo={restored}.*",
+            str(unpacked / stamp),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    for collection in COUNTS:
+        assert raw_documents(mongo_client[restored][collection]) == raw_documents(mongo_client[source][collection])
+
+
+def test_a_wrong_or_missing_key_changes_nothing_and_says_which_key(
+    source: str, mongo_client: pymongo.MongoClient, mongo_uri: str, tmp_path: Path
+) -> None:
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    public, _ = make_identity(tmp_path, "right")
+    _, wrong_key = make_identity(tmp_path, "wrong")
+    name = backup(mongo_uri, str(backups), source, public)
+    target = f"{source}_never"
+    remap = ("--ns-from", f"{source}.*", "--ns-to", f"{target}.*")
+
+    missing = restore(mongo_uri, str(backups), "--latest", *remap)
+    assert missing.returncode == ExitCode.CONFIG, missing.stderr
+    assert "encrypted with age" in missing.stderr and public in missing.stderr
+    assert "--age-identity-file" in missing.stderr  # the CLI names its flag
+
+    wrong = restore(mongo_uri, str(backups), "--latest", *remap, identity=wrong_key)
+    assert wrong.returncode == ExitCode.CONFIG, wrong.stderr
+    assert f"no identity in the age identity file opens {name}" in wrong.stderr
+    assert "falling back" not in wrong.stderr.lower()  # a key problem is not a reason to restore an older archive
+
+    broken = tmp_path / "broken.txt"
+    broken.write_text("AGE-SECRET-KEY-1NOTAKEY\n")
+    garbled = restore(mongo_uri, str(backups), "--latest", *remap, identity=broken)
+    assert garbled.returncode == ExitCode.CONFIG and "line 1 of" in garbled.stderr
+
+    assert target not in mongo_client.list_database_names()
+    storage = open_storage(str(backups))
+    assert not [run for run in list_runs(storage, "verify") if run.result == "failure"]  # nothing condemned
+
+
+@pytest.mark.parametrize("where", ["header", "body", "end"])
+def test_a_damaged_encrypted_archive_is_corrupt_and_changes_nothing(
+    where: str, source: str, mongo_client: pymongo.MongoClient, mongo_uri: str, tmp_path: Path
+) -> None:
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    public, key = make_identity(tmp_path, "oncall")
+    name = backup(mongo_uri, str(backups), source, public)
+    data = bytearray((backups / name).read_bytes())
+    if where == "header":
+        data[40] ^= 0x01  # inside the recipient stanza
+    elif where == "body":
+        data[len(data) // 2] ^= 0x01
+    else:
+        data = data[:-10]
+    (backups / name).write_bytes(bytes(data))
+    target = f"{source}_never"
+    done = restore(
+        mongo_uri, str(backups), "--archive", name, "--ns-from", f"{source}.*", "--ns-to", f"{target}.*", identity=key
+    )
+    assert done.returncode == ExitCode.VERIFICATION_FAILED, done.stderr
+    assert "nothing was changed" in done.stderr
+    assert target not in mongo_client.list_database_names()
+    # And without the key, the stored bytes no longer match the manifest.
+    sealed = run_vaultui("--headless", "verify", name, "--json", env={"VAULTUI_STORAGE": str(backups)})
+    assert sealed.returncode == ExitCode.VERIFICATION_FAILED
+    assert "sha256 does not match" in sealed.stdout or "size is" in sealed.stdout
+
+
+def test_a_bad_recipient_is_a_setting_error_before_anything_is_written(
+    source: str, mongo_uri: str, tmp_path: Path
+) -> None:
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    made = run_vaultui(
+        "--headless",
+        "backup",
+        "--db",
+        source,
+        env={"VAULTUI_MONGO_URI": mongo_uri, "VAULTUI_STORAGE": str(backups), "VAULTUI_AGE_RECIPIENTS": "age1nope"},
+    )
+    assert made.returncode == ExitCode.CONFIG, made.stderr
+    assert "is not an age recipient" in made.stderr and "VAULTUI_AGE_RECIPIENTS" in made.stderr
+    assert not list_archives(open_storage(str(backups)))
