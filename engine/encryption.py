@@ -120,6 +120,21 @@ def use_identity_file(path: str) -> None:
     IDENTITIES.path = path
 
 
+def seal(data: bytes, recipients: Sequence[str]) -> bytes:
+    """Small objects (oplog chunks) are encrypted whole."""
+    from pyrage import encrypt
+
+    return encrypt(data, parse_recipients(recipients))  # type: ignore[no-any-return]
+
+
+def unseal(data: bytes, name: str) -> bytes:
+    """The plain bytes of a small encrypted object, with the same errors as a stream (AgeReader)."""
+    import io
+
+    with AgeReader(io.BytesIO(data), IDENTITIES.get(name), name) as reader:
+        return reader.read()
+
+
 class _Pipe:
     """A bounded queue of byte chunks between the caller's thread and pyrage's. Either side can break it (an
     error, or a reader that stops early), which unblocks the other."""

@@ -30,6 +30,7 @@ from pymongo.errors import PyMongoError
 
 from engine.archive import iter_bson
 from engine.clock import iso, utc_now
+from engine.encryption import AGE_SUFFIX, parse_recipients, seal, unseal
 from engine.errors import NoOplog, SourceError, VerificationError
 from engine.faults import checkpoint
 from engine.ledger import RunRecord, describe_failure, try_record_run
@@ -53,13 +54,18 @@ DEFAULT_FLUSH_BYTES = 64 * 1024 * 1024
 _RAW = CodecOptions(document_class=RawBSONDocument)
 
 
-def write_chunk(storage: Storage, entries: list[bytes], after: Timestamp) -> ChunkManifest:
+def write_chunk(
+    storage: Storage, entries: list[bytes], after: Timestamp, recipients: tuple[str, ...] = ()
+) -> ChunkManifest:
     """One chunk and then its manifest (the commit mark). It covers every entry after `after` up to its
-    last one: the next chunk of the same capture starts where it ends."""
+    last one: the next chunk of the same capture starts where it ends. With `recipients`, the chunk is
+    encrypted to them as archives are (a chunk is small: sealed whole)."""
     first = RawBSONDocument(entries[0])["ts"]
     last = RawBSONDocument(entries[-1])["ts"]
-    name = chunk_name(first, last)
+    name = chunk_name(first, last, encrypted=bool(recipients))
     data = zstandard.ZstdCompressor(level=3, write_checksum=True).compress(b"".join(entries))
+    if recipients:
+        data = seal(data, recipients)
     write_bytes(storage, name, data)
     checkpoint("oplog.chunk-written")
     manifest = ChunkManifest(
@@ -74,6 +80,8 @@ def read_chunk(storage: Storage, manifest: ChunkManifest) -> Iterator[RawBSONDoc
     data = read_bytes(storage, manifest.chunk, limit=max(manifest.bytes, 1))
     if len(data) != manifest.bytes or hashlib.sha256(data).hexdigest() != manifest.sha256:
         raise VerificationError(f"oplog chunk {manifest.chunk} does not match its manifest: it cannot be replayed")
+    if manifest.chunk.endswith(AGE_SUFFIX):
+        data = unseal(data, manifest.chunk)
     try:
         plain = zstandard.ZstdDecompressor().decompress(data, max_output_size=1 << 31)
     except zstandard.ZstdError as error:
@@ -130,8 +138,10 @@ class _Capture:
         stats: CaptureStats,
         on_flush: Callable[[ChunkManifest, CaptureStats], None] | None,
         clock: Callable[[], datetime],
+        recipients: tuple[str, ...] = (),
     ) -> None:
         self.oplog = oplog_collection(client)
+        self.recipients = recipients
         self.storage = storage
         self.stats = stats
         self.on_flush = on_flush
@@ -187,7 +197,7 @@ class _Capture:
     def flush(self) -> None:
         if not self.buffer:
             return
-        manifest = write_chunk(self.storage, self.buffer, self.covered)
+        manifest = write_chunk(self.storage, self.buffer, self.covered, self.recipients)
         self.covered = manifest.last_ts
         self.buffer, self.buffered = [], 0
         lag = max(0.0, self.clock().timestamp() - manifest.last_ts.time)
@@ -240,13 +250,15 @@ def capture(
     once: bool = False,
     on_flush: Callable[[ChunkManifest, CaptureStats], None] | None = None,
     clock: Callable[[], datetime] = utc_now,
+    recipients: tuple[str, ...] = (),
 ) -> CaptureStats:
     """Tails the oplog into chunks until `stop` is set (or, with `once`, until it has caught up). Whatever
     ends it (a stop, SIGTERM, the server gone for good), what it has buffered is committed first."""
     stop = stop or threading.Event()
     stats = CaptureStats()
     try:
-        run = _Capture(client, storage, stats, on_flush, clock)
+        parse_recipients(recipients)  # a bad key is a setting error before anything is read
+        run = _Capture(client, storage, stats, on_flush, clock, recipients)
     except PyMongoError as error:
         raise SourceError(f"cannot reach the oplog to capture: {error}") from None
     failure: BaseException | None = None

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from bson import Timestamp
 
+from engine.encryption import AGE_SUFFIX
 from engine.errors import VerificationError
 from engine.schemas import SchemaError, decode
 from engine.storage import ObjectInfo, Storage, read_bytes
@@ -16,6 +17,7 @@ from engine.storage import ObjectInfo, Storage, read_bytes
 OPLOG_PREFIX = "oplog/"
 GAP_PREFIX = OPLOG_PREFIX + "gaps/"
 CHUNK_SUFFIX = ".bson.zst"
+SEALED_CHUNK_SUFFIX = CHUNK_SUFFIX + AGE_SUFFIX  # encrypted with age, like archives (engine.encryption)
 MANIFEST_SUFFIX = ".manifest.json"
 
 
@@ -94,8 +96,13 @@ class Gap:
         return timestamp_time(parse_stamp(self.resumed))
 
 
-def chunk_name(first: Timestamp, last: Timestamp) -> str:
-    return f"{OPLOG_PREFIX}{stamp(first)}-{stamp(last)}{CHUNK_SUFFIX}"
+def chunk_name(first: Timestamp, last: Timestamp, encrypted: bool = False) -> str:
+    return f"{OPLOG_PREFIX}{stamp(first)}-{stamp(last)}{SEALED_CHUNK_SUFFIX if encrypted else CHUNK_SUFFIX}"
+
+
+def chunk_suffix(key: str) -> str:
+    """The chunk suffix of `key` ("" when it is not a chunk)."""
+    return next((suffix for suffix in (SEALED_CHUNK_SUFFIX, CHUNK_SUFFIX) if key.endswith(suffix)), "")
 
 
 @dataclass(frozen=True)
@@ -120,9 +127,10 @@ def list_chunk_refs(storage: Storage) -> list[ChunkRef]:
     committed = committed_keys(infos)
     refs = []
     for info in infos:
-        if info.key not in committed or not info.key.endswith(CHUNK_SUFFIX):
+        suffix = chunk_suffix(info.key)
+        if info.key not in committed or not suffix:
             continue
-        first, _, last = info.key[len(OPLOG_PREFIX) : -len(CHUNK_SUFFIX)].partition("-")
+        first, _, last = info.key[len(OPLOG_PREFIX) : -len(suffix)].partition("-")
         try:
             refs.append(ChunkRef(info.key, parse_stamp(first), parse_stamp(last), info.size))
         except ValueError:
@@ -137,7 +145,7 @@ def discard_uncommitted_chunks(storage: Storage, written_before: datetime) -> li
     committed = committed_keys(infos)
     removed = []
     for info in infos:
-        if info.key.endswith(CHUNK_SUFFIX) and info.key not in committed and info.modified < written_before:
+        if chunk_suffix(info.key) and info.key not in committed and info.modified < written_before:
             storage.delete(info.key)
             removed.append(info.key)
     return removed

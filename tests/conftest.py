@@ -35,6 +35,17 @@ def ferretdb(bed_binaries: dict[str, Path]) -> Iterator[servers.Server]:
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def replica() -> Iterator[servers.Server]:
+    """A FerretDB of its own, with an oplog (kept apart: every write of other tests would land in it)."""
+    server = servers.start_ferretdb()
+    client: pymongo.MongoClient = pymongo.MongoClient(server.url)
+    client.local.create_collection("oplog.rs", capped=True, size=256 * 1024 * 1024)
+    client.close()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def mongo_uri(ferretdb: servers.Server) -> str:
     return ferretdb.url

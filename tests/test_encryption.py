@@ -15,7 +15,9 @@ from pyrage import x25519
 
 from engine.catalog import list_archives
 from engine.ledger import list_runs
+from engine.oplog_store import list_chunks
 from engine.storage import open_storage
+from tests.bed import servers
 from tests.helpers import raw_documents, run_vaultui, seed
 from vaultui.exit_codes import ExitCode
 
@@ -224,3 +226,39 @@ def test_a_bad_recipient_is_a_setting_error_before_anything_is_written(
     assert made.returncode == ExitCode.CONFIG, made.stderr
     assert "is not an age recipient" in made.stderr and "VAULTUI_AGE_RECIPIENTS" in made.stderr
     assert not list_archives(open_storage(str(backups)))
+
+
+def test_point_in_time_with_sealed_archives_and_oplog_chunks(replica: servers.Server, tmp_path: Path) -> None:
+    """The oplog is encrypted too (its chunks hold every write): a restore to a time opens base and chunks."""
+    client: pymongo.MongoClient = pymongo.MongoClient(replica.url)
+    client.sealed.orders.insert_many([{"_id": n, "n": n} for n in range(30)])
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    public, key = make_identity(tmp_path, "oncall")
+    env = {
+        "VAULTUI_MONGO_URI": replica.url,
+        "VAULTUI_TARGET_URI": replica.url,
+        "VAULTUI_STORAGE": str(backups),
+        "VAULTUI_AGE_RECIPIENTS": public,
+    }
+    assert run_vaultui("--headless", "backup", "--db", "sealed", env=env).returncode == 0
+    client.sealed.orders.update_many({"n": {"$lt": 10}}, {"$set": {"paid": True}})
+    client.sealed.orders.delete_many({"n": {"$gte": 25}})
+    entry = next(iter(client.local["oplog.rs"].find({}, {"ts": 1}).sort("$natural", -1).limit(1)))
+    when = f"{entry['ts'].time}:{entry['ts'].inc}"
+    expected = sorted(raw_documents(client.sealed.orders))
+    captured = run_vaultui("--headless", "oplog", "--once", env=env)
+    assert captured.returncode == 0, captured.stderr
+    chunks = list_chunks(open_storage(str(backups)))
+    assert chunks and all(chunk.chunk.endswith(".bson.zst.age") for chunk in chunks)
+    assert all((backups / chunk.chunk).read_bytes().startswith(b"age-encryption.org/v1\n") for chunk in chunks)
+
+    remap = ("--ns-from", "sealed.*", "--ns-to", "unsealed.*")
+    without = run_vaultui("--headless", "restore", "--to-time", when, *remap, env=env)
+    assert without.returncode == ExitCode.CONFIG, without.stderr
+    assert "unsealed" not in client.list_database_names()
+    done = run_vaultui(
+        "--headless", "restore", "--to-time", when, *remap, env={**env, "VAULTUI_AGE_IDENTITY_FILE": str(key)}
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(raw_documents(client.unsealed.orders)) == expected

@@ -8,7 +8,6 @@ not produce are covered by tests/test_oplog_apply.py on MongoDB's own oplog file
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,17 +23,6 @@ from engine.storage import open_storage
 from tests.bed import servers
 from tests.helpers import raw_documents, run_vaultui
 from vaultui.exit_codes import ExitCode
-
-
-@pytest.fixture(scope="module")
-def replica() -> Iterator[servers.Server]:
-    """A FerretDB of its own, with an oplog (kept apart: every write of other tests would land in it)."""
-    server = servers.start_ferretdb()
-    client: pymongo.MongoClient = pymongo.MongoClient(server.url)
-    client.local.create_collection("oplog.rs", capped=True, size=256 * 1024 * 1024)
-    client.close()
-    yield server
-    server.stop()
 
 
 def newest_ts(client: pymongo.MongoClient) -> str:

@@ -577,6 +577,7 @@ def oplog_command(arguments: argparse.Namespace) -> ExitCode:
             flush_bytes=int(arguments.flush_mib * 1024 * 1024),
             once=arguments.once,
             on_flush=flushed,
+            recipients=arguments.settings.age_recipients,
         )
     except KeyboardInterrupt:
         stopped = " (stopped)"  # SIGTERM is how its Deployment stops it: what it held was committed first
