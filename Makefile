@@ -46,3 +46,22 @@ bench: $(INSTALLED) bed
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Hash-locked dependencies for the container image, compiled for the image's interpreter (CPython 3.12, linux
+# x86_64, glibc >= 2.28): requirements/image.lock from [project].dependencies, requirements/build.lock from
+# [build-system].requires (setuptools, used in the builder stage only). Run after changing either in
+# pyproject.toml and commit the locks with it; tests/test_image.py fails while a dependency is missing from them.
+# Existing pins are kept; `make lock LOCK_ARGS=--upgrade` moves everything to the newest allowed versions.
+# uv runs from its own throwaway venv, so it never enters .venv or the image.
+UV_VERSION ?= 0.13.9
+LOCK_TOOLS ?= /tmp/vaultui-lock-tools
+LOCK_COMPILE = $(LOCK_TOOLS)/bin/uv pip compile --no-config --quiet --generate-hashes --python-version 3.12 \
+	--python-platform x86_64-manylinux_2_28 --custom-compile-command 'make lock' $(LOCK_ARGS)
+.PHONY: lock
+lock:
+	$(LOCK_TOOLS)/bin/uv --version 2>/dev/null | grep -qx 'uv $(UV_VERSION)' \
+		|| { $(PYTHON) -m venv $(LOCK_TOOLS) && $(LOCK_TOOLS)/bin/pip install --quiet 'uv==$(UV_VERSION)'; }
+	mkdir -p requirements
+	$(LOCK_COMPILE) pyproject.toml --output-file requirements/image.lock
+	$(PYTHON) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
+		| $(LOCK_COMPILE) - --output-file requirements/build.lock
