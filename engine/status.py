@@ -17,6 +17,8 @@ from engine.compliance import (
 )
 from engine.config import DEFAULT_RPO_SECONDS
 from engine.coverage import Coverage, compute_coverage
+from engine.encryption import IDENTITIES
+from engine.errors import VaultError
 from engine.holds import read_holds
 from engine.lease import LeaseInfo, read_leases
 from engine.ledger import LedgerCheck, RunRecord, check_chain, read_raw, read_runs, run_keys, select_keys
@@ -42,6 +44,9 @@ class StatusSummary:
     coverage: Coverage = field(default_factory=Coverage)  # restorable time: archives and the captured oplog
     rpo_limit: float | None = None  # the recovery-point threshold in force (None: none applies)
     window_days: int = DEFAULT_WINDOW_DAYS
+    # Encrypted archives that no configured age identity opens (after a key rotation, say): None when no
+    # identity is configured here (the backup's own pod holds only public keys), so none was checked.
+    unopenable: list[str] | None = None
 
     @property
     def rpo_seconds(self) -> float | None:
@@ -139,7 +144,7 @@ def summarize(
     coverage = compute_coverage(storage, entries, verifications, now)
     if rpo_seconds is None and coverage.capturing:
         rpo_seconds = DEFAULT_RPO_SECONDS
-    return StatusSummary(
+    summary = StatusSummary(
         now,
         compliance,
         entries,
@@ -155,3 +160,24 @@ def summarize(
         rpo_seconds,
         window_days,
     )
+    summary.unopenable = unopenable_archives(storage, entries)
+    return summary
+
+
+def unopenable_archives(storage: Storage, entries: list[ArchiveEntry]) -> list[str] | None:
+    """Encrypted archives whose manifest names no recipient of the configured identities (one manifest read
+    each, only where identities are configured). An unreadable manifest is counted elsewhere (broken)."""
+    keys = IDENTITIES.public_keys()
+    if keys is None:
+        return None
+    unopenable = []
+    for entry in entries:
+        if not entry.ref.encrypted or not entry.has_manifest:
+            continue
+        try:
+            manifest = entry.manifest(storage)
+        except VaultError:
+            continue
+        if manifest is not None and not keys & set(manifest.recipients):
+            unopenable.append(entry.name)
+    return unopenable

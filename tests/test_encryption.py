@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pymongo
@@ -262,3 +264,36 @@ def test_point_in_time_with_sealed_archives_and_oplog_chunks(replica: servers.Se
     )
     assert done.returncode == 0, done.stderr
     assert sorted(raw_documents(client.unsealed.orders)) == expected
+
+
+def test_status_flags_archives_no_configured_identity_opens(source: str, mongo_uri: str, tmp_path: Path) -> None:
+    """Key rotation: archives sealed to the old key stay restorable only while its identity is kept."""
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    old, old_key = make_identity(tmp_path, "old")
+    new, new_key = make_identity(tmp_path, "new")
+    before = backup(mongo_uri, str(backups), source, old)
+    wait_for_next_second(before)
+    backup(mongo_uri, str(backups), source, new)
+    both = tmp_path / "both.txt"
+    both.write_text(old_key.read_text() + new_key.read_text())
+
+    def status(identity: Path | None) -> dict:
+        env = {"VAULTUI_STORAGE": str(backups)} | ({"VAULTUI_AGE_IDENTITY_FILE": str(identity)} if identity else {})
+        return json.loads(run_vaultui("--headless", "status", "--json", env=env).stdout)
+
+    assert status(None)["unopenable"] is None  # the backup's pod: no identity, nothing checked
+    assert status(new_key)["unopenable"] == [before]
+    assert status(both)["unopenable"] == []
+    text = run_vaultui(
+        "--headless", "status", env={"VAULTUI_STORAGE": str(backups), "VAULTUI_AGE_IDENTITY_FILE": str(new_key)}
+    ).stdout
+    [line] = [line for line in text.splitlines() if line.startswith("KEYS")]
+    assert "1 encrypted archives no configured age identity opens" in line and line.endswith(before)
+
+
+def wait_for_next_second(name: str) -> None:
+    """Archives are named by their start second: the next backup must start in a later one."""
+    stamp = datetime.strptime(name.split(".")[0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    while datetime.now(UTC) < stamp + timedelta(seconds=1):
+        time.sleep(0.05)  # waits for a state (the clock's next second), not for a guessed duration

@@ -681,6 +681,7 @@ def status(arguments: argparse.Namespace) -> ExitCode:
                         for lease in summary.leases
                     ],
                     "broken": summary.broken,
+                    "unopenable": summary.unopenable,
                     "ledger": None
                     if summary.ledger is None
                     else {"intact": summary.ledger.intact, "problems": summary.ledger.problems},
@@ -739,6 +740,11 @@ def status(arguments: argparse.Namespace) -> ExitCode:
             )
         if summary.ledger is not None:
             print(f"ledger       {summary.ledger.summary().removeprefix('ledger ')}")
+        if summary.unopenable:
+            print(
+                f"KEYS         {len(summary.unopenable)} encrypted archives no configured age identity opens "
+                f"(keep the old identity in the file until they age out): {', '.join(summary.unopenable[:3])}"
+            )
         if summary.broken:
             print(f"broken       {len(summary.broken)} files skipped as unreadable (each affects only itself):")
             for item in summary.broken[:5]:
