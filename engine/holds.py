@@ -1,4 +1,6 @@
-"""Legal or incident holds: a sidecar `<archive>.hold.json` that keeps an archive from any purge."""
+"""Legal or incident holds: a sidecar `<archive>.hold.json` that keeps an archive from any purge. Where the store
+has legal holds of its own (S3 Object Lock), the archive and its manifest get one too: credentials that may
+delete the sidecar still cannot delete a version S3 holds."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from engine.clock import Clock, iso, utc_now
 from engine.errors import ConfigError
 from engine.schemas import decode
 from engine.storage import Storage, read_bytes, write_bytes
+from engine.storage.errors import StorageFault
 
 UNREADABLE_HOLD = "unreadable hold file"
 
@@ -36,6 +39,8 @@ def place_hold(storage: Storage, name: str, reason: str, clock: Clock = utc_now)
         raise ConfigError("a hold needs a reason, e.g. 'incident 2026-11-02'", setting="reason")
     entry = find_archive(storage, name)
     hold = Hold(entry.name, reason.strip(), iso(clock()))
+    # The store's legal hold first: one it refuses leaves no sidecar claiming a hold that is not there.
+    set_legal_holds(storage, entry.ref, True, failed=f"{entry.name} was not held")
     write_bytes(storage, hold_key(entry.ref), json.dumps(asdict(hold), indent=1).encode() + b"\n")
     return hold
 
@@ -47,15 +52,47 @@ def release_hold(storage: Storage, name: str) -> Hold:
         ref = find_archive(storage, name).ref  # raises the usual "no such archive" with the listing's help
     hold = read_hold(storage, ref)
     if hold is None:
-        raise ConfigError(f"archive {name} is not held")
+        if not any(legal_holds(storage, ref)):  # a sidecar gone, its legal hold left: unhold lifts that too
+            raise ConfigError(f"archive {name} is not held")
+        hold = Hold(ref.name, "a legal hold in the storage, without its hold file", "")
+    # The store's legal hold goes first: one it refuses to lift leaves the archive held by both, as it was.
+    set_legal_holds(storage, ref, False, failed=f"the hold on {ref.name} stays")
     storage.delete(hold_key(ref))
     return hold
+
+
+def set_legal_holds(storage: Storage, ref: ArchiveRef, on: bool, failed: str) -> None:
+    """Sets or clears the store's own legal hold on the archive and its manifest, those still there; a refusal
+    says what it means for the hold (`failed`)."""
+    if storage.object_lock() is None:
+        return
+    try:
+        for key in (ref.name, ref.manifest_key):
+            if storage.stat(key) is not None:
+                storage.set_legal_hold(key, on)
+    except StorageFault as error:
+        raise type(error)(f"{error}; {failed}") from error
+
+
+def legal_holds(storage: Storage, ref: ArchiveRef) -> list[bool]:
+    """Whether the store's own legal hold is on the archive and on its manifest, those still there (none where the
+    store has no legal holds)."""
+    if storage.object_lock() is None:
+        return []
+    return [state for key in (ref.name, ref.manifest_key) if (state := storage.legal_hold(key)) is not None]
+
+
+def legal_hold_state(storage: Storage, ref: ArchiveRef) -> bool | None:
+    """Whether the store's legal hold keeps both; None where the store has none, or neither is there."""
+    states = legal_holds(storage, ref)
+    return all(states) if states else None
 
 
 @dataclass(frozen=True)
 class HoldListing:
     hold: Hold
     orphaned: bool  # its archive is gone: the hold protects nothing and can be released
+    locked: bool | None = None  # also under the store's legal hold (S3 Object Lock); None: the store has none
 
 
 def list_holds(storage: Storage) -> list[HoldListing]:
@@ -65,7 +102,7 @@ def list_holds(storage: Storage) -> list[HoldListing]:
     for info in storage.list(recursive=False):
         ref = parse_archive_name(info.key.removesuffix(HOLD_SUFFIX)) if info.key.endswith(HOLD_SUFFIX) else None
         if ref is not None and (hold := read_hold(storage, ref)) is not None:
-            found.append(HoldListing(hold, ref.name not in names))
+            found.append(HoldListing(hold, ref.name not in names, legal_hold_state(storage, ref)))
     return found
 
 

@@ -217,7 +217,8 @@ def apply_purge(
 ) -> PurgeResult:
     """Plans again from a fresh listing (never from a stale preview) and deletes the candidates. Each archive
     goes before its manifest, so an interrupted purge leaves at worst a manifest without archive, which
-    lists as nothing, never an archive that looks complete."""
+    lists as nothing, never an archive that looks complete. Deleting is destroying: on a bucket with Object Lock
+    every version goes, and one S3 still keeps (a legal hold, retention) is reported and skipped."""
     with (
         recorded_run(storage, "purge", clock, [], details={"max_age_days": policy.max_age_days}) as record,
         StorageLease(storage, "purge", exclusive=True, clock=clock) as lease,
@@ -231,10 +232,10 @@ def apply_purge(
                 result.skipped.append((decision.name, f"being read by {reader.describe()}; purged next time"))
                 continue
             try:
-                storage.delete(decision.name)
+                storage.destroy(decision.name)
                 checkpoint("purge.archive-deleted")
-                storage.delete(decision.entry.ref.manifest_key)
-            except StorageFault as error:  # one archive that cannot go (a link, a permission) stops nothing else
+                storage.destroy(decision.entry.ref.manifest_key)
+            except StorageFault as error:  # one that cannot go (a link, a permission, a lock) stops nothing else
                 result.skipped.append((decision.name, str(error)))
                 continue
             result.deleted.append(decision.name)
@@ -262,12 +263,12 @@ def purge_oplog(storage: Storage, plan: PurgePlan, result: PurgeResult) -> None:
             gap = Gap(stamp(after), stamp(resumed), iso(plan.now))
             write_bytes(storage, gap_key(gap), json.dumps(asdict(gap)).encode())
         for ref in plan.chunks:
-            storage.delete(ref.key + MANIFEST_SUFFIX)
-            storage.delete(ref.key)
+            storage.destroy(ref.key + MANIFEST_SUFFIX)
+            storage.destroy(ref.key)
             checkpoint("purge.chunk-deleted")
             result.chunks_deleted += 1
             result.freed_bytes += ref.size
         for key in plan.gaps:
-            storage.delete(key)
+            storage.delete(key)  # a record, not data: hidden is enough (its lock may outlast it)
     except StorageFault as error:
         result.skipped.append(("oplog chunks", f"{error}; the rest go next time"))

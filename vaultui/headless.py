@@ -532,10 +532,12 @@ def holds_command(arguments: argparse.Namespace) -> ExitCode:
 
     found = list_holds(_storage(arguments))
     if arguments.json:
-        print(json.dumps([{**asdict(item.hold), "orphaned": item.orphaned} for item in found], indent=1))
+        listed = [{**asdict(item.hold), "orphaned": item.orphaned, "locked": item.locked} for item in found]
+        print(json.dumps(listed, indent=1))
         return ExitCode.OK
     for item in found:
         state = "ORPHANED (archive gone: unhold releases it)" if item.orphaned else "held"
+        state += {True: ", S3 legal hold", False: ", NO S3 legal hold", None: ""}[item.locked]
         print(f"{item.hold.archive}  {state}  since {item.hold.held_at or '?'}: {item.hold.reason}")
     if not found:
         print("no holds")

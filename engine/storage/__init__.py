@@ -7,13 +7,14 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from engine.errors import ConfigError
-from engine.storage.base import AtomicWriter, ObjectInfo, Storage, read_bytes, write_bytes
+from engine.storage.base import AtomicWriter, ObjectInfo, ObjectLock, Storage, read_bytes, write_bytes
 from engine.storage.fs import FolderStorage
 
 __all__ = [
     "AtomicWriter",
     "FolderStorage",
     "ObjectInfo",
+    "ObjectLock",
     "Storage",
     "open_storage",
     "read_bytes",

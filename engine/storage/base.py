@@ -20,6 +20,15 @@ class ObjectInfo:
     modified: datetime
 
 
+@dataclass(frozen=True)
+class ObjectLock:
+    """A store's Object Lock (S3): its objects' versions can be made undeletable by legal holds, and by the
+    default retention every new object gets if the bucket has one (`mode` COMPLIANCE or GOVERNANCE, `days`)."""
+
+    mode: str | None = None
+    days: int | None = None
+
+
 class AtomicWriter:
     """A write stream whose object appears only on `commit()`; `abort()` (or an exception) leaves no trace.
 
@@ -90,6 +99,24 @@ class Storage(Protocol):
 
     def delete(self, key: str) -> None:
         """Removes the object; a missing object is not an error."""
+        ...
+
+    def destroy(self, key: str) -> None:
+        """Removes the object's data for good, what a purge promises: where `delete` only hides it (a bucket with
+        Object Lock keeps every version) every version goes; ObjectLocked when the store keeps one for now."""
+        ...
+
+    def object_lock(self) -> ObjectLock | None:
+        """The store's Object Lock, or None when it has none (a folder, a bucket without it)."""
+        ...
+
+    def set_legal_hold(self, key: str, on: bool) -> bool:
+        """Sets or clears the store's own legal hold on the object (one that vaultui's own credentials may be
+        unable to lift); False when the store has none."""
+        ...
+
+    def legal_hold(self, key: str) -> bool | None:
+        """Whether the store's legal hold is on the object; None when the store has none or the object is gone."""
         ...
 
 

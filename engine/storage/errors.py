@@ -20,3 +20,8 @@ class AccessDenied(StorageFault):
 
 class TransientFault(StorageFault):
     """A timeout, a dropped connection, a 5xx or throttling: the same call may succeed later."""
+
+
+class ObjectLocked(StorageFault):
+    """The storage itself keeps the object for now (an S3 Object Lock legal hold or retention): not a fault of
+    the credentials, and it may go later."""

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from engine.storage.base import AtomicWriter, ObjectInfo
+from engine.storage.base import AtomicWriter, ObjectInfo, ObjectLock
 from engine.storage.errors import AccessDenied, ObjectMissing, StorageFault
 
 PARTIAL_SUFFIX = ".partial"
@@ -192,3 +192,15 @@ class FolderStorage:
             path.unlink(missing_ok=True)
         except OSError as error:
             raise _explain(error, "delete", path) from error
+
+    def destroy(self, key: str) -> None:
+        self.delete(key)  # a file has no versions: deleting it is destroying it
+
+    def object_lock(self) -> ObjectLock | None:
+        return None
+
+    def set_legal_hold(self, key: str, on: bool) -> bool:
+        return False
+
+    def legal_hold(self, key: str) -> bool | None:
+        return None

@@ -7,7 +7,7 @@ import io
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 import boto3
@@ -21,8 +21,8 @@ from botocore.exceptions import (
 )
 from urllib3.exceptions import HTTPError
 
-from engine.storage.base import AtomicWriter, ObjectInfo
-from engine.storage.errors import AccessDenied, ObjectMissing, StorageFault, TransientFault
+from engine.storage.base import AtomicWriter, ObjectInfo, ObjectLock
+from engine.storage.errors import AccessDenied, ObjectLocked, ObjectMissing, StorageFault, TransientFault
 
 # S3's smallest part is 5 MiB; 16 MiB parts keep request counts low while bounding memory per writer. An
 # upload holds at most 10,000 parts, so parts grow (see part_size) and those past PART_SIZE spool to disk.
@@ -40,6 +40,11 @@ _TRANSIENT_CODES = {
     "ServiceUnavailable",
 }
 _CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
+_DENIED_CODES = {"AccessDenied", "403", "Forbidden"}
+# Answers to "what is this bucket's Object Lock" that mean it has none, or none these credentials may see (then
+# vaultui does as on any bucket: a hold is its sidecar alone, a purge a plain delete).
+_NO_LOCK_CODES = {"ObjectLockConfigurationNotFoundError", "NotImplemented", "MethodNotAllowed", "InvalidRequest"}
+_NO_LOCK_CODES |= _DENIED_CODES
 
 
 class S3Storage:
@@ -70,6 +75,8 @@ class S3Storage:
         )
         self._client_arguments = {"endpoint_url": endpoint_url, "region_name": region, "config": config}
         self._single_try_client: Any = None if client is None else client
+        self._lock: ObjectLock | None = None
+        self._lock_known = False
 
     @property
     def single_try_client(self) -> Any:
@@ -85,8 +92,9 @@ class S3Storage:
         where = f" at {self.endpoint_url}" if self.endpoint_url else ""
         return f"s3://{self.bucket}/{self.prefix}{where}"
 
-    def explain(self, error: Exception, action: str, key: str = "") -> StorageFault:
-        """One line naming what failed and the fix, for any boto3 failure."""
+    def explain(self, error: Exception, action: str, key: str = "", permission: str = "") -> StorageFault:
+        """One line naming what failed and the fix, for any boto3 failure; `permission` names the IAM action a
+        denial lacks."""
         target = f"s3://{self.bucket}/{self.prefix}{key}"
         if isinstance(error, NoCredentialsError):
             return AccessDenied(
@@ -107,8 +115,9 @@ class S3Storage:
                     f"S3 rejected the credentials ({code}) to {action} {target}: "
                     "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
                 )
-            if code in ("AccessDenied", "403", "Forbidden"):
-                return AccessDenied(f"S3 denied permission to {action} {target}: grant it to these credentials")
+            if code in _DENIED_CODES:
+                grant = f"grant {permission}" if permission else "grant it"
+                return AccessDenied(f"S3 denied permission to {action} {target}: {grant} to these credentials")
             message = error.response.get("Error", {}).get("Message", "") or code
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             if code in _TRANSIENT_CODES or (isinstance(status, int) and status >= 500):
@@ -189,6 +198,102 @@ class S3Storage:
             self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
         except (ClientError, BotoCoreError) as error:
             raise self.explain(error, "delete", key) from error
+
+    def destroy(self, key: str) -> None:
+        if self.object_lock() is None:
+            self.delete(key)
+            return
+        # Object Lock buckets are versioned: a plain delete only hides the data behind a delete marker (and always
+        # "succeeds", locked or not). Versions go oldest first, so one S3 refuses leaves the newest in place, never
+        # an older one brought back.
+        for version in self._versions(key):
+            try:
+                self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key, VersionId=version)
+            except ClientError as error:
+                denied = error.response.get("Error", {}).get("Code") in _DENIED_CODES
+                locked = self._lock_on(key, version) if denied else None
+                raise locked or self.explain(error, "delete a version of", key, "s3:DeleteObjectVersion") from error
+            except BotoCoreError as error:
+                raise self.explain(error, "delete a version of", key) from error
+
+    def _versions(self, key: str) -> list[str]:
+        """The version ids of `key`: its data oldest first, then its delete markers."""
+        full = self.prefix + key
+        data: list[str] = []
+        markers: list[str] = []
+        try:
+            for page in self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=full):
+                data += [item["VersionId"] for item in page.get("Versions", []) if item["Key"] == full]
+                markers += [item["VersionId"] for item in page.get("DeleteMarkers", []) if item["Key"] == full]
+        except (ClientError, BotoCoreError) as error:
+            raise self.explain(error, "list the versions of", key, "s3:ListBucketVersions") from error
+        return data[::-1] + markers  # S3 lists each key's versions newest first
+
+    def _lock_on(self, key: str, version: str) -> ObjectLocked | None:
+        """Why S3 keeps that version, when its Object Lock does (a refusal says only "Access Denied")."""
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self.prefix + key, VersionId=version)
+        except (ClientError, BotoCoreError):
+            return None  # cannot tell: the refusal is reported as it came
+        if head.get("ObjectLockLegalHoldStatus") == "ON":
+            return ObjectLocked(f"{key} is under an S3 legal hold in {self.url}: it stays until the hold is released")
+        until = head.get("ObjectLockRetainUntilDate")
+        if isinstance(until, datetime) and until > datetime.now(UTC):
+            return ObjectLocked(
+                f"{key} is locked until {until.astimezone(UTC):%Y-%m-%d %H:%M} UTC by S3 Object Lock "
+                f"({head.get('ObjectLockMode', 'retention')} mode): it goes once that passes"
+            )
+        return None
+
+    def object_lock(self) -> ObjectLock | None:
+        if not self._lock_known:  # asked once per storage: it changes only when an operator reconfigures the bucket
+            self._lock = self._read_object_lock()
+            self._lock_known = True
+        return self._lock
+
+    def _read_object_lock(self) -> ObjectLock | None:
+        try:
+            answer = self.client.get_object_lock_configuration(Bucket=self.bucket)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code", "") in _NO_LOCK_CODES:
+                return None
+            raise self.explain(error, "read the Object Lock configuration of") from error
+        except BotoCoreError as error:
+            raise self.explain(error, "read the Object Lock configuration of") from error
+        configuration = answer.get("ObjectLockConfiguration", {})
+        if configuration.get("ObjectLockEnabled") != "Enabled":
+            return None
+        default = configuration.get("Rule", {}).get("DefaultRetention", {})
+        days = default.get("Days") or 365 * (default.get("Years") or 0) or None
+        return ObjectLock(default.get("Mode"), days)
+
+    def set_legal_hold(self, key: str, on: bool) -> bool:
+        if self.object_lock() is None:
+            return False
+        action = "set a legal hold on" if on else "release the legal hold on"
+        try:
+            self.client.put_object_legal_hold(
+                Bucket=self.bucket, Key=self.prefix + key, LegalHold={"Status": "ON" if on else "OFF"}
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise self.explain(error, action, key, "s3:PutObjectLegalHold") from error
+        return True
+
+    def legal_hold(self, key: str) -> bool | None:
+        if self.object_lock() is None:
+            return None
+        try:
+            answer = self.client.get_object_legal_hold(Bucket=self.bucket, Key=self.prefix + key)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code == "NoSuchObjectLockConfiguration":
+                return False  # AWS's answer for an object never held
+            if code in ("NoSuchKey", "404", "NoSuchVersion"):
+                return None
+            raise self.explain(error, "read the legal hold of", key, "s3:GetObjectLegalHold") from error
+        except BotoCoreError as error:
+            raise self.explain(error, "read the legal hold of", key) from error
+        return answer.get("LegalHold", {}).get("Status") == "ON"
 
     def _incomplete_uploads(self, started_before: datetime) -> list[dict[str, Any]]:
         try:
