@@ -4,7 +4,8 @@ Backup: vaultui per codec and dumper vs mongodump + tar czf and mongodump --arch
 native loader in one read (staging collections, then the swap) and in two (verify, then load) vs the real
 mongorestore --archive --gzip, mongorestore through vaultui's loader option, and the old way (tar xzf +
 mongorestore). Codecs
-alone on the same tar stream. The read-back every backup makes before its commit, timed alone from a folder
+alone on the same tar stream, and age encryption alone (its share of a backup), beside an encrypted backup
+and restore. The read-back every backup makes before its commit, timed alone from a folder
 and from S3. Prints seconds, sizes, throughput and ratios.
 
 Usage: python -m bench.backup_restore [DOCUMENTS]   (default 100000)"""
@@ -22,10 +23,12 @@ from pathlib import Path
 
 import boto3
 import pymongo
+from pyrage import x25519
 
 from engine.archive import open_compressor, open_decompressor, parse_archive_name
 from engine.backup import BackupOptions, BackupResult, read_back, run_backup
 from engine.catalog import find_archive
+from engine.encryption import AgeReader, AgeWriter, use_identity_file
 from engine.manifest import Manifest
 from engine.remap import Rename
 from engine.restore import RestoreRequest, run_restore
@@ -106,6 +109,24 @@ def codec_rows(archive: Path) -> list[tuple[str, float, float]]:
     return rows
 
 
+def age_rows(archive: Path, identity: x25519.Identity) -> list[tuple[str, float]]:
+    """Encryption alone, through the same streams a backup and a restore use, on the compressed archive."""
+    data = archive.read_bytes()
+    sealed = io.BytesIO()
+
+    def encrypt() -> None:
+        with AgeWriter(sealed, [identity.to_public()]) as writer:
+            for start in range(0, len(data), 1 << 20):
+                writer.write(data[start : start + (1 << 20)])
+
+    def decrypt() -> None:
+        with AgeReader(io.BytesIO(sealed.getvalue()), [identity], archive.name) as reader:
+            while reader.read(1 << 20):
+                pass
+
+    return [("encrypt (AgeWriter)", clock(encrypt)[0]), ("decrypt (AgeReader)", clock(decrypt)[0])]
+
+
 def _compress(codec: str, sink: io.BytesIO, data: bytes) -> None:
     with open_compressor(codec, sink) as compressor:
         compressor.write(data)
@@ -161,8 +182,13 @@ def main() -> None:
             seconds, _ = clock(lambda: archive_dump(server.url, binaries["mongodump"], dumped))
             backups.append(("mongodump --archive --gzip", seconds, dumped.stat().st_size))
             results: dict[str, BackupResult] = {}
+            identity = x25519.Identity.generate()
+            (work / "key.txt").write_text(f"{identity}\n")
+            use_identity_file(str(work / "key.txt"))
+            sealed = (str(identity.to_public()),)
             for label, options in [
                 ("vaultui native, zstd", BackupOptions(codec="zstd", namespaces=chosen)),
+                ("vaultui native, zstd + age", BackupOptions(codec="zstd", namespaces=chosen, recipients=sealed)),
                 ("vaultui native, gzip", BackupOptions(codec="gzip", namespaces=chosen)),
                 ("vaultui mongodump, zstd", BackupOptions(codec="zstd", dumper="mongodump", namespaces=chosen)),
             ]:
@@ -185,16 +211,19 @@ def main() -> None:
             restores.append(("old way: tar xzf + mongorestore", seconds))
             seconds, _ = clock(lambda: archive_restore(server.url, binaries["mongorestore"], dumped, "r_archive"))
             restores.append(("mongorestore --archive --gzip (no verify)", seconds))
-            for index, (label, loader, workers, two_pass) in enumerate(
+            sealed_manifest = results["vaultui native, zstd + age"].manifest
+            for index, (label, loader, workers, two_pass, chosen_manifest) in enumerate(
                 [
-                    ("vaultui single pass (staging+swap), 1 worker", "native", 1, False),
-                    ("vaultui single pass (staging+swap), 4 workers", "native", 4, False),
-                    ("vaultui two pass (verify, then load), 4 workers", "native", 4, True),
-                    ("vaultui via real mongorestore", "mongorestore", 4, False),
+                    ("vaultui single pass (staging+swap), 1 worker", "native", 1, False, manifest),
+                    ("vaultui single pass (staging+swap), 4 workers", "native", 4, False, manifest),
+                    ("vaultui single pass, 4 workers, zstd + age", "native", 4, False, sealed_manifest),
+                    ("vaultui two pass (verify, then load), 4 workers", "native", 4, True, manifest),
+                    ("vaultui via real mongorestore", "mongorestore", 4, False, manifest),
                 ]
             ):
+                folder = zstd_folder if chosen_manifest is manifest else work / "vaultui_native_zstd_+_age"
                 request = RestoreRequest(
-                    archive=manifest.archive,
+                    archive=chosen_manifest.archive,
                     loader=loader,
                     two_pass=two_pass,
                     insert_workers=workers,
@@ -202,11 +231,12 @@ def main() -> None:
                     renames=(Rename(f"{DATABASE}.*", f"r_{index}.*"),),
                 )
                 seconds, result = clock(
-                    lambda request=request: run_restore(open_storage(str(zstd_folder)), server.url, request)
+                    lambda request=request, folder=folder: run_restore(open_storage(str(folder)), server.url, request)
                 )
                 assert result.documents == documents, (label, result.documents)
                 restores.append((label, seconds))
             codecs = codec_rows(zstd_folder / manifest.archive)
+            ages = age_rows(zstd_folder / manifest.archive, identity)
             read_backs = read_back_rows(zstd_folder, manifest)
             verifies = verify_rows(zstd_folder, manifest)
     finally:
@@ -235,6 +265,10 @@ def main() -> None:
     print(f"\n{'codec alone, same tar stream':<44} {'MB/s':>8} {'ratio':>7}")
     for label, speed, ratio in codecs:
         print(f"{label:<44} {speed:8.1f} {ratio:6.1f}x")
+    archive_mb = manifest.archive_bytes / 1e6
+    print(f"\n{'age alone, on the compressed archive':<44} {'MB/s':>8} {'seconds':>8} {'of backup':>10}")
+    for label, seconds in ages:
+        print(f"{label:<44} {archive_mb / seconds:8.1f} {seconds:8.3f} {seconds / native_seconds:9.2%}")
 
 
 if __name__ == "__main__":
