@@ -233,6 +233,7 @@ class ArchivesScreen(VaultScreen):
                 f"took {manifest.duration_seconds:.1f}s, {humanize.intcomma(manifest.documents)} documents, "
                 f"{humanize.naturalsize(manifest.bson_bytes, binary=True)} of BSON",
                 f"sha256 {manifest.archive_sha256[:16]}…",
+                "encrypted with age to " + ", ".join(manifest.recipients) if manifest.recipients else "not encrypted",
                 "oplog "
                 + (
                     f"{manifest.oplog_start} → {manifest.oplog_end}"
