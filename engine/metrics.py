@@ -57,6 +57,18 @@ def build_registry(summary: StatusSummary) -> CollectorRegistry:
     Gauge("vaultui_restore_duration_seconds", "Duration of the newest real restore", registry=registry).set(
         restore.duration_seconds if restore else float("nan")
     )
+    forecast = summary.forecast
+    Gauge(
+        "vaultui_restore_forecast_seconds",
+        "Expected restore time of the newest good archive, fitted on restores and drills (NaN: none measured)",
+        registry=registry,
+    ).set(forecast.expected_seconds if forecast else float("nan"))
+    days = forecast.days_to_rto if forecast else None
+    Gauge(
+        "vaultui_rto_forecast_days",
+        "Days until restores pass the RTO at the current archive growth (NaN: not growing or unknown)",
+        registry=registry,
+    ).set(float("nan") if days is None else days)
     coverage = summary.coverage
     rpo = summary.rpo_seconds
     Gauge("vaultui_rpo_seconds", "Time since the newest second a restore can reach (NaN: none)", registry=registry).set(

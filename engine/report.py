@@ -18,6 +18,7 @@ from engine.holds import read_holds
 from engine.ledger import RunRecord, check_ledger, list_runs
 from engine.retention import RetentionPolicy, plan_purge
 from engine.rto import DEFAULT_RTO_SECONDS, recovery_met
+from engine.rto_forecast import forecast_rto
 from engine.states import NOT_A_RECOVERY, read_verifications
 from engine.storage import Storage
 
@@ -57,7 +58,8 @@ def build_report(
         target_percent=target_percent,
         evidence=Evidence.from_runs((entry.name for entry in entries), runs),
     )
-    plan = plan_purge(entries, read_holds(storage, entries), policy, now, read_verifications(storage))
+    verifications = read_verifications(storage)
+    plan = plan_purge(entries, read_holds(storage, entries), policy, now, verifications)
     past_limit = [
         {"archive": decision.name, "age_days": decision.age_days, "why_kept": decision.reason}
         for decision in plan.keepers
@@ -82,8 +84,10 @@ def build_report(
         for run in sorted(in_month, key=lambda run: run.started)
         if run.kind in ("restore", "drill") and run.result not in NOT_A_RECOVERY
     ]
-    coverage = compute_coverage(storage, entries, read_verifications(storage), now)
+    coverage = compute_coverage(storage, entries, verifications, now)
     until = min(end, now)
+    newest_good = next((e for e in entries if e.status != "incomplete" and verifications.get(e.name, True)), None)
+    forecast = forecast_rto(runs, newest_good.size if newest_good else None, rto_seconds, now)
     return {
         "month": month,
         "generated_at": now.astimezone(UTC).isoformat(timespec="seconds"),
@@ -97,7 +101,17 @@ def build_report(
             "target_met": not compliance.below_target,
             "missed": [{"slot": slot.start.isoformat(), "cause": slot.cause} for slot in compliance.missed],
         },
-        "recovery": {"rto_seconds": rto_seconds, "runs": recoveries},
+        "recovery": {
+            "rto_seconds": rto_seconds,
+            "runs": recoveries,
+            "forecast": None
+            if forecast is None
+            else {
+                "expected_seconds": round(forecast.expected_seconds, 1),
+                "days_to_rto": None if forecast.days_to_rto is None else round(forecast.days_to_rto, 1),
+                "text": forecast.describe(),
+            },
+        },
         "ledger": {
             "intact": ledger.intact,
             "checked": ledger.checked,
@@ -222,6 +236,10 @@ def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[st
         ),
     ]
     sizes = [[row["archive"], row["time"], str(row["bytes"]), row["status"]] for row in report["archives"]]
+    forecast = report["recovery"]["forecast"]
+    forecast_text = (
+        f"Forecast: {forecast['text']}." if forecast else "Forecast: none until a restore or drill has been measured."
+    )
     point = report["recovery_point"]
     spans = [[row["from"], row["to"], "restorable to the second"] for row in point["spans"]]
     spans += [
@@ -242,7 +260,7 @@ def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[st
             "Restores and drills",
             ["kind", "started", "archive", "result", "seconds", "RTO s", "RTO met"],
             runs,
-            [] if runs else ["None this month."],
+            ([] if runs else ["None this month."]) + [forecast_text],
         ),
         ("Retention", ["archive past the limit", "age (days)", "kept because"], past, retention_text),
         ("Retention adherence", ["archive destroyed", "purged at", "age (days)", "on schedule"], destroyed, adherence),

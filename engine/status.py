@@ -24,6 +24,7 @@ from engine.lease import LeaseInfo, read_leases
 from engine.ledger import LedgerCheck, RunRecord, check_chain, read_raw, read_runs, run_keys, select_keys
 from engine.retention import PurgePlan, RetentionPolicy, plan_purge
 from engine.rto import DEFAULT_RTO_SECONDS
+from engine.rto_forecast import RtoForecast, forecast_rto
 from engine.states import NOT_A_RECOVERY, ArchiveState, archive_state, evidence_keys, latest_verifications
 from engine.storage import ObjectInfo, Storage
 
@@ -47,6 +48,7 @@ class StatusSummary:
     # Encrypted archives that no configured age identity opens (after a key rotation, say): None when no
     # identity is configured here (the backup's own pod holds only public keys), so none was checked.
     unopenable: list[str] | None = None
+    forecast: RtoForecast | None = None  # the newest good archive's restore time, and when it passes the RTO
 
     @property
     def rpo_seconds(self) -> float | None:
@@ -161,6 +163,10 @@ def summarize(
         window_days,
     )
     summary.unopenable = unopenable_archives(storage, entries)
+    newest_good = next(
+        (entry for entry in entries if entry.status != "incomplete" and verifications.get(entry.name, True)), None
+    )
+    summary.forecast = forecast_rto(runs, newest_good.size if newest_good else None, rto_seconds, now)
     return summary
 
 

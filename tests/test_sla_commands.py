@@ -127,7 +127,9 @@ def test_status_exit_code_and_metrics_file(backups: Path, tmp_path: Path) -> Non
     for days in range(1, 6):  # each backup's archive is there and was read back: evidence, not a claim
         record_run(storage, record("backup", now - timedelta(days=days), "success", seconds=42, read_back=True))
         fake_archive(backups, now - timedelta(days=days))
-    record_run(storage, record("drill", now - timedelta(hours=3), "success", seconds=75, rto_seconds=600))
+    drill = record("drill", now - timedelta(hours=3), "success", seconds=75, rto_seconds=600)
+    drill.bytes = 50  # half the size of the archives: the forecast for the newest is twice the drill's time
+    record_run(storage, drill)
     metrics = tmp_path / "vaultui.prom"
     env = {"VAULTUI_STORAGE": str(backups)}
 
@@ -137,10 +139,12 @@ def test_status_exit_code_and_metrics_file(backups: Path, tmp_path: Path) -> Non
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr
     state = json.loads(healthy.stdout)
     assert state["compliance_percent"] == 100.0 and state["last_drill"]["duration_seconds"] == 75
+    assert state["forecast"]["expected_seconds"] == 150 and state["forecast"]["samples"] == 1
 
     families = {family.name: family for family in text_string_to_metric_families(metrics.read_text())}
     assert families["vaultui_compliance_ratio"].samples[0].value == 1.0
     assert families["vaultui_archives"].samples[0].value == 5
+    assert families["vaultui_restore_forecast_seconds"].samples[0].value == 150
     runs = {
         (sample.labels["kind"], sample.labels["result"]): sample.value
         for sample in families["vaultui_recent_runs"].samples
@@ -156,6 +160,8 @@ def test_status_exit_code_and_metrics_file(backups: Path, tmp_path: Path) -> Non
     assert below.returncode == ExitCode.COMPLIANCE_BELOW_TARGET
     assert "BELOW TARGET" in below.stdout and "no backup ran" in below.stdout
     assert f"last success {now - timedelta(days=1):%Y-%m-%d %H:%M} UTC (a day ago)" in below.stdout
+    forecast = "forecast     restoring the newest archive (100 B) should take about 2m30s (from 1 measured restore or"
+    assert forecast in below.stdout
 
 
 @pytest.mark.parametrize(
@@ -182,12 +188,11 @@ def fixed_history(folder: Path) -> None:
         if run.succeeded and run.archive and run.started >= NOW - timedelta(days=100):
             (folder / run.archive).write_bytes(b"x" * (1000 + run.started.day))
             (folder / f"{run.archive}.manifest.json").write_text("{}")
-    record_run(
-        storage, record("drill", datetime(2026, 11, 8, 3, tzinfo=UTC), "success", seconds=312.5, rto_seconds=600)
-    )
-    record_run(
-        storage, record("restore", datetime(2026, 11, 19, 9, tzinfo=UTC), "success", seconds=671, rto_seconds=600)
-    )
+    drill = record("drill", datetime(2026, 11, 8, 3, tzinfo=UTC), "success", seconds=312.5, rto_seconds=600)
+    restore = record("restore", datetime(2026, 11, 19, 9, tzinfo=UTC), "success", seconds=671, rto_seconds=600)
+    drill.bytes, restore.bytes = 1008, 1019  # the archives they read (what the RTO forecast is fitted on)
+    record_run(storage, drill)
+    record_run(storage, restore)
     # Retention on record: two archives destroyed at 90+ days, and one deleted early by hand through a purge
     # with a shorter limit, which the report must call out.
     purged = ["20260801T000500Z.tar.zst", "20260802T000500Z.tar.zst", "20261015T120000Z.tar.zst"]

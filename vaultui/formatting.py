@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from engine.clock import duration_text
 
-def duration_text(seconds: float) -> str:
-    """1m12s for a minute and more, 4.2s below."""
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes}m{rest:02d}s" if minutes else f"{seconds:.1f}s"
+__all__ = ["duration_text", "short_age"]
 
 
 def short_age(age: timedelta) -> str:

@@ -700,6 +700,18 @@ def status(arguments: argparse.Namespace) -> ExitCode:
                         "oplog_bytes": summary.coverage.bytes,
                         "gaps": [{"after": gap.after, "resumed": gap.resumed} for gap in summary.coverage.gaps],
                     },
+                    "forecast": None
+                    if summary.forecast is None
+                    else {
+                        "samples": summary.forecast.samples,
+                        "fixed_seconds": round(summary.forecast.fixed_seconds, 3),
+                        "seconds_per_gib": round(summary.forecast.seconds_per_byte * 1024**3, 3),
+                        "newest_bytes": summary.forecast.newest_bytes,
+                        "expected_seconds": round(summary.forecast.expected_seconds, 1),
+                        "growth_bytes_per_day": summary.forecast.growth_bytes_per_day,
+                        "days_to_rto": summary.forecast.days_to_rto,
+                        "text": summary.forecast.describe(),
+                    },
                     "healthy": summary.healthy,
                 },
                 indent=1,
@@ -771,6 +783,9 @@ def status(arguments: argparse.Namespace) -> ExitCode:
                     f"last {kind:<8}{run.started_at} {run.result}, {duration_text(run.duration_seconds)} "
                     f"(RTO {duration_text(summary.rto_seconds)}: {verdict(recovery_met(run, summary.rto_seconds))})"
                 )
+        print(
+            f"forecast     {summary.forecast.describe() if summary.forecast else 'none until a restore or drill ran'}"
+        )
     if summary.compliance.below_target or summary.compliance.stale:
         return ExitCode.COMPLIANCE_BELOW_TARGET
     return ExitCode.RPO_EXCEEDED if summary.rpo_exceeded else ExitCode.OK

@@ -85,4 +85,7 @@ class ComplianceScreen(VaultScreen):
             )
         if not recoveries:
             lines.append("no restore or drill yet: press d on the archives view to run a drill")
+        if summary.forecast is not None:
+            color = "green" if summary.forecast.within_rto else "red"
+            lines.append(f"[{color}]forecast[/{color}]: {summary.forecast.describe()}")
         self.query_one("#rto-panel", Static).update("\n".join(lines))

@@ -1,0 +1,146 @@
+"""How long a restore of the newest archive should take, and when restores will pass the RTO as archives grow.
+
+Both come from the ledger: restores and drills record the archive's size and how long they took, and backups
+the size of each archive they made. A restore's time is fitted as fixed cost + size / rate (least squares once
+sizes vary, else the observed rate alone); growth as a straight line through the window's archive sizes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from engine.clock import duration_text
+from engine.ledger import RunRecord
+
+# Fewer restores than this, or sizes within this spread, and the fit has no slope to trust: rate alone.
+MIN_FIT_SAMPLES = 3
+MIN_SIZE_SPREAD = 1.2  # largest / smallest
+MIN_GROWTH_SAMPLES = 5
+MIN_GROWTH_DAYS = 3.0
+
+
+@dataclass(frozen=True)
+class RtoForecast:
+    samples: int  # restores and drills the fit is made from
+    fixed_seconds: float  # per restore, whatever the size (connection, index builds, the swap)
+    seconds_per_byte: float
+    newest_bytes: int
+    rto_seconds: float
+    growth_bytes_per_day: float | None = None  # None: too few backups to tell
+    now: datetime | None = None
+
+    @property
+    def expected_seconds(self) -> float:
+        return self.seconds_for(self.newest_bytes)
+
+    def seconds_for(self, size: float) -> float:
+        return self.fixed_seconds + size * self.seconds_per_byte
+
+    @property
+    def within_rto(self) -> bool:
+        return self.expected_seconds <= self.rto_seconds
+
+    @property
+    def bytes_at_rto(self) -> float:
+        """The archive size whose restore would take the whole RTO."""
+        return max(0.0, (self.rto_seconds - self.fixed_seconds) / self.seconds_per_byte)
+
+    @property
+    def days_to_rto(self) -> float | None:
+        """Days until the newest archive's restore passes the RTO at the current growth; None when archives do
+        not grow (or growth is unknown), 0 when it already does."""
+        if not self.within_rto:
+            return 0.0
+        if not self.growth_bytes_per_day or self.growth_bytes_per_day <= 0:
+            return None
+        return (self.bytes_at_rto - self.newest_bytes) / self.growth_bytes_per_day
+
+    @property
+    def exceeds_on(self) -> datetime | None:
+        days = self.days_to_rto
+        return self.now + timedelta(days=days) if days is not None and self.now is not None else None
+
+    def describe(self) -> str:
+        """One sentence for status, the report and the dashboard."""
+        measured = "restore or drill" if self.samples == 1 else "restores and drills"
+        text = (
+            f"restoring the newest archive ({size_text(self.newest_bytes)}) should take about "
+            f"{duration_text(self.expected_seconds)} (from {self.samples} measured {measured})"
+        )
+        rto = duration_text(self.rto_seconds)
+        if not self.within_rto:
+            return f"{text}: PAST the RTO of {rto} already"
+        if self.growth_bytes_per_day is None:
+            return f"{text}; not enough backup sizes on record yet to tell how archives grow"
+        if self.growth_bytes_per_day <= 0:
+            return f"{text}; archives are not growing, so restores stay within the RTO of {rto}"
+        days = self.days_to_rto or 0.0
+        when = f" ({self.exceeds_on:%Y-%m-%d})" if self.exceeds_on and days < 365 * 100 else ""
+        return (
+            f"{text}; at current growth (+{size_text(self.growth_bytes_per_day)} a day) restores pass the RTO of "
+            f"{rto} in ~{days:,.0f} days{when}"
+        )
+
+
+def size_text(size: float) -> str:
+    """Binary units, one decimal: 2.2 MiB."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+def fit_restores(runs: list[RunRecord]) -> tuple[float, float, int] | None:
+    """(fixed seconds, seconds per byte, samples) from successful restores and drills that recorded a size."""
+    points = [
+        (float(run.bytes), load_seconds(run))
+        for run in runs
+        if run.kind in ("restore", "drill") and run.succeeded and run.bytes and load_seconds(run) > 0
+    ]
+    if not points:
+        return None
+    sizes = [size for size, _ in points]
+    if len(points) >= MIN_FIT_SAMPLES and max(sizes) >= MIN_SIZE_SPREAD * min(sizes):
+        mean_size = sum(sizes) / len(points)
+        mean_seconds = sum(seconds for _, seconds in points) / len(points)
+        spread = sum((size - mean_size) ** 2 for size in sizes)
+        slope = sum((size - mean_size) * (seconds - mean_seconds) for size, seconds in points) / spread
+        fixed = mean_seconds - slope * mean_size
+        if slope > 0 and fixed >= 0:
+            return fixed, slope, len(points)
+    # Too little spread (or a fit that says bigger restores are faster): the observed rate, no fixed part.
+    return 0.0, sum(seconds for _, seconds in points) / sum(sizes), len(points)
+
+
+def load_seconds(run: RunRecord) -> float:
+    """A restore's time without its oplog replay (a restore to a time replays as much as the time asks)."""
+    replay = run.details.get("replay_seconds") if isinstance(run.details, dict) else None
+    return run.duration_seconds - (float(replay) if isinstance(replay, int | float) else 0.0)
+
+
+def archive_growth(backups: list[RunRecord]) -> float | None:
+    """Bytes per day the archives grow by, a least-squares line through successful backups' sizes."""
+    points = [(run.started.timestamp() / 86400, float(run.bytes)) for run in backups if run.succeeded and run.bytes]
+    if len(points) < MIN_GROWTH_SAMPLES:
+        return None
+    days = [day for day, _ in points]
+    if max(days) - min(days) < MIN_GROWTH_DAYS:
+        return None
+    mean_day = sum(days) / len(points)
+    mean_size = sum(size for _, size in points) / len(points)
+    spread = sum((day - mean_day) ** 2 for day in days)
+    return sum((day - mean_day) * (size - mean_size) for day, size in points) / spread
+
+
+def forecast_rto(
+    runs: list[RunRecord], newest_bytes: int | None, rto_seconds: float, now: datetime
+) -> RtoForecast | None:
+    """The forecast for an archive of `newest_bytes`, or None before any restore or drill was measured."""
+    fitted = fit_restores(runs)
+    if fitted is None or not newest_bytes:
+        return None
+    fixed, per_byte, samples = fitted
+    growth = archive_growth([run for run in runs if run.kind == "backup"])
+    return RtoForecast(samples, fixed, per_byte, newest_bytes, rto_seconds, growth, now)
