@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import time
 import uuid
@@ -18,6 +19,15 @@ from engine.errors import KubernetesError
 from engine.restore import REQUEST_ENV
 
 DEFAULT_IMAGE_HINT = "mongo"
+# Restore Jobs run as this token-less ServiceAccount, never as the backup's (k8s/base/serviceaccount.yaml).
+RESTORE_JOB_SERVICE_ACCOUNT = "vaultui-restore-job"
+# The backup's storage Secret (writes new objects) becomes the restore's (reads) in a restore Job, so a restore
+# never carries the backup credential; k8s/base/restore-admission.yaml admits no other Secret.
+RESTORE_SECRETS = {"vaultui-s3-backup": "vaultui-s3-restore"}
+# Encrypted archives open with the age identity of this optional Secret (key identity.txt), mounted only into
+# restore Jobs: the backup CronJob holds public keys alone.
+AGE_IDENTITY_SECRET = "vaultui-age-identity"
+AGE_IDENTITY_DIR = "/var/run/vaultui-age"
 
 
 @dataclass(frozen=True)
@@ -60,9 +70,25 @@ def connect(context: str | None = None, namespace: str | None = None) -> KubeTar
     return KubeTarget(api, namespace or context_namespace or "default", chosen)
 
 
+def _admission_refusal(error: ApiException) -> str:
+    """What an admission policy said when it refused the request ("" when none did: RBAC or anything else)."""
+    try:
+        message = str(json.loads(error.body or "{}").get("message", ""))
+    except (ValueError, AttributeError):
+        return ""
+    _, found, said = message.partition("denied request: ")
+    return said if found and "AdmissionPolicy" in message else ""
+
+
 def explain(error: ApiException | HTTPError, verb: str, resource: str, namespace: str) -> KubernetesError:
     """One line for an API failure; a 403 names the missing permission."""
     if isinstance(error, ApiException):
+        refused = _admission_refusal(error)
+        if refused:
+            return KubernetesError(
+                f"the cluster's admission policy refused to {verb} {resource} in namespace {namespace!r}: {refused} "
+                "(restore Jobs must be exactly the ones vaultui makes: see k8s/base/restore-admission.yaml)"
+            )
         if error.status == 403:
             return KubernetesError(
                 f"forbidden: cannot {verb} {resource} in namespace {namespace!r}; grant the verb {verb!r} on "
@@ -173,20 +199,46 @@ def mongodb_port(target: KubeTarget, pod: MongoPod) -> int:
     return 27017
 
 
+def _restore_secret(name: str | None) -> str | None:
+    return RESTORE_SECRETS.get(name or "", name)
+
+
 def restore_job(cronjob: client.V1CronJob, pod: MongoPod, port: int, request_json: str, name: str) -> client.V1Job:
-    """A Job from the backup CronJob's pod template (same image, identity, secrets, volumes, security), that
-    restores into one pod through its stable DNS name. The request travels whole, as JSON in an environment
-    variable that the Job's `restore --request-env` parses with the same code that wrote it. The source URI's
-    Secret also gives the target URI; --target-host points it at the pod."""
+    """A Job from the backup CronJob's pod template (same image, settings, volumes, security), that restores into
+    one pod through its stable DNS name. The request travels whole, as JSON in an environment variable that the
+    Job's `restore --request-env` parses with the same code that wrote it. The source URI's Secret also gives the
+    target URI; --target-host points it at the pod. Not the backup's identity or credential: the pod runs as
+    RESTORE_JOB_SERVICE_ACCOUNT with no API token, the backup's storage Secret swapped for the restore's, and
+    without the source URI (a restore reads the storage, not the source)."""
     template = copy.deepcopy(cronjob.spec.job_template.spec.template)
     container = template.spec.containers[0]
     env = list(container.env or [])
     source = next((item for item in env if item.name == "VAULTUI_MONGO_URI"), None)
     if source is None:
         raise KubernetesError(f"CronJob {cronjob.metadata.name!r} sets no VAULTUI_MONGO_URI to derive the target URI")
-    env = [item for item in env if item.name not in ("VAULTUI_TARGET_URI", REQUEST_ENV)]
+    env = [item for item in env if item.name not in ("VAULTUI_MONGO_URI", "VAULTUI_TARGET_URI", REQUEST_ENV)]
     env.append(client.V1EnvVar(name="VAULTUI_TARGET_URI", value=source.value, value_from=source.value_from))
     env.append(client.V1EnvVar(name=REQUEST_ENV, value=request_json))
+    for item in env:
+        if item.value_from is not None and item.value_from.secret_key_ref is not None:
+            item.value_from.secret_key_ref.name = _restore_secret(item.value_from.secret_key_ref.name)
+    for source_ref in container.env_from or []:
+        if source_ref.secret_ref is not None:
+            source_ref.secret_ref.name = _restore_secret(source_ref.secret_ref.name)
+    for volume in template.spec.volumes or []:
+        if volume.secret is not None:
+            volume.secret.secret_name = _restore_secret(volume.secret.secret_name)
+    env = [item for item in env if item.name != "VAULTUI_AGE_IDENTITY_FILE"]
+    env.append(client.V1EnvVar(name="VAULTUI_AGE_IDENTITY_FILE", value=f"{AGE_IDENTITY_DIR}/identity.txt"))
+    template.spec.volumes = [volume for volume in template.spec.volumes or [] if volume.name != "age-identity"] + [
+        client.V1Volume(
+            name="age-identity",
+            secret=client.V1SecretVolumeSource(secret_name=AGE_IDENTITY_SECRET, optional=True, default_mode=0o440),
+        )
+    ]
+    container.volume_mounts = [mount for mount in container.volume_mounts or [] if mount.name != "age-identity"] + [
+        client.V1VolumeMount(name="age-identity", mount_path=AGE_IDENTITY_DIR, read_only=True)
+    ]
     container.env = env
     container.command = None
     container.args = ["--headless", "restore", "--request-env", "--target-host", f"{pod.dns_name}:{port}"]
@@ -197,6 +249,9 @@ def restore_job(cronjob: client.V1CronJob, pod: MongoPod, port: int, request_jso
     }
     template.metadata = client.V1ObjectMeta(labels=labels)
     template.spec.restart_policy = "Never"
+    template.spec.service_account_name = RESTORE_JOB_SERVICE_ACCOUNT
+    template.spec.service_account = None  # the deprecated alias would name the CronJob's identity
+    template.spec.automount_service_account_token = False
     return client.V1Job(
         api_version="batch/v1",
         kind="Job",

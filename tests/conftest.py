@@ -13,6 +13,7 @@ import pytest
 from hypothesis import settings
 
 from tests.bed import servers
+from tests.bed.kubernetes import Cluster, start_cluster
 
 # Property tests: `make test` replays the same examples every run (a CI run is never the first to meet a new
 # example); VAULTUI_HYPOTHESIS=explore draws new ones, ten times as many, for `make fuzz` and local runs.
@@ -63,6 +64,16 @@ def mongo_client(mongo_uri: str) -> Iterator[pymongo.MongoClient]:
 @pytest.fixture(scope="session")
 def mongo_tools(bed_binaries: dict[str, Path]) -> dict[str, Path]:
     return {name: bed_binaries[name] for name in ("mongodump", "mongorestore", "bsondump")}
+
+
+@pytest.fixture(scope="session")
+def cluster(bed_binaries: dict[str, Path]) -> Iterator[Cluster]:
+    """A real kube-apiserver (RBAC and admission on) with its etcd, shared by the Kubernetes test modules."""
+    running = start_cluster()
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,40 +1,33 @@
 """The cluster side against a real kube-apiserver (with etcd; no kubelet, scheduler or controllers):
 every manifest passes server-side dry-run, pods are discovered, restore Jobs are made right and followed,
-and the Role is enough for every call, as the ServiceAccount itself."""
+and the Role is enough for every call, as the restore ServiceAccount itself (least privilege: test_rbac.py)."""
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
 from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
 from engine import kube
 from engine.remap import Rename
 from engine.restore import REQUEST_ENV, RestoreRequest, request_to_json
-from tests.bed.kubernetes import Cluster, start_cluster
+from tests.bed.kubernetes import Cluster
 from tests.helpers import run_vaultui
 from vaultui.exit_codes import ExitCode
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="session")
-def cluster(bed_binaries: dict[str, Path]) -> Iterator[Cluster]:
-    running = start_cluster()
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
@@ -60,11 +53,18 @@ def rendered(bed_binaries: dict[str, Path], folder: str) -> list[dict]:
 
 
 def apply(api: client.ApiClient, documents: list[dict], namespace: str, dry_run: bool = False) -> None:
+    """Creates each document in `namespace`; the cluster-scoped ones (the admission policy and its binding,
+    shared by every namespace) are applied server-side, so each test's install leaves them as the manifest says."""
     dynamic = DynamicClient(api)
+    options = {"dry_run": "All"} if dry_run else {}
     for document in documents:
-        document.setdefault("metadata", {})["namespace"] = namespace
         resource = dynamic.resources.get(api_version=document["apiVersion"], kind=document["kind"])
-        resource.create(body=document, namespace=namespace, **({"dry_run": "All"} if dry_run else {}))
+        if not resource.namespaced:
+            document.setdefault("metadata", {}).pop("namespace", None)
+            resource.server_side_apply(body=document, field_manager="vaultui-tests", force_conflicts=True, **options)
+            continue
+        document.setdefault("metadata", {})["namespace"] = namespace
+        resource.create(body=document, namespace=namespace, **options)
 
 
 @pytest.mark.parametrize("folder", ["base", "overlays/example"])
@@ -85,13 +85,15 @@ def test_every_manifest_passes_server_side_dry_run(
         pod = capture["spec"]["template"]["spec"]
         assert pod["automountServiceAccountToken"] is False
         assert pod["containers"][0]["args"][:2] == ["--headless", "oplog"]
-    cronjob = next(document for document in documents if document["kind"] == "CronJob")
-    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
-    assert cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"] == [
-        "--headless",
-        "backup",
-        "--purge",
-    ]
+    cronjobs = {document["metadata"]["name"]: document for document in documents if document["kind"] == "CronJob"}
+    assert {name: cronjob["spec"]["concurrencyPolicy"] for name, cronjob in cronjobs.items()} == {
+        "vaultui-backup": "Forbid",
+        "vaultui-purge": "Forbid",
+    }
+    pods = {name: cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"] for name, cronjob in cronjobs.items()}
+    assert pods["vaultui-backup"]["containers"][0]["args"] == ["--headless", "backup"]
+    assert pods["vaultui-purge"]["containers"][0]["args"] == ["--headless", "purge"]
+    assert all(pod["automountServiceAccountToken"] is False for pod in pods.values())
     rules = next(document for document in documents if document["kind"] == "Role")["rules"]
     assert not any("secrets" in rule["resources"] for rule in rules)
 
@@ -283,8 +285,18 @@ def test_restore_job_copies_the_cronjob_and_is_followed_to_success(
     )
     target_env = next(item for item in container.env if item.name == "VAULTUI_TARGET_URI")
     assert target_env.value_from.secret_key_ref.name == "vaultui-mongodb"
-    assert spec.service_account_name == "vaultui" and spec.restart_policy == "Never"
+    assert spec.service_account_name == "vaultui-restore-job" and spec.restart_policy == "Never"
+    assert spec.automount_service_account_token is False
+    assert "VAULTUI_MONGO_URI" not in {item.name for item in container.env}
+    assert {item.value_from.secret_key_ref.name for item in container.env if item.name.startswith("AWS_")} == {
+        "vaultui-s3-restore"
+    }
     assert container.security_context.read_only_root_filesystem and spec.security_context.run_as_non_root
+    # Encrypted archives open with the identity of an optional Secret mounted into restore Jobs only.
+    [identity] = [volume for volume in spec.volumes if volume.name == "age-identity"]
+    assert (identity.secret.secret_name, identity.secret.optional) == ("vaultui-age-identity", True)
+    identity_env = next(item for item in container.env if item.name == "VAULTUI_AGE_IDENTITY_FILE")
+    assert identity_env.value == "/var/run/vaultui-age/identity.txt"
     assert job.spec.backoff_limit == 0 and job.metadata.labels["vaultui.io/target-pod"] == "mongodb-0"
 
 
@@ -310,9 +322,50 @@ def test_failed_restore_job_is_reported(
     assert "failed (BackoffLimitExceeded: Job has reached the specified backoff limit)" in done.stderr
 
 
-def impersonating(api: client.ApiClient, namespace: str) -> kube.KubeTarget:
-    api.set_default_header("Impersonate-User", f"system:serviceaccount:{namespace}:vaultui")
+def impersonating(api: client.ApiClient, namespace: str, account: str = "vaultui-restore") -> kube.KubeTarget:
+    api.set_default_header("Impersonate-User", f"system:serviceaccount:{namespace}:{account}")
     return kube.KubeTarget(api, namespace, "test")
+
+
+def until(check: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
+    """Polls `check` until it holds; fails naming `what` after `timeout` (the API server is shared and slow
+    under load: generous, but never a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not within {timeout:.0f} s: {what}")
+        time.sleep(0.2)
+
+
+def engine_job(admin: client.ApiClient, namespace: str, pod: str = "mongodb-0") -> dict:
+    """The restore Job the engine makes from the installed CronJob, as the API receives it."""
+    target = kube.KubeTarget(admin, namespace, "test")
+    cronjob = client.BatchV1Api(admin).read_namespaced_cron_job("vaultui-backup", namespace)
+    found = kube.find_pod(target, pod)
+    request = request_to_json(RestoreRequest(latest=True))
+    job = kube.restore_job(cronjob, found, 27017, request, f"vaultui-restore-{pod}-{uuid.uuid4().hex[:5]}")
+    return admin.sanitize_for_serialization(job)
+
+
+def create_job(api: client.ApiClient, namespace: str, job: dict) -> int:
+    """Creates `job` (a server-side dry run: nothing is stored) and returns the HTTP status: 201, or the refusal's."""
+    try:
+        client.BatchV1Api(api).create_namespaced_job(namespace, job, dry_run="All")
+    except ApiException as error:
+        return error.status
+    return 201
+
+
+def wait_for_restore_policy(cluster: Cluster, namespace: str) -> None:
+    """Waits until the admission policy, loaded asynchronously with its parameters, is in force for the restore
+    identity in `namespace`: a Job mounting a foreign Secret is refused and the engine's own Job admitted."""
+    admin = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+    restorer = impersonating(config.new_client_from_config(config_file=str(cluster.kubeconfig)), namespace).api
+    good = engine_job(admin, namespace)
+    bad = copy.deepcopy(good)
+    bad["spec"]["template"]["spec"]["volumes"].append({"name": "loot", "secret": {"secretName": "someone-elses"}})
+    until(lambda: create_job(restorer, namespace, bad) == 403, "the admission policy refuses a foreign Secret")
+    until(lambda: create_job(restorer, namespace, good) == 201, "the admission policy admits the engine's Job")
 
 
 def test_the_role_allows_every_call_the_engine_makes(
@@ -321,6 +374,7 @@ def test_the_role_allows_every_call_the_engine_makes(
     admin = config.new_client_from_config(config_file=str(cluster.kubeconfig))
     make_mongodb(admin, namespace)
     install_base(admin, namespace, bed_binaries)
+    wait_for_restore_policy(cluster, namespace)  # so the Job below passes the policy, not its absence
     target = impersonating(config.new_client_from_config(config_file=str(cluster.kubeconfig)), namespace)
     [pod] = kube.list_mongodb_pods(target)
     finisher = finish_job(admin, namespace, succeed=True, after=0.5)
