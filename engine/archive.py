@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import IO, BinaryIO
 
 import zstandard
@@ -57,24 +58,33 @@ def archive_name(started: datetime, codec: str, encrypted: bool = False) -> str:
     return started.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") + EXTENSIONS[codec] + (AGE_SUFFIX if encrypted else "")
 
 
+@lru_cache(maxsize=65536)
 def parse_archive_name(name: str) -> ArchiveRef | None:
-    """The ArchiveRef for a storage key, or None when the key is not an archive (manifests, ledger, ...)."""
+    """The ArchiveRef for a storage key, or None when the key is not an archive (manifests, ledger, ...).
+    Every listing parses every key: cached, and the digits read directly (strptime took a quarter of the
+    dashboard's start over 10,000 archives)."""
     if match := _CURRENT_NAME.match(name):
         stamp = match["stamp"]
-        try:
-            time = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-        except ValueError:
+        time = _stamp_time(stamp[:8], stamp[9:15])
+        if time is None:
             return None
         codec = _EXTENSION_CODECS[match["ext"]]
         return ArchiveRef(time, name, stamp, codec, legacy=False, encrypted=bool(match["age"]))
     if match := _LEGACY_NAME.match(name):
         stamp = match["stamp"]
-        try:
-            time = datetime.strptime(stamp, "%Y%m%d").replace(tzinfo=UTC)
-        except ValueError:
-            return None
-        return ArchiveRef(time, name, stamp, "gzip", legacy=True)
+        time = _stamp_time(stamp, "000000")
+        return None if time is None else ArchiveRef(time, name, stamp, "gzip", legacy=True)
     return None
+
+
+def _stamp_time(day: str, clock: str) -> datetime | None:
+    """YYYYMMDD and HHMMSS (digits, as the name patterns guarantee) as a UTC time; None when not a real one."""
+    try:
+        return datetime(
+            int(day[:4]), int(day[4:6]), int(day[6:8]), int(clock[:2]), int(clock[2:4]), int(clock[4:6]), tzinfo=UTC
+        )
+    except ValueError:
+        return None
 
 
 def check_codec(codec: str) -> str:

@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO
 
@@ -81,9 +82,13 @@ class FolderStorage:
     def url(self) -> str:
         return f"file://{self.root}"
 
+    @cached_property
+    def _real_root(self) -> Path:
+        return self.root.resolve()
+
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if not path.is_relative_to(self.root.resolve()):
+        path = (self.root / key).resolve()  # links followed: one that leads out of the folder is refused
+        if not path.is_relative_to(self._real_root):
             raise StorageFault(f"storage key {key!r} points outside {self.root}")
         return path
 
