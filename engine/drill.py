@@ -89,7 +89,7 @@ def run_drill(
     with recorded_run(storage, "drill", clock, [target_uri], details=details) as record:
         request.validate()
         began = time.monotonic()
-        entry, report, _ = choose_verified(storage, request, progress, clock)
+        entry, report, _ = choose_verified(storage, request, progress, clock, digests=True)
         record.archive = entry.name
         scratch = scratch_names(sorted({namespace.split(".", 1)[0] for namespace in report.collections}))
         renamed = RestoreRequest(

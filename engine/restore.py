@@ -189,13 +189,19 @@ def refused_archive(name: str, why: str) -> VerificationError:
 
 
 def choose_verified(
-    storage: Storage, request: RestoreRequest, progress: ProgressCallback | None, clock: Clock
+    storage: Storage,
+    request: RestoreRequest,
+    progress: ProgressCallback | None,
+    clock: Clock,
+    *,
+    digests: bool = False,
 ) -> tuple[ArchiveEntry, VerifyReport, list[tuple[str, str]]]:
-    """The first candidate that verifies in full, and the ones rejected on the way (each recorded)."""
+    """The first candidate that verifies in full, and the ones rejected on the way (each recorded). `digests`:
+    each collection's order-free digest too (a drill compares the restored documents with it)."""
     now = clock()
     rejected = future_stamped(storage, request, now)
     for entry in candidates(storage, request, now):
-        report = verify_and_record(storage, entry, progress=progress, clock=clock)
+        report = verify_and_record(storage, entry, progress=progress, clock=clock, digests=digests)
         if report.ok:
             return entry, report, rejected
         rejected.append((entry.name, rejection(report)))

@@ -110,3 +110,28 @@ def test_compression_threads_follow_the_container_cpu_limit(tmp_path, files: dic
         (tmp_path / name).write_text(text)
     affinity = len(os.sched_getaffinity(0))
     assert usable_cpus(tmp_path) == (affinity if expected is None else min(affinity, expected))
+
+
+class _Trickle:
+    """A stream that hands out at most `step` bytes per read, as tar over a codec may."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self.data, self.step, self.position = data, step, 0
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.step if size < 0 else min(size, self.step)
+        chunk = self.data[self.position : self.position + size]
+        self.position += len(chunk)
+        return chunk
+
+
+@pytest.mark.parametrize("step", [13, 4096, 1 << 20, 1 << 22])
+def test_iter_bson_frames_across_any_read_boundary(step: int) -> None:
+    """Documents of every size (one past the 1 MiB read, many tiny ones) come out whole, whatever the reads."""
+    documents = [bson.encode({"n": n, "pad": "x" * (n * 37 % 300)}) for n in range(500)]
+    documents.insert(250, bson.encode({"big": "y" * (3 << 20)}))  # larger than one read
+    data = b"".join(documents)
+    assert [doc for batch in iter_bson(_Trickle(data, step), "t") for doc in batch] == documents
+    for cut in (len(data) - 1, len(data) - len(documents[-1]) + 2):  # inside the last document, its header
+        with pytest.raises(VerificationError, match="truncated"):
+            list(iter_bson(_Trickle(data[:cut], step), "t"))
