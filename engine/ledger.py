@@ -19,7 +19,7 @@ from engine.errors import StorageError, VaultError
 from engine.schemas import decode
 from engine.secrets import scrub
 from engine.states import RunResult
-from engine.storage import Storage, read_bytes, write_bytes
+from engine.storage import ObjectInfo, Storage, read_bytes, write_bytes
 from engine.storage.errors import ObjectMissing, StorageFault
 
 LEDGER_PREFIX = "_vaultui/runs/"
@@ -173,7 +173,12 @@ def list_runs(
 
 def run_keys(storage: Storage) -> list[str]:
     """Every ledger key, newest first (one listing)."""
-    return sorted((info.key for info in storage.list(LEDGER_PREFIX) if info.key.endswith(".json")), reverse=True)
+    return sorted(run_listing(storage), reverse=True)
+
+
+def run_listing(storage: Storage) -> dict[str, ObjectInfo]:
+    """Every ledger record as the listing shows it (key, size, write time)."""
+    return {info.key: info for info in storage.list(LEDGER_PREFIX) if info.key.endswith(".json")}
 
 
 def select_keys(

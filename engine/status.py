@@ -21,7 +21,8 @@ from engine.encryption import IDENTITIES
 from engine.errors import VaultError
 from engine.holds import read_holds
 from engine.lease import LeaseInfo, read_leases
-from engine.ledger import LedgerCheck, RunRecord, check_chain, read_raw, read_runs, run_keys, select_keys
+from engine.ledger import LedgerCheck, RunRecord, check_chain, read_raw, read_runs, run_listing, select_keys
+from engine.ledger_cache import read_cached
 from engine.retention import PurgePlan, RetentionPolicy, plan_purge
 from engine.rto import DEFAULT_RTO_SECONDS
 from engine.rto_forecast import RtoForecast, forecast_rto
@@ -114,11 +115,13 @@ def summarize(
     target_percent: float = DEFAULT_TARGET_PERCENT,
     rto_seconds: float = DEFAULT_RTO_SECONDS,
     rpo_seconds: float | None = None,
+    archives: list[ArchiveEntry] | None = None,
 ) -> StatusSummary:
     """`rpo_seconds`: the recovery-point threshold; without one, DEFAULT_RPO_SECONDS applies once the oplog
     is captured here (before that, the nightly archives make the RPO a day by design)."""
     # Only the window's backups (plus a day, for the slot that straddles its start) and recent other runs.
-    keys = run_keys(storage)  # one listing, then only the records the summary needs are read
+    listing = run_listing(storage)  # one listing, then only the records the summary needs are read
+    keys = sorted(listing, reverse=True)
     chosen = select_keys(keys, "backup", since=now - timedelta(days=window_days + 1))
     for kind in ("restore", "drill", "purge"):
         chosen += select_keys(keys, kind, limit=50)
@@ -126,12 +129,13 @@ def summarize(
     chosen += [key for key in evidence_keys(keys) if key not in already]  # the same evidence `list` reads
     # The chain is checked over the window's records (all kinds), read once with those the summary needs.
     span = select_keys(keys, None, since=now - timedelta(days=window_days + 1))
-    raw = read_raw(storage, sorted(set(chosen) | set(span), reverse=True))
+    wanted = sorted(set(chosen) | set(span), reverse=True)
+    raw = read_cached(storage, [listing[key] for key in wanted], read_raw)  # records never change: kept locally
     broken: list[str] = []
     runs = read_runs(storage, chosen, broken, raw)
     ledger = check_chain({key: raw[key] for key in span if key in raw}, set(keys))
     verifications = latest_verifications(runs)
-    entries = list_archives(storage)
+    entries = list_archives(storage) if archives is None else archives  # `archives`: a listing just made
     compliance = compute_compliance(
         runs,
         schedule or Schedule(),

@@ -27,6 +27,18 @@ def bed_binaries() -> dict[str, Path]:
     return servers.binary_paths()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """vaultui's local copies (the ledger cache) go to a folder of this session, for every process it starts."""
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def ferretdb(bed_binaries: dict[str, Path]) -> Iterator[servers.Server]:
     server = servers.start_ferretdb()

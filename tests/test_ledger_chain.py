@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from engine.ledger import RunRecord, check_ledger, list_runs, record_run, run_keys
+from engine import ledger_cache, status
+from engine.ledger import RunRecord, check_ledger, list_runs, read_raw, record_run, run_keys
+from engine.status import summarize
 from engine.storage import open_storage
 from tests.helpers import run_vaultui
+from tests.history import record
 from vaultui.exit_codes import ExitCode
 
 KEY = "s3cret-ledger-key"
@@ -83,3 +86,35 @@ def test_runs_of_one_second_list_in_the_order_they_were_written(tmp_path: Path) 
         written.append(record_run(storage, record).archive)
     assert [run.archive for run in list_runs(storage)] == list(reversed(written))
     assert next(run for run in list_runs(storage, "backup")).result == "success"
+
+
+def test_status_keeps_a_local_copy_of_records_and_reads_again_what_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ledger cache: a second status reads no record from the storage; a record whose size or write time
+    changed is read again (so an edit is seen); a corrupt copy is ignored."""
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    storage = open_storage(str(folder))
+    now = datetime.now(UTC).replace(microsecond=0)
+    for days in range(1, 6):
+        record_run(storage, record("backup", now - timedelta(days=days), "success"))
+    summarize(storage, now)  # fills the local copy
+    reads: list[list[str]] = []
+
+    def counting(storage, keys):  # noqa: ANN001, ANN202 - read_raw, counted
+        reads.append(list(keys))
+        return read_raw(storage, keys)
+
+    monkeypatch.setattr(status, "read_raw", counting)
+    summarize(storage, now)
+    assert reads == []  # every record from the local copy
+    newest = sorted(folder.glob("_vaultui/runs/*.json"))[-1]
+    newest.write_text(newest.read_text().replace('"success"', '"failure"', 1))  # edited in the storage
+    summary = summarize(storage, now)
+    assert [Path(key).name for key in reads[0]] == [newest.name]  # only the changed one is read again
+    assert summary.ledger is not None and not summary.ledger.intact  # and the edit is seen
+    ledger_cache.cache_path(storage.url).write_bytes(b"\x00not msgpack")
+    reads.clear()
+    summarize(storage, now)
+    assert len(reads[0]) == 5  # a corrupt copy: every record from the storage again

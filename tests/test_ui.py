@@ -4,6 +4,7 @@ holds, views and commands, read-only mode, and the ways it must open (empty, unr
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from engine.retention import RetentionPolicy
 from engine.storage import open_storage
 from tests.bed import demo
 from tests.helpers import raw_documents, settle
+from vaultui import app as app_module
 from vaultui.app import VaultApp, make_app
 from vaultui.screens.archives import COLUMNS, ArchivesScreen
 from vaultui.screens.dialogs import ConfirmScreen, TypedConfirmScreen
@@ -81,6 +83,32 @@ async def test_archives_listed_newest_first_with_status_and_detail(settings: App
         assert {"held", "verified"} <= statuses  # verified: each backup read its archive back before committing
         detail = str(app.screen.query_one("#detail-text", Static).render())
         assert "shop.orders: 240 docs" in detail and "newest verified archive" in detail
+
+
+async def test_the_table_fills_from_the_listing_before_the_status_is_read(
+    settings: AppSettings, backups: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """First rows come from one listing; state and purge columns follow once the ledger is read (held back here
+    until the rows are on screen, so the test sees the order a slow S3 ledger gives, without timing)."""
+    rows_shown = threading.Event()
+    real_summarize = app_module.summarize
+
+    def held_back(*arguments, **keywords):  # noqa: ANN002, ANN003, ANN202
+        assert rows_shown.wait(60), "the table never filled from the listing"
+        return real_summarize(*arguments, **keywords)
+
+    monkeypatch.setattr(app_module, "summarize", held_back)
+    app = make_app(settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.screen.query_one("#archives", DataTable)
+        while table.row_count == 0:
+            await pilot.pause(0.01)
+        status_column = [label for label, _ in COLUMNS].index("Status")
+        assert app.summary is None and str(table.get_row_at(0)[status_column]) == "…"
+        assert table_names(app) == [entry.name for entry in list_archives(open_storage(str(backups)))]
+        rows_shown.set()
+        await settle(app, pilot)
+        assert str(table.get_row_at(0)[status_column]) == "verified"
 
 
 async def test_filter_narrows_and_escape_clears(settings: AppSettings) -> None:

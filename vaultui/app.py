@@ -16,7 +16,7 @@ from textual.worker import WorkerState
 
 from engine import kube
 from engine.backup import BackupOptions, run_backup
-from engine.catalog import ArchiveEntry
+from engine.catalog import ArchiveEntry, list_archives
 from engine.drill import run_drill
 from engine.errors import ConfigError, VaultError
 from engine.holds import place_hold, release_hold
@@ -25,7 +25,7 @@ from engine.rto import verdict
 from engine.status import StatusSummary, summarize
 from engine.storage import Storage, open_storage
 from engine.verify import verify_and_record
-from vaultui.messages import ActionFinished, StateFailed, StateLoaded, WorkProgressed
+from vaultui.messages import ActionFinished, ArchivesListed, StateFailed, StateLoaded, WorkProgressed
 from vaultui.screens.archives import ArchivesScreen
 from vaultui.screens.base import ActionWork
 from vaultui.screens.compliance import ComplianceScreen
@@ -65,6 +65,7 @@ class VaultApp(App[None]):
     ]
 
     summary: reactive[StatusSummary | None] = reactive(None, init=False)
+    listed: reactive[list[ArchiveEntry] | None] = reactive(None, init=False)  # before the first summary
     state_error: reactive[str] = reactive("", init=False)
 
     def __init__(self, settings: AppSettings) -> None:
@@ -112,6 +113,10 @@ class VaultApp(App[None]):
         if self.storage is None:
             return
         try:
+            archives = None
+            if self.summary is None:  # first load: the table fills from the listing while the ledger is read
+                archives = list_archives(self.storage)
+                self.post_message(ArchivesListed(archives))
             summary = summarize(
                 self.storage,
                 self.now(),
@@ -120,11 +125,17 @@ class VaultApp(App[None]):
                 window_days=max(self.settings.window_days, 90),
                 target_percent=self.settings.target_percent,
                 rto_seconds=self.settings.rto_seconds,
+                archives=archives,
             )
         except VaultError as error:
             self.post_message(StateFailed(str(error)))
             return
         self.post_message(StateLoaded(summary))
+
+    @on(ArchivesListed)
+    def archives_listed(self, message: ArchivesListed) -> None:
+        if self.summary is None:
+            self.listed = message.archives
 
     @on(StateLoaded)
     def state_loaded(self, message: StateLoaded) -> None:

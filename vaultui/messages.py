@@ -7,6 +7,7 @@ from typing import Any
 
 from textual.message import Message
 
+from engine.catalog import ArchiveEntry
 from engine.progress import Progress
 from engine.status import StatusSummary
 
@@ -15,6 +16,14 @@ class StateLoaded(Message):
     def __init__(self, summary: StatusSummary) -> None:
         super().__init__()
         self.summary = summary
+
+
+class ArchivesListed(Message):
+    """The first load's listing, posted before the summary: the archives table fills while status is read."""
+
+    def __init__(self, archives: list[ArchiveEntry]) -> None:
+        super().__init__()
+        self.archives = archives
 
 
 class StateFailed(Message):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import humanize
@@ -17,6 +18,7 @@ from engine.catalog import ArchiveEntry
 from engine.errors import VaultError
 from engine.holds import read_holds
 from engine.manifest import Manifest
+from engine.retention import Decision
 from engine.status import StatusSummary
 from vaultui.formatting import short_age
 from vaultui.screens.base import VaultScreen
@@ -98,6 +100,7 @@ class ArchivesScreen(VaultScreen):
             table.add_column(label, width=width)
         self.query_one("#filter", Input).display = False
         self.watch(self.app, "summary", self.show_summary)
+        self.watch(self.app, "listed", self.show_listing)
         self.watch(self.app, "state_error", lambda _: self.show_summary(self.vault.summary))
 
     def on_screen_resume(self) -> None:
@@ -122,15 +125,37 @@ class ArchivesScreen(VaultScreen):
         if summary is not None:
             self.fill_table(summary, now)
 
+    def show_listing(self, archives: list[ArchiveEntry] | None) -> None:
+        """The first load's listing, before the summary: names, sizes and ages now; state and purge follow."""
+        if archives is not None and self.vault.summary is None:
+            self.fill_rows(archives, lambda _: "…", {}, self.vault.now())
+
     def fill_table(self, summary: StatusSummary, now: datetime) -> None:
+        self.fill_rows(sort_entries(summary.archives, self.sort_by, summary), summary.state, self.fates(summary), now)
+        if not summary.archives:
+            self.query_one("#detail-text", Static).update(
+                "No archives yet.\n\nPress [b]b[/b] to run the first backup now, or run\n"
+                "  vaultui --headless backup\n(the MongoDB URI comes from VAULTUI_MONGO_URI)."
+            )
+
+    @staticmethod
+    def fates(summary: StatusSummary) -> dict[str, Decision]:
+        return {decision.name: decision for decision in summary.purge_plan.decisions}
+
+    def fill_rows(
+        self,
+        entries: list[ArchiveEntry],
+        state_of: Callable[[ArchiveEntry], object],
+        fates: dict[str, Decision],
+        now: datetime,
+    ) -> None:
         """All rows in one batch (10,000 archives stay quick); the selected archive stays selected."""
         table = self.query_one("#archives", DataTable)
         previous = self.selected.name if self.selected else None
-        fates = {decision.name: decision for decision in summary.purge_plan.decisions}
         needle = self.filter_text.lower()
         rows, visible, last_day, hidden = [], [], None, 0
-        for entry in sort_entries(summary.archives, self.sort_by, summary):
-            status = summary.state(entry)
+        for entry in entries:
+            status = state_of(entry)
             day = entry.ref.time.strftime("%Y-%m-%d")
             if needle and needle not in f"{day} {entry.name} {status}".lower():
                 continue
@@ -162,11 +187,7 @@ class ArchivesScreen(VaultScreen):
         self.shown_entries = visible
         table.add_rows(rows)
         self.flash(f"{hidden:,} older archives not listed: press / and type a date to find one" if hidden else "")
-        if not summary.archives:
-            self.query_one("#detail-text", Static).update(
-                "No archives yet.\n\nPress [b]b[/b] to run the first backup now, or run\n"
-                "  vaultui --headless backup\n(the MongoDB URI comes from VAULTUI_MONGO_URI)."
-            )
+        if not entries:
             return
         names = [entry.name for entry in visible]
         if not visible:
