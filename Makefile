@@ -38,11 +38,15 @@ test-repeat: $(INSTALLED) bed
 fuzz: $(INSTALLED) bed
 	VAULTUI_HYPOTHESIS=explore $(PY) -m pytest -p no:cacheprovider tests/test_round_trips.py tests/test_names_and_index_specs.py tests/test_fuzz_inputs.py
 
-# Side-by-side backup/restore figures against mongodump, mongorestore and the old pipeline (100k documents).
+# Side-by-side figures against mongodump, mongorestore and the old pipeline, in one run: SIZE documents (default
+# 100000, about 27 MB of BSON; SIZE=1000000 is about 270 MB and takes roughly ten times as long on FerretDB).
+SIZE ?= 100000
 bench: $(INSTALLED) bed
 	$(PY) -m bench.startup
-	$(PY) -m bench.backup_restore
+	$(PY) -m bench.client_cost $(SIZE)
+	$(PY) -m bench.backup_restore $(SIZE)
 	$(PY) -m bench.pitr
+	$(PY) -m bench.dashboard_scale
 
 clean:
 	rm -rf $(VENV) .pytest_cache

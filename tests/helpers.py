@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import datetime
 import io
+import json
 import os
 import subprocess
 import sys
 import tarfile
+import tempfile
+import urllib.request
 import uuid
 from pathlib import Path
 
 import pymongo
+import pytest
 from bson import Binary, Int64, ObjectId, Regex, Timestamp
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
@@ -125,3 +129,74 @@ def files_tar_gz(files: dict[str, bytes]) -> bytes:
 
 # Kill points and injected faults exercised this session, one line per scenario (printed at the end).
 EXERCISED: list[str] = []
+
+
+# A small launcher that runs a command and reports its CPU and peak RSS: a child forked straight from a big
+# process (pytest, a benchmark) would count that process's pages in its peak RSS (ru_maxrss covers the time
+# between fork and exec), however little the command itself uses.
+_USAGE_LAUNCHER = """
+import json, os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as out:
+    json.dump({"cpu": usage.ru_utime + usage.ru_stime, "rss_kib": usage.ru_maxrss}, out)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def run_measured(
+    command: list[str], env: dict[str, str] | None = None, *, timeout: float = 3600
+) -> tuple[subprocess.CompletedProcess, float, float]:
+    """(the finished process, its CPU seconds, its peak RSS in MB); `env` on top of ours, less VAULTUI_*."""
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("VAULTUI_")}
+    environment.update(env or {})
+    with tempfile.NamedTemporaryFile("r", suffix=".usage") as report:
+        done = subprocess.run(
+            [sys.executable, "-c", _USAGE_LAUNCHER, report.name, *command],
+            capture_output=True,
+            text=True,
+            env=environment,
+            timeout=timeout,
+            check=False,
+        )
+        usage = json.loads(report.read() or '{"cpu": 0, "rss_kib": 0}')
+    return done, usage["cpu"], usage["rss_kib"] / 1024
+
+
+def storage_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest, prefix: str = "nightly") -> str:
+    """A fresh storage of the kind: a folder, or a prefix of a new bucket on the bed's S3 (its env set)."""
+    if kind == "folder":
+        folder = tmp_path / "backups"
+        folder.mkdir()
+        return str(folder)
+    bucket = request.getfixturevalue("s3_bucket")
+    request.getfixturevalue("s3_env")
+    return f"s3://{bucket}/{prefix}"
+
+
+def s3_user(server_url: str, name: str, statements: list[dict]) -> dict[str, str]:
+    """An IAM user of the bed's S3 (moto, which checks signatures and policies) holding `statements`, as the
+    standard AWS variables. The bed's own user may not create users: moto's reset-auth lets the next three
+    calls (the user, its policy, its key) through unsigned."""
+    import boto3
+
+    reset = urllib.request.Request(
+        f"{server_url}/moto-api/reset-auth", data=b"3", method="POST", headers={"Content-Type": "text/plain"}
+    )
+    urllib.request.urlopen(reset, timeout=10).close()
+    iam = boto3.client(
+        "iam", endpoint_url=server_url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    user = f"vaultui-{name}-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=user)
+    document = {"Version": "2012-10-17", "Statement": statements}
+    iam.put_user_policy(UserName=user, PolicyName=name, PolicyDocument=json.dumps(document))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    return {
+        "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3": server_url,
+    }

@@ -14,7 +14,7 @@ import pytest
 from engine.catalog import list_archives
 from engine.ledger import list_runs
 from engine.storage import open_storage
-from tests.helpers import raw_documents, run_vaultui, seed
+from tests.helpers import raw_documents, run_vaultui, seed, storage_url
 
 
 @pytest.fixture
@@ -22,16 +22,6 @@ def seeded(mongo_client: pymongo.MongoClient, database_name: str) -> str:
     seed(mongo_client, database_name, {"orders": 1500, "users": 40})
     mongo_client[database_name].create_collection("empty")
     return database_name
-
-
-def storage_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
-    if kind == "folder":
-        folder = tmp_path / "backups"
-        folder.mkdir()
-        return str(folder)
-    bucket = request.getfixturevalue("s3_bucket")
-    request.getfixturevalue("s3_env")
-    return f"s3://{bucket}/nightly"
 
 
 @pytest.mark.parametrize("codec", ["zstd", "gzip"])

@@ -20,7 +20,7 @@ from engine.ledger import list_runs
 from engine.oplog_store import list_chunks
 from engine.storage import open_storage
 from tests.bed import servers
-from tests.helpers import raw_documents, run_vaultui, seed
+from tests.helpers import raw_documents, run_vaultui, seed, storage_url
 from vaultui.exit_codes import ExitCode
 
 COUNTS = {"orders": 700, "users": 30}
@@ -39,16 +39,6 @@ def make_identity(folder: Path, name: str) -> tuple[str, Path]:
     path.write_text(f"# created: by the test\n# public key: {identity.to_public()}\n{identity}\n")
     path.chmod(0o600)
     return str(identity.to_public()), path
-
-
-def storage_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
-    if kind == "folder":
-        folder = tmp_path / "backups"
-        folder.mkdir()
-        return str(folder)
-    bucket = request.getfixturevalue("s3_bucket")
-    request.getfixturevalue("s3_env")
-    return f"s3://{bucket}/sealed"
 
 
 def backup(mongo_uri: str, url: str, database: str, *recipients: str) -> str:
@@ -76,7 +66,7 @@ def test_encrypted_round_trip_and_verify_with_and_without_the_key(
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> None:
-    url = storage_url(kind, tmp_path, request)
+    url = storage_url(kind, tmp_path, request, "sealed")
     first, first_key = make_identity(tmp_path, "first")
     second, second_key = make_identity(tmp_path, "second")  # key rotation: two recipients, either opens it
     name = backup(mongo_uri, url, source, first, second)

@@ -7,17 +7,13 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
-import subprocess
-import sys
 import tarfile
-import tempfile
 from pathlib import Path
 
 import bson
 import pytest
 
-from tests.helpers import EXERCISED, VAULTUI, files_tar_gz
+from tests.helpers import EXERCISED, VAULTUI, files_tar_gz, run_measured
 
 RSS_BUDGET_MB = 300  # the restore-at-start sidecar's memory limit is 512 Mi: this leaves room
 GIB = 1 << 30
@@ -51,34 +47,10 @@ def many_entries(path: Path, day: str, count: int) -> None:
     path.write_bytes(buffer.getvalue())
 
 
-# Measured from a small launcher process: a child forked straight from pytest would count pytest's own pages
-# (ru_maxrss covers the time between fork and exec), however little vaultui itself uses.
-_LAUNCHER = """
-import os, sys
-pid = os.fork()
-if pid == 0:
-    os.execv(sys.argv[2], sys.argv[2:])
-_, status, usage = os.wait4(pid, 0)
-with open(sys.argv[1], "w") as out:
-    out.write(str(usage.ru_maxrss))
-sys.exit(os.waitstatus_to_exitcode(status))
-"""
-
-
-def run_measured(*arguments: str, env: dict[str, str]) -> tuple[int, str, float]:
-    """(exit code, output, peak RSS in MB) of one `vaultui` process."""
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("VAULTUI_")}
-    environment.update(env)
-    with tempfile.NamedTemporaryFile("r", suffix=".rss") as peak:
-        done = subprocess.run(
-            [sys.executable, "-c", _LAUNCHER, peak.name, VAULTUI, *arguments],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=environment,
-            text=True,
-            check=False,
-        )
-        return done.returncode, done.stdout, int(peak.read() or 0) / 1024
+def run_vaultui_measured(*arguments: str, env: dict[str, str]) -> tuple[int, str, float]:
+    """(exit code, output, peak RSS in MB) of one `vaultui` process, measured from a small launcher."""
+    done, _, peak = run_measured([VAULTUI, *arguments], env)
+    return done.returncode, done.stdout + done.stderr, peak
 
 
 GOOD_DAY = "20260930"
@@ -112,7 +84,7 @@ def test_bombs_are_refused_within_the_memory_budget(case: str, tmp_path: Path) -
     env = {"VAULTUI_STORAGE": str(tmp_path)}
     if "ceiling" in case:
         env["VAULTUI_MAX_UNPACKED_GIB"] = "0.03"  # 30 MiB
-    code, output, peak = run_measured("--headless", "verify", "20261001.tar.gz", env=env)
+    code, output, peak = run_vaultui_measured("--headless", "verify", "20261001.tar.gz", env=env)
     assert peak < RSS_BUDGET_MB, f"{case}: peak RSS {peak:.0f} MB"
     if named:
         assert code == 6, output
@@ -126,7 +98,7 @@ def test_a_bomb_as_the_newest_archive_does_not_stop_restore_latest(tmp_path: Pat
     good_archive(tmp_path)
     bomb(tmp_path / "20261001.tar.gz", "20261001/shop/orders.metadata.json", GIB)
     env = {"VAULTUI_STORAGE": str(tmp_path), "VAULTUI_TARGET_URI": mongo_uri}
-    code, output, peak = run_measured(
+    code, output, peak = run_vaultui_measured(
         "--headless", "restore", "--latest", "--ns-from", "shop.*", "--ns-to", f"bomb_{tmp_path.name[-8:]}.*", env=env
     )
     assert code == 0, output

@@ -4,7 +4,6 @@ destroy every version or say why S3 keeps one."""
 from __future__ import annotations
 
 import json
-import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +20,7 @@ from engine.storage import FolderStorage, ObjectLock, write_bytes
 from engine.storage.errors import AccessDenied
 from engine.storage.s3 import S3Storage
 from tests.bed import servers
-from tests.helpers import run_vaultui
+from tests.helpers import run_vaultui, s3_user
 
 BUCKET_SETTINGS = Path(__file__).parent.parent / "k8s" / "s3"
 PREFIX = "prod/"
@@ -182,28 +181,17 @@ def restricted_client(server: servers.Server, bucket: str):  # noqa: ANN201 - a 
     """Credentials that may do everything but put to the bucket's objects. moto authorizes a legal hold as
     s3:PutObject (AWS: s3:PutObjectLegalHold), so both are denied. The bed's IAM user may not create users:
     moto's reset-auth lets the next three calls (this user, its policy, its key) through unsigned."""
-    request = urllib.request.Request(
-        f"{server.url}/moto-api/reset-auth", data=b"3", method="POST", headers={"Content-Type": "text/plain"}
-    )
-    urllib.request.urlopen(request, timeout=10).close()
-    iam = boto3.client(
-        "iam", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
-    user = f"no-legal-hold-{uuid.uuid4().hex[:8]}"
-    iam.create_user(UserName=user)
     statements = [
         {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
         {"Effect": "Deny", "Action": ["s3:PutObject", "s3:PutObjectLegalHold"], "Resource": f"arn:aws:s3:::{bucket}/*"},
     ]
-    policy = json.dumps({"Version": "2012-10-17", "Statement": statements})
-    iam.put_user_policy(UserName=user, PolicyName="no-legal-hold", PolicyDocument=policy)
-    key = iam.create_access_key(UserName=user)["AccessKey"]
+    key = s3_user(server.url, "no-legal-hold", statements)
     return boto3.client(
         "s3",
         endpoint_url=server.url,
         region_name="us-east-1",
-        aws_access_key_id=key["AccessKeyId"],
-        aws_secret_access_key=key["SecretAccessKey"],
+        aws_access_key_id=key["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=key["AWS_SECRET_ACCESS_KEY"],
     )
 
 

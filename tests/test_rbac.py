@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 import threading
-import urllib.request
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -34,7 +33,7 @@ from engine.storage.errors import AccessDenied
 from engine.storage.s3 import S3Storage
 from tests.bed import servers
 from tests.bed.kubernetes import Cluster
-from tests.helpers import run_vaultui, seed
+from tests.helpers import run_vaultui, s3_user, seed
 from tests.test_kubernetes import (
     apply,
     create_job,
@@ -597,23 +596,7 @@ def s3_credentials(
     document["Statement"].append(
         {"Effect": "Allow", "Action": ["s3:HeadBucket"], "Resource": [f"arn:aws:s3:::{bucket}"]}
     )
-    reset = urllib.request.Request(
-        f"{server.url}/moto-api/reset-auth", data=b"3", method="POST", headers={"Content-Type": "text/plain"}
-    )
-    urllib.request.urlopen(reset, timeout=10).close()
-    iam = boto3.client(
-        "iam", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
-    user = f"vaultui-{name}-{uuid.uuid4().hex[:8]}"
-    iam.create_user(UserName=user)
-    iam.put_user_policy(UserName=user, PolicyName=name, PolicyDocument=json.dumps(document))
-    key = iam.create_access_key(UserName=user)["AccessKey"]
-    return {
-        "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL_S3": server.url,
-    }
+    return s3_user(server.url, name, document["Statement"])
 
 
 def storage_as(bucket: str, credentials: dict[str, str]) -> S3Storage:
