@@ -56,6 +56,9 @@ class BackupOptions:
     # age public keys (age1…): when given, the archive is encrypted to every one of them (.tar.zst.age).
     recipients: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "recipients", tuple(key.strip() for key in self.recipients if key.strip()))
+
     def validate(self) -> None:
         check_codec(self.codec)
         parse_recipients(self.recipients)

@@ -143,6 +143,7 @@ class _Pipe:
         self.chunks: queue.Queue[object] = queue.Queue(_QUEUE_CHUNKS)
         self.broken: BaseException | None = None
         self.pending = b""
+        self.ended = False  # the end was taken: every later read is b"" (gzip reads past its trailer)
 
     def put(self, data: object) -> None:
         while True:
@@ -156,6 +157,8 @@ class _Pipe:
 
     def take(self, size: int) -> bytes:
         while not self.pending:
+            if self.ended:
+                return b""
             if self.broken is not None:
                 raise BrokenPipeError("the other side of the age stream stopped")
             try:
@@ -163,6 +166,7 @@ class _Pipe:
             except queue.Empty:
                 continue
             if chunk is _END:
+                self.ended = True
                 return b""
             assert isinstance(chunk, bytes)
             self.pending = chunk
@@ -177,6 +181,34 @@ class _Pipe:
 
     def break_(self, error: BaseException) -> None:
         self.broken = error
+
+
+class _Recorded:
+    """`raw` (the storage's stream), remembering the first error its reads or writes raised: pyrage turns a
+    Python error into its own (and may even drop one raised by its last buffered write), so the caller
+    re-raises the recorded one, with its own type: a storage fault stays a storage fault."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.error: BaseException | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self.raw.read(size)  # type: ignore[no-any-return]
+        except BaseException as error:
+            self.error = self.error or error
+            raise
+
+    def write(self, data: bytes) -> int:
+        try:
+            self.raw.write(data)
+        except BaseException as error:
+            self.error = self.error or error
+            raise
+        return len(data)
+
+    def flush(self) -> None:
+        pass
 
 
 class _PipeReader:
@@ -203,10 +235,11 @@ class AgeWriter:
 
         self._pipe = _Pipe()
         self._error: BaseException | None = None
+        self._raw = _Recorded(raw)
 
         def run() -> None:
             try:
-                encrypt_io(_PipeReader(self._pipe), raw, recipients)
+                encrypt_io(_PipeReader(self._pipe), self._raw, recipients)
             except BaseException as error:  # handed to the caller's thread
                 self._error = error
                 self._pipe.break_(error)
@@ -232,8 +265,7 @@ class AgeWriter:
 
     def _raise(self) -> None:
         self._thread.join()
-        assert self._error is not None
-        raise self._error
+        raise self._raw.error or self._error or BrokenPipeError("the age stream stopped")
 
     def close(self) -> None:
         """Ends the stream: age writes its final chunk into `raw`."""
@@ -245,8 +277,8 @@ class AgeWriter:
         except BrokenPipeError:
             pass
         self._thread.join()
-        if self._error is not None:
-            raise self._error
+        if self._raw.error is not None or self._error is not None:
+            raise self._raw.error or self._error  # type: ignore[misc]
 
     def abort(self) -> None:
         """Stops without finishing the stream (the caller aborts the upload of what was written)."""
@@ -288,13 +320,14 @@ class AgeReader:
 
         self._pipe = _Pipe()
         self._error: BaseException | None = None
+        self._raw = _Recorded(raw)
         self.archive = archive
         self.recipients = recipients
         self.identities = identities
 
         def run() -> None:
             try:
-                decrypt_io(raw, _PipeWriter(self._pipe), identities)
+                decrypt_io(self._raw, _PipeWriter(self._pipe), identities)
                 self._pipe.finish()
             except BaseException as error:  # handed to the caller's thread
                 self._error = error
@@ -323,14 +356,11 @@ class AgeReader:
     def _explain(self, error: BaseException | None) -> BaseException:
         from pyrage import DecryptError
 
-        if not isinstance(error, DecryptError):
-            if isinstance(error, OSError) and str(error) == "decryption error":
-                return VerificationError(
-                    f"{self.archive} does not decrypt to the end (a chunk fails its authentication): it is "
-                    "truncated or was changed"
-                )
-            return error or VerificationError(f"{self.archive}: the age stream stopped")
-        if "No matching keys" in str(error):
+        if self._raw.error is not None:
+            return self._raw.error  # the storage's own fault (a reset, a denial): no verdict on the archive
+        if error is None:
+            return VerificationError(f"{self.archive}: the age stream stopped")
+        if isinstance(error, DecryptError) and "No matching keys" in str(error):
             ours = {str(identity.to_public()) for identity in self.identities}
             if ours & set(self.recipients):
                 # An identity the manifest names did not open it: the header itself was changed.
@@ -339,7 +369,12 @@ class AgeReader:
             return MissingIdentity(
                 f"no identity in the age identity file opens {self.archive}{wanted}", setting=IDENTITY_SETTING
             )
-        return VerificationError(f"{self.archive} is not a valid age stream ({error}): the archive is corrupt")
+        if isinstance(error, DecryptError):
+            return VerificationError(f"{self.archive} is not a valid age stream ({error}): the archive is corrupt")
+        # Anything else from age (a chunk failing its authentication, a cut between chunks) is the content.
+        return VerificationError(
+            f"{self.archive} does not decrypt to the end ({error}): it is truncated or was changed"
+        )
 
     def close(self) -> None:
         self._pipe.break_(InterruptedError("closed"))

@@ -58,8 +58,11 @@ class RtoForecast:
 
     @property
     def exceeds_on(self) -> datetime | None:
+        """The date, when within a century (a near-flat growth line puts it millions of days away)."""
         days = self.days_to_rto
-        return self.now + timedelta(days=days) if days is not None and self.now is not None else None
+        if days is None or self.now is None or days > 36_500:
+            return None
+        return self.now + timedelta(days=days)
 
     def describe(self) -> str:
         """One sentence for status, the report and the dashboard."""
@@ -76,7 +79,7 @@ class RtoForecast:
         if self.growth_bytes_per_day <= 0:
             return f"{text}; archives are not growing, so restores stay within the RTO of {rto}"
         days = self.days_to_rto or 0.0
-        when = f" ({self.exceeds_on:%Y-%m-%d})" if self.exceeds_on and days < 365 * 100 else ""
+        when = f" ({self.exceeds_on:%Y-%m-%d})" if self.exceeds_on else ""
         return (
             f"{text}; at current growth (+{size_text(self.growth_bytes_per_day)} a day) restores pass the RTO of "
             f"{rto} in ~{days:,.0f} days{when}"

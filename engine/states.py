@@ -73,6 +73,8 @@ def latest_verifications(runs: Iterable[RunRecord]) -> dict[str, bool]:
         if not run.archive or run.archive in outcome:
             continue
         if run.kind == "verify":
+            if run.result == RunResult.SUCCESS and run.details.get("contents_checked") is False:
+                continue  # an encrypted archive's bytes only: the verdict on its contents stays where it was
             outcome[run.archive] = run.result == RunResult.SUCCESS
         elif run.kind == "backup" and run.result == RunResult.SUCCESS and run.details.get("read_back") is True:
             outcome[run.archive] = True

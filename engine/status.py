@@ -166,7 +166,10 @@ def summarize(
         rpo_seconds,
         window_days,
     )
-    summary.unopenable = unopenable_archives(storage, entries)
+    try:
+        summary.unopenable = unopenable_archives(storage, entries)
+    except VaultError as error:  # an unreadable identity file: said, and the rest of the summary stands
+        summary.broken.append(f"age identities: {error}")
     newest_good = next(
         (entry for entry in entries if entry.status != "incomplete" and verifications.get(entry.name, True)), None
     )

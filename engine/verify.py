@@ -317,11 +317,14 @@ def verify_archive(
     sink: ScanSink | None = None,
     phase: str = "verify",
     digests: bool = False,
+    keyless: bool = False,
 ) -> VerifyReport:
     """Checks one archive (handing what it reads to `sink`, if any). Problems are reported, not raised, so
     `verify --all` goes through every archive. An archive the storage will not hand over (a permission, a
     symlink out of the folder, a vanished object) is reported `unreadable`: no verdict on its content. A
-    transient storage fault (timeout, reset, 5xx) raises: it says nothing about the archive."""
+    transient storage fault (timeout, reset, 5xx) raises: it says nothing about the archive. `keyless` is for
+    `verify` itself: an encrypted archive it has no identity for is checked as far as it can be (its stored
+    bytes) or reported unopened; anywhere else (a restore, a drill) a missing key stops the run."""
     began = time.monotonic()
     try:
         manifest = entry.manifest(storage)
@@ -336,9 +339,15 @@ def verify_archive(
         phase, progress, total_bytes=None, total_documents=manifest.documents if manifest else None
     )
     report = VerifyReport(entry.name, entry.status, checksum_checked=manifest is not None)
-    if entry.ref.encrypted and manifest is not None and sink is None and IDENTITIES.public_keys() is None:
+    if keyless and entry.ref.encrypted and manifest is not None and IDENTITIES.public_keys() is None:
         # No identity here (the backup's own pod has only public keys): the stored bytes against the manifest.
-        report.problems += check_stored_bytes(storage, entry, manifest)
+        try:
+            report.problems += check_stored_bytes(storage, entry, manifest)
+        except TransientFault:
+            raise
+        except StorageFault as error:  # a permission, a vanished object: this one only, no verdict
+            report.unreadable = str(error)
+            report.problems.append(f"cannot be read from the storage: {error}")
         report.archive_bytes = manifest.archive_bytes
         report.sealed = "its contents were not checked: no age identity here to decrypt them"
         report.duration_seconds = round(time.monotonic() - began, 3)
@@ -380,7 +389,7 @@ def verify_archive(
     except VerificationError as error:
         report.problems.append(str(error))
     except MissingIdentity as error:
-        if sink is not None:
+        if not keyless:
             raise  # a restore stops here, nothing changed: a setting to fix, not a reason to try another archive
         report.unreadable = str(error)  # no verdict on its content
         report.problems.append(f"cannot be opened: {error}")
@@ -397,12 +406,9 @@ def verify_archive(
 def check_stored_bytes(storage: Storage, entry: ArchiveEntry, manifest: Manifest) -> list[str]:
     """Size and sha256 of the stored object against its manifest: all that can be checked of an encrypted
     archive without its key (age authenticates every chunk, so intact ciphertext decrypts to what was sealed)."""
-    try:
-        with storage.open_read(entry.name) as raw:
-            hashed = HashingReader(raw)
-            hashed.drain()
-    except (OSError, ValueError) as error:
-        return [f"{entry.name} cannot be read to the end: {error}"]
+    with storage.open_read(entry.name) as raw:  # a storage fault propagates: no verdict on the archive
+        hashed = HashingReader(raw)
+        hashed.drain()
     problems = []
     if hashed.bytes != manifest.archive_bytes:
         problems.append(f"size is {hashed.bytes} bytes, the manifest says {manifest.archive_bytes}")
@@ -418,13 +424,14 @@ def verify_and_record(
     progress: ProgressCallback | None = None,
     clock: Clock = utc_now,
     digests: bool = False,
+    keyless: bool = False,
 ) -> VerifyReport:
     """Verifies and writes the outcome to the ledger, where the dashboard reads an archive's verified or
     corrupt state from. A storage that cannot take the record does not hide the report."""
     started = clock()
     with StorageLease(storage, "verify", exclusive=False, clock=clock) as lease:
         lease.reading(entry.name)
-        report = verify_archive(storage, entry, progress, digests=digests)
+        report = verify_archive(storage, entry, progress, digests=digests, keyless=keyless)
     record_verdict(storage, report, started, clock)
     return report
 

@@ -4,6 +4,8 @@ changing nothing."""
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import shutil
 import subprocess
@@ -12,13 +14,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pymongo
+import pyrage
 import pytest
 from pyrage import x25519
 
 from engine.catalog import list_archives
+from engine.encryption import AgeReader, AgeWriter
+from engine.errors import VerificationError
 from engine.ledger import list_runs
 from engine.oplog_store import list_chunks
 from engine.storage import open_storage
+from engine.storage.errors import TransientFault
 from tests.bed import servers
 from tests.helpers import raw_documents, run_vaultui, seed, storage_url
 from vaultui.exit_codes import ExitCode
@@ -163,6 +169,11 @@ def test_a_wrong_or_missing_key_changes_nothing_and_says_which_key(
     assert wrong.returncode == ExitCode.CONFIG, wrong.stderr
     assert f"no identity in the age identity file opens {name}" in wrong.stderr
     assert "falling back" not in wrong.stderr.lower()  # a key problem is not a reason to restore an older archive
+    for extra in (["--dry-run"], ["--two-pass"]):  # the verify-first paths stop there too, never try another
+        verify_first = restore(mongo_uri, str(backups), "--latest", *remap, *extra, identity=wrong_key)
+        assert verify_first.returncode == ExitCode.CONFIG, verify_first.stdout + verify_first.stderr
+    keyless_dry_run = restore(mongo_uri, str(backups), "--latest", "--dry-run", *remap)
+    assert keyless_dry_run.returncode == ExitCode.CONFIG, keyless_dry_run.stdout  # not an empty "would restore"
 
     broken = tmp_path / "broken.txt"
     broken.write_text("AGE-SECRET-KEY-1NOTAKEY\n")
@@ -287,3 +298,75 @@ def wait_for_next_second(name: str) -> None:
     stamp = datetime.strptime(name.split(".")[0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     while datetime.now(UTC) < stamp + timedelta(seconds=1):
         time.sleep(0.05)  # waits for a state (the clock's next second), not for a guessed duration
+
+
+class _Faulty:
+    """A storage stream that raises a transient fault at its `at`-th call, as a reset connection does."""
+
+    def __init__(self, data: bytes = b"", at: int = 1) -> None:
+        self.data, self.at, self.calls, self.position = data, at, 0, 0
+
+    def _call(self) -> None:
+        self.calls += 1
+        if self.calls >= self.at:
+            raise TransientFault("connection reset by the storage")
+
+    def read(self, size: int = -1) -> bytes:
+        self._call()
+        chunk = self.data[self.position : self.position + (size if size >= 0 else len(self.data))]
+        self.position += len(chunk)
+        return chunk
+
+    def write(self, data: bytes) -> int:
+        self._call()
+        return len(data)
+
+
+@pytest.mark.parametrize("size", [100, 70_000, (1 << 20) + 100])
+def test_a_storage_fault_while_sealing_keeps_its_type_even_on_the_last_small_write(size: int) -> None:
+    """pyrage buffers its last write and drops an error raised there: the fault is re-raised as itself."""
+    identity = x25519.Identity.generate()
+    with pytest.raises(TransientFault), AgeWriter(_Faulty(at=1), [identity.to_public()]) as writer:
+        writer.write(b"x" * size)
+
+
+def test_a_storage_fault_while_opening_is_not_called_corrupt() -> None:
+    identity = x25519.Identity.generate()
+    sealed = pyrage.encrypt(b"payload" * 1000, [identity.to_public()])
+    with AgeReader(_Faulty(sealed, at=1), [identity], "A.tar.zst.age") as reader, pytest.raises(TransientFault):
+        reader.read(100)
+
+
+def test_gzip_reads_past_the_end_of_an_age_stream_without_hanging() -> None:
+    """gzip asks for more after its trailer: an ended age stream keeps answering b"" (it once hung here)."""
+    identity = x25519.Identity.generate()
+    sealed = pyrage.encrypt(gzip.compress(b"archive" * 10_000), [identity.to_public()])
+    with AgeReader(io.BytesIO(sealed), [identity], "A.tar.gz.age") as reader:
+        assert gzip.GzipFile(fileobj=reader).read() == b"archive" * 10_000
+        assert reader.read(10) == b"" and reader.read(10) == b""
+
+
+def test_an_age_stream_cut_between_chunks_is_corrupt() -> None:
+    identity = x25519.Identity.generate()
+    plain = b"y" * (3 * 64 * 1024)  # three full 64 KiB chunks, then age's last, empty one
+    sealed = pyrage.encrypt(plain, [identity.to_public()])
+    header = len(sealed) - 4 * 16 - len(plain)  # every chunk carries a 16-byte tag
+    for cut in (header + 64 * 1024 + 16, len(sealed) - 16):
+        with AgeReader(io.BytesIO(sealed[:cut]), [identity], "A.tar.zst.age") as reader:
+            with pytest.raises(VerificationError):
+                while reader.read(1 << 16):
+                    pass
+
+
+def test_a_keyless_verify_never_overrides_a_verdict_on_the_contents() -> None:
+    """Only the stored bytes were checked: an older failure on the contents stands; alone it decides nothing."""
+    from engine.ledger import RunRecord
+    from engine.states import latest_verifications
+
+    def verify(started: str, result: str, **details: object) -> RunRecord:
+        return RunRecord("verify", started, started, result, archive="A.tar.zst.age", details=dict(details))
+
+    sealed = verify("2026-11-26T02:00:00+00:00", "success", contents_checked=False)
+    corrupt = verify("2026-11-25T02:00:00+00:00", "failure")
+    assert latest_verifications([sealed, corrupt]) == {"A.tar.zst.age": False}
+    assert latest_verifications([sealed]) == {}

@@ -71,6 +71,13 @@ def test_no_restore_yet_no_forecast_and_past_the_rto_says_so() -> None:
     assert "PAST the RTO of 10m00s already" in forecast.describe()
 
 
+def test_a_nearly_flat_growth_gives_no_date_instead_of_a_crash() -> None:
+    backups = [run("backup", day, 100 * MIB + (19 - day), 60) for day in range(20)]  # a byte a day
+    forecast = forecast_rto([*backups, run("restore", 30, 100 * MIB, 60)], 100 * MIB, 600, NOW)
+    assert forecast is not None and forecast.days_to_rto > 36_500 and forecast.exceeds_on is None
+    assert "restores pass the RTO of 10m00s in ~" in forecast.describe() and "(" not in forecast.describe()[-12:]
+
+
 def test_too_few_backups_to_tell_growth() -> None:
     forecast = forecast_rto([run("restore", 1, 100 * MIB, 60), run("backup", 1, 100 * MIB, 60)], 100 * MIB, 600, NOW)
     assert forecast is not None and forecast.growth_bytes_per_day is None and forecast.days_to_rto is None

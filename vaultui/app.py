@@ -334,7 +334,7 @@ class VaultApp(App[None]):
 
         def verify(progress: ProgressCallback) -> tuple[bool, str, object]:
             assert storage is not None
-            report = verify_and_record(storage, entry, progress=progress, clock=clock)
+            report = verify_and_record(storage, entry, progress=progress, clock=clock, keyless=True)
             text = f"{entry.name}: " + ("verified" if report.ok else "FAILED: " + "; ".join(report.problems))
             return report.ok, text, report
 

@@ -247,7 +247,7 @@ def verify(arguments: argparse.Namespace) -> ExitCode:
     for entry in entries:
         reporter = ProgressReporter()
         try:
-            report = verify_and_record(storage, entry, progress=reporter)
+            report = verify_and_record(storage, entry, progress=reporter, keyless=True)
         finally:
             reporter.close()
         reports.append(report)
