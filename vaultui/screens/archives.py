@@ -128,7 +128,16 @@ class ArchivesScreen(VaultScreen):
     def show_listing(self, archives: list[ArchiveEntry] | None) -> None:
         """The first load's listing, before the summary: names, sizes and ages now; state and purge follow."""
         if archives is not None and self.vault.summary is None:
-            self.fill_rows(archives, lambda _: "…", {}, self.vault.now())
+            by_size = self.sort_by == "size"  # the state is not known yet: that order waits for it
+            entries = sorted(archives, key=lambda entry: entry.size, reverse=True) if by_size else archives
+            self.fill_rows(entries, lambda _: "…", {}, self.vault.now())
+
+    def refill(self) -> None:
+        """After a filter or sort change: from the summary, or from the first listing while it is all there is."""
+        if self.vault.summary is not None:
+            self.fill_table(self.vault.summary, self.vault.now())
+        else:
+            self.show_listing(self.vault.listed)
 
     def fill_table(self, summary: StatusSummary, now: datetime) -> None:
         self.fill_rows(sort_entries(summary.archives, self.sort_by, summary), summary.state, self.fates(summary), now)
@@ -284,8 +293,7 @@ class ArchivesScreen(VaultScreen):
     def action_sort(self) -> None:
         """o: newest first, then largest first, then by state (corrupt and incomplete first)."""
         self.sort_by = SORTS[(SORTS.index(self.sort_by) + 1) % len(SORTS)]
-        if self.vault.summary is not None:
-            self.fill_table(self.vault.summary, self.vault.now())
+        self.refill()
         self.notify(f"sorted by {self.sort_by}", timeout=2)
 
     def action_filter(self) -> None:
@@ -297,8 +305,7 @@ class ArchivesScreen(VaultScreen):
     @on(Input.Changed, "#filter")
     def filter_changed(self, event: Input.Changed) -> None:
         self.filter_text = event.value
-        if self.vault.summary is not None:
-            self.fill_table(self.vault.summary, self.vault.now())
+        self.refill()
 
     @on(Input.Submitted, "#filter")
     def filter_done(self) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from textual.screen import Screen
 
 if TYPE_CHECKING:
+    from engine.catalog import ArchiveEntry
     from engine.progress import ProgressCallback
     from engine.status import StatusSummary
     from engine.storage import Storage
@@ -25,6 +26,7 @@ class Vault(Protocol):
     settings: AppSettings
     storage: Storage | None
     summary: StatusSummary | None
+    listed: list[ArchiveEntry] | None  # the first load's listing, until its summary comes
     state_error: str
     storage_label: str
     kube_label: str
