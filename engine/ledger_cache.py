@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -48,7 +49,9 @@ def _save(path: Path, entries: dict[str, _Entry]) -> None:
         return  # an optimisation only: the next run reads the storage again
 
 
-def read_cached(storage: Storage, infos: list[ObjectInfo], read: object) -> dict[str, bytes]:
+def read_cached(
+    storage: Storage, infos: list[ObjectInfo], read: Callable[[Storage, list[str]], dict[str, bytes]]
+) -> dict[str, bytes]:
     """The bytes of the records listed in `infos`, from the local copy where size and write time still match,
     else through `read(storage, keys)` (which leaves out what it cannot read); the copy is then brought up to
     date with what the listing holds."""
@@ -63,7 +66,7 @@ def read_cached(storage: Storage, infos: list[ObjectInfo], read: object) -> dict
         else:
             missing.append(info.key)
     if missing:
-        fresh = read(storage, missing)  # type: ignore[operator]
+        fresh = read(storage, missing)
         found.update(fresh)
         by_key = {info.key: info for info in infos}
         for key, data in fresh.items():

@@ -18,7 +18,7 @@ from engine.holds import read_holds
 from engine.ledger import RunRecord, check_ledger, list_runs
 from engine.retention import RetentionPolicy, plan_purge
 from engine.rto import DEFAULT_RTO_SECONDS, recovery_met
-from engine.rto_forecast import forecast_rto
+from engine.rto_forecast import forecast_rto, newest_good_size
 from engine.states import NOT_A_RECOVERY, read_verifications
 from engine.storage import Storage
 
@@ -86,8 +86,7 @@ def build_report(
     ]
     coverage = compute_coverage(storage, entries, verifications, now)
     until = min(end, now)
-    newest_good = next((e for e in entries if e.status != "incomplete" and verifications.get(e.name, True)), None)
-    forecast = forecast_rto(runs, newest_good.size if newest_good else None, rto_seconds, now)
+    forecast = forecast_rto(runs, newest_good_size(entries, verifications), rto_seconds, now)
     return {
         "month": month,
         "generated_at": now.astimezone(UTC).isoformat(timespec="seconds"),

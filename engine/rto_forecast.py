@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from humanize import naturalsize
+
+from engine.catalog import ArchiveEntry
 from engine.clock import duration_text
 from engine.ledger import RunRecord
 
@@ -68,7 +71,7 @@ class RtoForecast:
         """One sentence for status, the report and the dashboard."""
         measured = "restore or drill" if self.samples == 1 else "restores and drills"
         text = (
-            f"restoring the newest archive ({size_text(self.newest_bytes)}) should take about "
+            f"restoring the newest archive ({naturalsize(self.newest_bytes, binary=True)}) should take about "
             f"{duration_text(self.expected_seconds)} (from {self.samples} measured {measured})"
         )
         rto = duration_text(self.rto_seconds)
@@ -80,19 +83,8 @@ class RtoForecast:
             return f"{text}; archives are not growing, so restores stay within the RTO of {rto}"
         days = self.days_to_rto or 0.0
         when = f" ({self.exceeds_on:%Y-%m-%d})" if self.exceeds_on else ""
-        return (
-            f"{text}; at current growth (+{size_text(self.growth_bytes_per_day)} a day) restores pass the RTO of "
-            f"{rto} in ~{days:,.0f} days{when}"
-        )
-
-
-def size_text(size: float) -> str:
-    """Binary units, one decimal: 2.2 MiB."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(size) < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"
+        growth = naturalsize(self.growth_bytes_per_day, binary=True)
+        return f"{text}; at current growth (+{growth} a day) restores pass the RTO of {rto} in ~{days:,.0f} days{when}"
 
 
 def fit_restores(runs: list[RunRecord]) -> tuple[float, float, int] | None:
@@ -135,6 +127,14 @@ def archive_growth(backups: list[RunRecord]) -> float | None:
     mean_size = sum(size for _, size in points) / len(points)
     spread = sum((day - mean_day) ** 2 for day in days)
     return sum((day - mean_day) * (size - mean_size) for day, size in points) / spread
+
+
+def newest_good_size(archives: list[ArchiveEntry], verifications: dict[str, bool]) -> int | None:
+    """The size of the newest archive a restore would pick: complete, and not failed its newest verification."""
+    newest = next(
+        (entry for entry in archives if entry.status != "incomplete" and verifications.get(entry.name, True)), None
+    )
+    return newest.size if newest else None
 
 
 def forecast_rto(

@@ -25,7 +25,7 @@ from engine.ledger import LedgerCheck, RunRecord, check_chain, read_raw, read_ru
 from engine.ledger_cache import read_cached
 from engine.retention import PurgePlan, RetentionPolicy, plan_purge
 from engine.rto import DEFAULT_RTO_SECONDS
-from engine.rto_forecast import RtoForecast, forecast_rto
+from engine.rto_forecast import RtoForecast, forecast_rto, newest_good_size
 from engine.states import NOT_A_RECOVERY, ArchiveState, archive_state, evidence_keys, latest_verifications
 from engine.storage import ObjectInfo, Storage
 
@@ -170,10 +170,7 @@ def summarize(
         summary.unopenable = unopenable_archives(storage, entries)
     except VaultError as error:  # an unreadable identity file: said, and the rest of the summary stands
         summary.broken.append(f"age identities: {error}")
-    newest_good = next(
-        (entry for entry in entries if entry.status != "incomplete" and verifications.get(entry.name, True)), None
-    )
-    summary.forecast = forecast_rto(runs, newest_good.size if newest_good else None, rto_seconds, now)
+    summary.forecast = forecast_rto(runs, newest_good_size(entries, verifications), rto_seconds, now)
     return summary
 
 

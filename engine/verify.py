@@ -282,12 +282,8 @@ class MetadataShape:
 def compare_with_manifest(manifest: Manifest, scan: ScanResult) -> list[str]:
     """Everything that differs between what was read and what the manifest promises. In an archive with a
     manifest every file must map to exactly one namespace of it, and every namespace must have its files."""
-    found, hashed = scan.collections, scan.hashed
-    problems = []
-    if hashed.bytes != manifest.archive_bytes:
-        problems.append(f"size is {hashed.bytes} bytes, the manifest says {manifest.archive_bytes}")
-    if hashed.sha256.hexdigest() != manifest.archive_sha256:
-        problems.append("sha256 does not match the manifest: the archive changed after it was written")
+    found = scan.collections
+    problems = stored_bytes_problems(manifest, scan.hashed)
     for expected in manifest.collections:
         got = found.get(expected.namespace)
         if got is None or not got.has_metadata:
@@ -409,6 +405,11 @@ def check_stored_bytes(storage: Storage, entry: ArchiveEntry, manifest: Manifest
     with storage.open_read(entry.name) as raw:  # a storage fault propagates: no verdict on the archive
         hashed = HashingReader(raw)
         hashed.drain()
+    return stored_bytes_problems(manifest, hashed)
+
+
+def stored_bytes_problems(manifest: Manifest, hashed: HashingReader) -> list[str]:
+    """How the bytes read differ from the size and sha256 the manifest recorded."""
     problems = []
     if hashed.bytes != manifest.archive_bytes:
         problems.append(f"size is {hashed.bytes} bytes, the manifest says {manifest.archive_bytes}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
 import threading
 import uuid
 from collections.abc import Callable
@@ -637,30 +638,19 @@ def test_each_s3_credential_does_its_job_and_nothing_more(
     assert made.returncode == 0, made.stderr
     [archive] = list_archives(owner)
     restored = f"{database_name}_r"
-    back = run_vaultui(
-        "--headless",
-        "restore",
-        "--latest",
-        "--ns-from",
-        f"{database_name}.*",
-        "--ns-to",
-        f"{restored}.*",
-        env={**storage, "VAULTUI_TARGET_URI": mongo_uri, **keys["restore"]},
-    )
+
+    def restore_into(target: str, credentials: dict[str, str]) -> subprocess.CompletedProcess:
+        return run_vaultui(
+            "--headless", "restore", "--latest", "--ns-from", f"{database_name}.*", "--ns-to", f"{target}.*",
+            env={**storage, "VAULTUI_TARGET_URI": mongo_uri, **credentials},
+        )  # fmt: skip
+
+    back = restore_into(restored, keys["restore"])
     assert back.returncode == 0, back.stderr
     assert mongo_client[restored]["orders"].count_documents({}) == 200
     # A strictly read-only key (list and read alone) restores too: no lease, and a warning that the run is unrecorded.
     read_only = {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetObject"], "Resource": ["*"]}
-    strict = run_vaultui(
-        "--headless",
-        "restore",
-        "--latest",
-        "--ns-from",
-        f"{database_name}.*",
-        "--ns-to",
-        f"{restored}2.*",
-        env={**storage, "VAULTUI_TARGET_URI": mongo_uri, **s3_credentials(s3_server, s3_bucket, statement=read_only)},
-    )
+    strict = restore_into(f"{restored}2", s3_credentials(s3_server, s3_bucket, statement=read_only))
     assert strict.returncode == 0, strict.stderr
     assert "the restore was not recorded in the ledger" in strict.stdout + strict.stderr
     assert mongo_client[f"{restored}2"]["orders"].count_documents({}) == 200

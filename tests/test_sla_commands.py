@@ -160,7 +160,9 @@ def test_status_exit_code_and_metrics_file(backups: Path, tmp_path: Path) -> Non
     assert below.returncode == ExitCode.COMPLIANCE_BELOW_TARGET
     assert "BELOW TARGET" in below.stdout and "no backup ran" in below.stdout
     assert f"last success {now - timedelta(days=1):%Y-%m-%d %H:%M} UTC (a day ago)" in below.stdout
-    forecast = "forecast     restoring the newest archive (100 B) should take about 2m30s (from 1 measured restore or"
+    forecast = (
+        "forecast     restoring the newest archive (100 Bytes) should take about 2m30s (from 1 measured restore or"
+    )
     assert forecast in below.stdout
 
 
