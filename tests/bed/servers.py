@@ -68,8 +68,14 @@ class Server:
     workdir: Path
     log_path: Path
     extra: dict[str, str] = field(default_factory=dict)
+    companions: list[Server] = field(default_factory=list)  # stopped after this one (FerretDB's PostgreSQL)
 
     def stop(self) -> None:
+        self._stop_process()
+        for companion in self.companions:
+            companion.stop()
+
+    def _stop_process(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -98,25 +104,59 @@ def _launch(name: str, argv: list[str], port: int, workdir: Path) -> tuple[subpr
     return process, log_path
 
 
-def start_ferretdb(data_dir: Path | None = None, port: int | None = None) -> Server:
-    """FerretDB with its SQLite backend in a fresh (or given) data folder, on a free (or given) port."""
+POSTGRESQL_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def start_postgresql() -> Server:
+    """Debian's PostgreSQL 15 in a fresh cluster on a free loopback port, trust authentication, as the
+    `postgres` user when run as root (PostgreSQL refuses to run as root). For the benchmark's FerretDB
+    backend comparison only; the suite does not need it."""
+    workdir = Path(tempfile.mkdtemp(prefix="vaultui-postgresql-"))
+    data = workdir / "data"
+    as_owner: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(workdir, "postgres", "postgres")
+        as_owner = ["runuser", "-u", "postgres", "--"]
+    subprocess.run([*as_owner, str(POSTGRESQL_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+                    "--no-sync"], check=True, capture_output=True)  # fmt: skip
+    port = free_port()
+    argv = [*as_owner, str(POSTGRESQL_BIN / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
+            "-k", str(workdir), "-c", "fsync=off", "-c", "synchronous_commit=off"]  # fmt: skip
+    process, log_path = _launch("postgresql", argv, port, workdir)
+    subprocess.run([str(POSTGRESQL_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+                    "ferretdb"], check=True, capture_output=True)  # fmt: skip
+    url = f"postgres://postgres@127.0.0.1:{port}/ferretdb"
+    return Server("postgresql", process, port, url, workdir, log_path)
+
+
+def start_ferretdb(data_dir: Path | None = None, port: int | None = None, backend: str = "sqlite") -> Server:
+    """FerretDB with its SQLite backend in a fresh (or given) data folder, on a free (or given) port; or,
+    with backend="postgresql", on a fresh PostgreSQL cluster of its own (stopped with it)."""
     ferretdb = binary_paths()["ferretdb"]
     workdir = Path(tempfile.mkdtemp(prefix="vaultui-ferretdb-"))
     data = data_dir or workdir / "data"
     data.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
+    companions = [start_postgresql()] if backend == "postgresql" else []
+    handler = (["--handler=pg", f"--postgresql-url={companions[0].url}"] if companions
+               else ["--handler=sqlite", f"--sqlite-url=file:{data}/"])  # fmt: skip
     argv = [
         str(ferretdb),
-        "--handler=sqlite",
-        f"--sqlite-url=file:{data}/",
+        *handler,
         f"--listen-addr=127.0.0.1:{port}",
         f"--debug-addr=127.0.0.1:{free_port()}",
         f"--state-dir={workdir}",
         "--telemetry=disable",
         "--log-level=WARN",
     ]
-    process, log_path = _launch("ferretdb", argv, port, workdir)
-    return Server("ferretdb", process, port, f"mongodb://127.0.0.1:{port}/", workdir, log_path)
+    try:
+        process, log_path = _launch("ferretdb", argv, port, workdir)
+    except RuntimeError:
+        for companion in companions:
+            companion.stop()
+        raise
+    return Server("ferretdb", process, port, f"mongodb://127.0.0.1:{port}/", workdir, log_path,
+                  companions=companions)  # fmt: skip
 
 
 def start_s3() -> Server:
