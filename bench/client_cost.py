@@ -194,8 +194,18 @@ def main() -> None:
         sizes.append(measure(megabytes, arguments.backend))
         print_size(sizes[-1], arguments.backend)
     print_across(sizes)
-    print(json.dumps({f"{s.megabytes:g}MB": {c.label: [round(c.wall, 2), round(c.cpu, 2), None if c.rss_mb != c.rss_mb else round(c.rss_mb, 1)]
-                                           for c in s.costs.values()} for s in sizes}))  # fmt: skip
+    figures = {
+        f"{size.megabytes:g}MB": {
+            cost.label: [
+                round(cost.wall, 2),
+                round(cost.cpu, 2),
+                None if cost.rss_mb != cost.rss_mb else round(cost.rss_mb),
+            ]
+            for cost in size.costs.values()
+        }
+        for size in sizes
+    }
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":
