@@ -8,7 +8,7 @@ alone on the same tar stream, and age encryption alone (its share of a backup), 
 and restore. The read-back every backup makes before its commit, timed alone from a folder
 and from S3. Prints seconds, sizes, throughput and ratios.
 
-Usage: python -m bench.backup_restore [DOCUMENTS]   (default 100000)"""
+Usage: python -m bench.backup_restore [MB]   (MB of BSON of bench.sample documents, default 30)"""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ import boto3
 import pymongo
 from pyrage import x25519
 
+from bench.sample import documents_for, seed_bench
 from engine.archive import open_compressor, open_decompressor, parse_archive_name
 from engine.backup import BackupOptions, BackupResult, read_back, run_backup
 from engine.catalog import find_archive
@@ -36,7 +37,6 @@ from engine.source import NamespaceFilter
 from engine.storage import open_storage
 from engine.verify import name_scheme, scan_archive
 from tests.bed import servers
-from tests.helpers import seed
 
 DATABASE = "bench"
 
@@ -165,13 +165,13 @@ def read_back_rows(folder: Path, manifest: Manifest) -> list[tuple[str, float]]:
 
 
 def main() -> None:
-    documents = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    documents = documents_for(float(sys.argv[1]) if len(sys.argv) > 1 else 30)
     binaries = servers.binary_paths()
     os.environ.setdefault("VAULTUI_MONGO_TOOLS", str(binaries["mongodump"].parent))
     server = servers.start_ferretdb()
     try:
         client: pymongo.MongoClient = pymongo.MongoClient(server.url)
-        seed(client, DATABASE, {"sample": documents})
+        seed_bench(client, DATABASE, "sample", documents)
         chosen = NamespaceFilter(databases=(DATABASE,))
         with tempfile.TemporaryDirectory() as scratch:
             work = Path(scratch)

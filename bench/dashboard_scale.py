@@ -1,5 +1,9 @@
-"""How fast the dashboard's first screen comes up on a big storage: 10,000 archives and 5,000 ledger records
-in a folder. Prints the time of each step the first screen waits for, and the time to a filled table.
+"""How fast the dashboard's first screen comes up on a big storage (10,000 archives and 5,000 ledger records in
+a folder), and how fast it answers keys while work runs: during that first load, and during a real restore of
+a 30 MB archive into FerretDB started from the dashboard. Prints the time of each step the first screen waits
+for, the time to a filled table, and each key's latency: from the key's arrival to the screen having handled
+it and every message queued before it (Textual's Pilot.press), which counts the restore's progress messages
+against the key, never for it.
 
 Usage: python -m bench.dashboard_scale [ARCHIVES] [RECORDS]"""
 
@@ -13,14 +17,24 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from textual.widgets import DataTable
+import pymongo
+from textual.widgets import DataTable, Input
 
+from bench.sample import documents_for, seed_bench
+from engine.backup import BackupOptions, run_backup
 from engine.catalog import list_archives
 from engine.ledger import list_runs, record_run
+from engine.source import NamespaceFilter
 from engine.storage import open_storage
+from tests.bed import servers
 from tests.history import record
 from vaultui.app import make_app
+from vaultui.screens.dialogs import TypedConfirmScreen
+from vaultui.screens.restore import RestoreScreen
 from vaultui.settings import AppSettings
+
+# What an on-call engineer does while waiting: move, open and close the help, filter and clear it.
+KEYS = ("down", "down", "up", "question_mark", "escape", "slash", "a", "escape", "end", "home")
 
 
 def build(folder: Path, archives: int, records: int, now: datetime) -> None:
@@ -49,6 +63,70 @@ async def first_screen(folder: Path, now: datetime) -> tuple[float, float]:
         return rows, time.perf_counter() - start
 
 
+async def press_timed(pilot, key: str, latencies: list[float]) -> None:  # noqa: ANN001 - a Textual Pilot
+    start = time.perf_counter()
+    await pilot.press(key)
+    latencies.append(time.perf_counter() - start)
+
+
+async def keys_during_first_load(folder: Path, now: datetime) -> tuple[list[float], bool]:
+    """Keys pressed from the first rows until the full status has arrived (and one round at least)."""
+    app = make_app(AppSettings(storage_url=str(folder), refresh_seconds=0, clock=lambda: now))
+    latencies: list[float] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.screen.query_one("#archives", DataTable)
+        while table.row_count == 0:
+            await pilot.pause(0.005)
+        overlapped = app.summary is None
+        while app.summary is None or len(latencies) < len(KEYS):
+            await press_timed(pilot, KEYS[len(latencies) % len(KEYS)], latencies)
+    return latencies, overlapped
+
+
+async def keys_during_restore(folder: Path, uri: str) -> tuple[list[float], float]:
+    """Starts a restore from the dashboard (form, preview, typed confirmation), goes back to the archives and
+    presses keys until the restore has ended. Returns the latencies and the restore's seconds."""
+    app = make_app(AppSettings(storage_url=str(folder), targets={"bench": uri}, refresh_seconds=0))
+    latencies: list[float] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        while app.summary is None:
+            await pilot.pause(0.01)
+        await pilot.press("r")
+        assert isinstance(app.screen, RestoreScreen)
+        app.screen.query_one("#ns-from", Input).value = "bench.*"
+        app.screen.query_one("#ns-to", Input).value = "restored.*"
+        await pilot.click("#restore")
+        while not isinstance(app.screen, TypedConfirmScreen):
+            await pilot.pause(0.01)
+        await pilot.press(*"bench", "enter")
+        start = time.perf_counter()
+        while app.busy != "restore":
+            await pilot.pause(0.01)
+        await pilot.press("escape")  # back to the archives while the restore goes on
+        while app.busy:
+            await press_timed(pilot, KEYS[len(latencies) % len(KEYS)], latencies)
+        seconds = time.perf_counter() - start
+    return latencies, seconds
+
+
+def spread(latencies: list[float]) -> str:
+    ordered = sorted(latencies)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return (
+        f"{len(ordered)} keys: median {ordered[len(ordered) // 2] * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
+        f"max {ordered[-1] * 1000:.0f} ms"
+    )
+
+
+def restore_bed(folder: Path) -> servers.Server:
+    """FerretDB holding 30 MB of bench documents, and one vaultui archive of them in `folder`."""
+    server = servers.start_ferretdb()
+    client: pymongo.MongoClient = pymongo.MongoClient(server.url)
+    seed_bench(client, "bench", "sample", documents_for(30))
+    run_backup(open_storage(str(folder)), server.url, BackupOptions(namespaces=NamespaceFilter(databases=("bench",))))
+    return server
+
+
 def timed(label: str, action) -> None:  # noqa: ANN001
     start = time.perf_counter()
     action()
@@ -75,6 +153,16 @@ def main() -> None:
             rows, full = asyncio.run(first_screen(folder, now))
             print(f"{'dashboard, ' + label + ' cache: first rows':<46} {rows:7.3f} s")
             print(f"{'dashboard, ' + label + ' cache: full status':<46} {full:7.3f} s")
+        latencies, overlapped = asyncio.run(keys_during_first_load(folder, now))
+        during = "during the first load" if overlapped else "after the first load (it finished first)"
+        print(f"\nkeys {during}: {spread(latencies)}")
+    with tempfile.TemporaryDirectory() as scratch:
+        server = restore_bed(Path(scratch))
+        try:
+            latencies, seconds = asyncio.run(keys_during_restore(Path(scratch), server.url))
+        finally:
+            server.stop()
+        print(f"keys during a {seconds:.0f} s restore of 30 MB started from the dashboard: {spread(latencies)}")
 
 
 if __name__ == "__main__":
