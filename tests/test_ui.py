@@ -148,6 +148,42 @@ async def test_restore_into_ferretdb_through_the_ui(
     assert "customer_1" in mongo_client[database_name]["orders"].index_information()
 
 
+async def test_leaving_the_restore_screen_while_it_runs(
+    settings: AppSettings, mongo_client: pymongo.MongoClient, database_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An on-call engineer starts a restore and goes back to the archives while it runs: the app keeps working
+    and the restore's end is told by a notification (found by bench.dashboard_scale: the app crashed here)."""
+    from engine import restore as restore_module
+
+    verified, leave = threading.Event(), threading.Event()
+
+    def hold_at(name: str) -> None:  # the restore waits, after its verifying read, until the screen is gone
+        if name == "restore.verified":
+            verified.set()
+            assert leave.wait(timeout=60)
+
+    monkeypatch.setattr(restore_module, "checkpoint", hold_at)
+    app = make_app(settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("r")
+        app.screen.query_one("#ns-from", Input).value = "shop.*"
+        app.screen.query_one("#ns-to", Input).value = f"{database_name}.*"
+        await pilot.click("#restore")
+        await settle(app, pilot)
+        await pilot.press(*"ferretdb", "enter")
+        while not verified.is_set():
+            await pilot.pause(0.01)
+        await pilot.press("escape")
+        assert isinstance(app.screen, ArchivesScreen) and app.busy == "restore"
+        await pilot.press("down", "up", "question_mark", "escape")
+        leave.set()
+        await settle(app, pilot)
+        assert app.busy is None and isinstance(app.screen, ArchivesScreen)
+        assert any("restored" in str(toast.message) for toast in app._notifications)
+    assert raw_documents(mongo_client[database_name]["orders"]) == raw_documents(mongo_client["shop"]["orders"])
+
+
 async def test_guarded_restore_is_refused_in_the_ui(settings: AppSettings) -> None:
     app = make_app(settings)
     async with app.run_test(size=(120, 40)) as pilot:

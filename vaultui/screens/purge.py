@@ -123,6 +123,8 @@ class PurgeScreen(VaultScreen):
             return True, f"purged {len(result.deleted)} archives, {freed} freed", result
 
         def done(_: ActionFinished) -> None:
+            if not self.is_attached:  # left while the purge ran: the app's notification says how it ended
+                return
             self.query_one("#purge-flash", Static).update("")
             self.loading_data = True
             self.load()

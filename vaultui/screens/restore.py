@@ -347,7 +347,10 @@ class RestoreScreen(VaultScreen):
             self.confirm(result, target, dropping)
 
     def restored(self, message: ActionFinished, target: str) -> None:
-        """The real restore ended (the app has shown its one line): the details go to the result panel."""
+        """The real restore ended (the app has shown its one line): the details go to the result panel, when
+        it is still open (one may leave it while the restore runs: the app's notification is then the result)."""
+        if not self.is_attached:
+            return
         result = message.value
         if not isinstance(result, RestoreResult):
             self.failed(message.text)
