@@ -16,10 +16,11 @@ from typing import IO, BinaryIO
 
 import zstandard
 
+from engine.bson_check import NATIVE, check_buffer, check_documents, impossible_length, malformed, truncated
 from engine.cpus import usable_cpus
 from engine.encryption import AGE_SUFFIX
 from engine.errors import ConfigError, VerificationError
-from engine.limits import MAX_MEMBERS, MAX_TAR_HEADER_BYTES, check_size
+from engine.limits import MAX_DOCUMENT_BYTES, MAX_MEMBERS, MAX_TAR_HEADER_BYTES, check_size
 
 CODECS = ("gzip", "zstd")
 EXTENSIONS = {"gzip": ".tar.gz", "zstd": ".tar.zst"}
@@ -288,17 +289,17 @@ def iter_bson(
             if not buffer:
                 break
             if len(buffer) < 4:
-                raise VerificationError(f"{where} ends inside a document: the archive is truncated")
+                raise truncated(where)
         length = int.from_bytes(buffer[position : position + 4], "little")
-        if length < 5 or length > 48 * 1024 * 1024:
-            raise VerificationError(f"{where} holds a document of impossible length {length}: the archive is corrupt")
+        if length < 5 or length > MAX_DOCUMENT_BYTES:
+            raise impossible_length(where, length)
         if len(buffer) - position < length:
             buffer, position = _refill(stream, buffer[position:], length), 0
             if len(buffer) < length:
-                raise VerificationError(f"{where} ends inside a document: the archive is truncated")
+                raise truncated(where)
         end = position + length
         if buffer[end - 1] != 0:
-            raise VerificationError(f"{where} holds a malformed document: the archive is corrupt")
+            raise malformed(where)
         batch.append(buffer[position:end])
         position = end
         batch_bytes += length
@@ -311,6 +312,33 @@ def iter_bson(
 
 
 _READ_SIZE = 1 << 20
+
+
+def iter_checked(stream: IO[bytes], where: str, validate: bool) -> Iterator[tuple[int, memoryview]]:
+    """(documents, their bytes) from a concatenated .bson stream, a mebibyte or so at a time: every document
+    framed as `iter_bson` frames it and, with `validate`, checked throughout (engine.bson_check), with no
+    Python work per document. For reads that keep no document (verify); a loader needs `iter_bson`'s lists."""
+    if not NATIVE:  # the pure fallback: framed by iter_bson, decoded by pymongo a batch at a time
+        for batch in iter_bson(stream, where):
+            joined = b"".join(batch)
+            if validate:
+                check_documents(joined, where)
+            yield len(batch), memoryview(joined)
+        return
+    rest = b""
+    while True:
+        need = len(rest) + 1
+        if len(rest) >= 4:  # a document longer than what is buffered: read up to its end at once
+            need = max(need, int.from_bytes(rest[:4], "little"))
+        buffer = _refill(stream, rest, need)
+        if len(buffer) == len(rest):
+            if rest:
+                raise truncated(where)
+            return
+        documents, consumed = check_buffer(buffer, where, validate)
+        if documents:
+            yield documents, memoryview(buffer)[:consumed]
+        rest = buffer[consumed:]
 
 
 def _refill(stream: IO[bytes], rest: bytes, need: int) -> bytes:
@@ -326,13 +354,3 @@ def _refill(stream: IO[bytes], rest: bytes, need: int) -> bytes:
         if have >= need:
             break
     return b"".join(pieces)
-
-
-def count_documents(raw_batch: bytes | memoryview) -> int:
-    """How many documents a buffer of concatenated BSON documents holds (it walks the length prefixes)."""
-    count = offset = 0
-    size = len(raw_batch)
-    while offset < size:
-        offset += int.from_bytes(raw_batch[offset : offset + 4], "little")
-        count += 1
-    return count

@@ -17,7 +17,8 @@ from bson import json_util
 from bson.json_util import CANONICAL_JSON_OPTIONS
 from pymongo.errors import PyMongoError
 
-from engine.archive import add_bytes, add_member, count_documents
+from engine.archive import add_bytes, add_member
+from engine.bson_check import count_documents
 from engine.errors import SourceError
 from engine.manifest import CollectionEntry
 from engine.names import collection_stem

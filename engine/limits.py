@@ -15,6 +15,8 @@ MAX_METADATA_BYTES = 16 * 1024 * 1024
 MAX_TAR_HEADER_BYTES = 64 * 1024
 # Members of one archive: two per collection; MongoDB deployments past 100,000 collections are not sane.
 MAX_MEMBERS = 500_000
+# One BSON document: MongoDB's own limit is 16 MiB; 48 MiB is the most one wire message carries.
+MAX_DOCUMENT_BYTES = 48 * 1024 * 1024
 # The unpacked size of an archive with a manifest: its BSON, plus this for metadata and tar headers.
 UNPACKED_MARGIN_BYTES = 64 * 1024 * 1024
 # Archives without a manifest (the old pipeline's) have nothing to say their size: a ceiling, settable.

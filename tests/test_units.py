@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 import bson
 import pytest
 
-from engine.archive import archive_name, count_documents, iter_bson, parse_archive_name
+from engine.archive import archive_name, iter_bson, parse_archive_name
+from engine.bson_check import count_documents
 from engine.errors import ConfigError, VerificationError
 from engine.secrets import redact_uri, scrub
 from engine.storage import FolderStorage, open_storage
