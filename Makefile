@@ -34,9 +34,11 @@ REPEAT ?= 10
 test-repeat: $(INSTALLED) bed
 	bash tests/repeat.sh $(REPEAT)
 
-# Property-based round trips and input mutations with new random examples, ten times as many as `make test` replays.
+# Property-based round trips and input mutations with new random examples, ten times as many as `make test` replays
+# (and 25 times as many mutated documents for the C BSON checker against pymongo's decoder).
 fuzz: $(INSTALLED) bed
-	VAULTUI_HYPOTHESIS=explore $(PY) -m pytest -p no:cacheprovider tests/test_round_trips.py tests/test_names_and_index_specs.py tests/test_fuzz_inputs.py
+	VAULTUI_HYPOTHESIS=explore $(PY) -m pytest -p no:cacheprovider tests/test_round_trips.py tests/test_names_and_index_specs.py tests/test_fuzz_inputs.py \
+		tests/test_bson_check.py
 
 # Side-by-side figures against mongodump, mongorestore, the old pipeline and the server's own ceiling, in one run:
 # client cost (wall, CPU s/GB, peak RSS) at BENCH_MB sizes in MB of BSON (~1 KB documents; 30 and 300 take about
