@@ -9,7 +9,7 @@
 # requirements/*.lock are compiled for CPython 3.12 on linux x86_64.
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm@sha256:782412e85d0f0984994c290652577d4018aff08145c85b262bb63dc0c7522254
 
-# --- builder: every third-party file comes from a hash-checked lock, as a wheel (no compiler, no sdist builds) ---
+# --- builder: every third-party file comes from a hash-checked lock, as a wheel (no sdist builds) ---
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
 WORKDIR /src
@@ -23,13 +23,22 @@ RUN python -m venv /opt/build \
     && python -m venv --without-pip /opt/vaultui \
     && /opt/build/bin/pip --python /opt/vaultui/bin/python install --no-cache-dir \
         --require-hashes --no-deps --only-binary=:all: -r requirements/image.lock
+# A C compiler for vaultui's own BSON checker (engine/_bsoncheck.c), in this stage only. Debian's gcc is taken
+# as bookworm ships it: its point releases replace the exact version, so a version pin would break the build.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY engine ./engine
 COPY vaultui ./vaultui
 # The project itself: built offline against the locked setuptools, installed without touching its dependencies.
+# The checker's extension is optional to pip (an install without a compiler still works, slower): here its
+# absence fails the build.
 RUN /opt/build/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation --no-index --wheel-dir /wheels . \
     && /opt/build/bin/pip --python /opt/vaultui/bin/python install --no-cache-dir --no-deps --no-index \
-        /wheels/vaultui-*.whl
+        /wheels/vaultui-*.whl \
+    && /opt/vaultui/bin/python -c "import engine._bsoncheck"
 
 # --- runtime: the base image plus the venv; no pip, no setuptools, no build tools ---
 FROM ${PYTHON_IMAGE}

@@ -65,7 +65,7 @@ def check_buffer(buffer: bytes | memoryview, where: str, validate: bool) -> tupl
         except ValueError as error:
             why, at = error.args
         documents += count_documents(memoryview(buffer)[start:at])
-        length = int.from_bytes(buffer[at : at + 4], "little", signed=True)
+        length = int.from_bytes(buffer[at : at + 4], "little")
         if why == "impossible document length":
             raise impossible_length(where, length) from None
         if why == "document not terminated":

@@ -439,3 +439,48 @@ async def test_sorting_and_command_completion(settings: AppSettings) -> None:
         await pilot.press("colon", *"comp", "enter")  # a unique prefix completes
         await settle(app, pilot)
         assert app.current_mode == "compliance"
+
+
+async def test_a_big_storage_draws_the_newest_rows_and_the_filter_finds_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More archives than the table draws: the newest ROW_LIMIT rows, a line saying how many are not drawn, the
+    filter reaching an old one, and a screen resumed over an unchanged state (after the help) not redrawn."""
+    from datetime import timedelta
+
+    from vaultui.screens import archives as archives_module
+
+    now = datetime(2026, 11, 26, tzinfo=UTC)
+    extra = 25
+    names = []
+    for index in range(archives_module.ROW_LIMIT + extra):  # 8 a day, newest first
+        name = (now - timedelta(hours=3 * (index + 1))).strftime("%Y%m%dT%H%M%SZ") + ".tar.zst"
+        (tmp_path / name).write_bytes(b"x")
+        names.append(name)
+    fills: list[int] = []
+    fill_rows = ArchivesScreen.fill_rows
+
+    def counted(self, *arguments, **keywords) -> None:  # noqa: ANN001, ANN002, ANN003
+        fills.append(1)
+        fill_rows(self, *arguments, **keywords)
+
+    monkeypatch.setattr(ArchivesScreen, "fill_rows", counted)
+    app = make_app(AppSettings(storage_url=str(tmp_path), refresh_seconds=0, clock=lambda: now))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        table = app.screen.query_one("#archives", DataTable)
+        assert table.row_count == archives_module.ROW_LIMIT and table_names(app) == names[: table.row_count]
+        assert table.virtual_size.height == archives_module.ROW_LIMIT + 1  # the rows and the header, one line each
+        assert f"{extra:,} older archives not listed" in str(app.screen.query_one("#flash", Static).render())
+        drawn = len(fills)
+        await pilot.press("question_mark")
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert len(fills) == drawn and table.row_count == archives_module.ROW_LIMIT
+        oldest = names[-1]
+        await pilot.press("slash", *oldest[:11])
+        await settle(app, pilot)
+        assert oldest in table_names(app) and len(table_names(app)) < 8
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert table.row_count == archives_module.ROW_LIMIT
