@@ -175,3 +175,20 @@ def test_a_document_only_c_refuses_is_judged_by_pymongo(monkeypatch: pytest.Monk
     bson_check.check_documents(documents, "x")
     assert refused
     assert bson_check.check_buffer(documents, "x", validate=True) == (len(corpus()), len(documents))
+
+
+def test_without_the_extension_pymongo_checks_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An install without a C compiler: the same counts, bytes and verdicts, pymongo doing the checking."""
+    from engine import archive
+
+    good = b"".join(corpus() * 50)
+    bad = good + raw_document(element(0x02, b"s", string(b"\xff")))
+    native = list(iter_checked(io.BytesIO(good), "x", validate=True))
+    monkeypatch.setattr(archive, "NATIVE", False)
+    monkeypatch.setattr(bson_check, "_native_check", None)
+    fallback = list(iter_checked(io.BytesIO(good), "x", validate=True))
+    assert sum(count for count, _ in fallback) == sum(count for count, _ in native) == len(corpus()) * 50
+    assert b"".join(bytes(chunk) for _, chunk in fallback) == good
+    with pytest.raises(VerificationError, match="does not decode"):
+        list(iter_checked(io.BytesIO(bad), "x", validate=True))
+    assert bson_check.count_documents(good) == len(corpus()) * 50
