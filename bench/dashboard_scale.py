@@ -63,7 +63,7 @@ async def first_screen(folder: Path, now: datetime) -> tuple[float, float]:
         return rows, time.perf_counter() - start
 
 
-async def press_timed(pilot, key: str, latencies: list[float]) -> None:  # noqa: ANN001 - a Textual Pilot
+async def press_timed(pilot, key: str, latencies: list[tuple[str, float]]) -> None:  # noqa: ANN001 - a Textual Pilot
     """One key, timed from its arrival to the screen having handled it (every widget's queue drained past it)
     and painted once after. Not Pilot.press: that also sleeps until the whole process goes idle, which a
     running restore never lets happen, so it would time the restore, not the key."""
@@ -77,13 +77,13 @@ async def press_timed(pilot, key: str, latencies: list[float]) -> None:  # noqa:
     app.screen.refresh()  # a key that changed nothing on screen would otherwise wait for no refresh at all
     app.call_after_refresh(refreshed.set)
     await refreshed.wait()
-    latencies.append(time.perf_counter() - start)
+    latencies.append((key, time.perf_counter() - start))
 
 
-async def keys_during_first_load(folder: Path, now: datetime) -> tuple[list[float], bool]:
+async def keys_during_first_load(folder: Path, now: datetime) -> tuple[list[tuple[str, float]], bool]:
     """Keys pressed from the first rows until the full status has arrived (and one round at least)."""
     app = make_app(AppSettings(storage_url=str(folder), refresh_seconds=0, clock=lambda: now))
-    latencies: list[float] = []
+    latencies: list[tuple[str, float]] = []
     async with app.run_test(size=(120, 40)) as pilot:
         table = app.screen.query_one("#archives", DataTable)
         while table.row_count == 0:
@@ -94,11 +94,11 @@ async def keys_during_first_load(folder: Path, now: datetime) -> tuple[list[floa
     return latencies, overlapped
 
 
-async def keys_during_restore(folder: Path, uri: str) -> tuple[list[float], float]:
+async def keys_during_restore(folder: Path, uri: str) -> tuple[list[tuple[str, float]], float]:
     """Starts a restore from the dashboard (form, preview, typed confirmation), goes back to the archives and
     presses keys until the restore has ended. Returns the latencies and the restore's seconds."""
     app = make_app(AppSettings(storage_url=str(folder), targets={"bench": uri}, refresh_seconds=0))
-    latencies: list[float] = []
+    latencies: list[tuple[str, float]] = []
     async with app.run_test(size=(120, 40)) as pilot:
         while app.summary is None:
             await pilot.pause(0.01)
@@ -120,12 +120,17 @@ async def keys_during_restore(folder: Path, uri: str) -> tuple[list[float], floa
     return latencies, seconds
 
 
-def spread(latencies: list[float]) -> str:
-    ordered = sorted(latencies)
+def spread(latencies: list[tuple[str, float]]) -> str:
+    """Median, p95 and max, then each key's own worst: which keys are slow, not only that some are."""
+    ordered = sorted(seconds for _, seconds in latencies)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    worst: dict[str, float] = {}
+    for key, seconds in latencies:
+        worst[key] = max(worst.get(key, 0.0), seconds)
+    by_key = ", ".join(f"{key} {seconds * 1000:.0f}" for key, seconds in sorted(worst.items(), key=lambda kv: -kv[1]))
     return (
         f"{len(ordered)} keys: median {ordered[len(ordered) // 2] * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
-        f"max {ordered[-1] * 1000:.0f} ms"
+        f"max {ordered[-1] * 1000:.0f} ms\n  worst per key (ms): {by_key}"
     )
 
 
