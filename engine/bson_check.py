@@ -80,7 +80,7 @@ def check_documents(documents: bytes | memoryview, where: str) -> None:
     if _native_check is None:
         decode_with_pymongo(documents, where)
         return
-    count, consumed = check_buffer(documents, where, validate=True)
+    _, consumed = check_buffer(documents, where, validate=True)
     if consumed != len(documents):
         raise truncated(where)
 

@@ -82,11 +82,12 @@ class ArchivesScreen(VaultScreen):
         self.shown_entries: list[ArchiveEntry] = []  # the table's rows, in order
         self.detail_text = ""  # of the highlighted archive, once loaded
         self.sort_by = "date"  # o cycles through SORTS
-        self.filled_from: tuple[object, str, str] | None = None  # the rows' summary, filter and sort
-        # Per archive, for the source the rows come from (a summary or the first listing): its day, its status
-        # and the lower-case text the filter searches; a key typed into the filter then costs a lookup each.
+        # What the rows were made from: their source (a summary or the first listing; held, not its id, since a
+        # freed summary's id can come back), filter and sort.
+        self.filled_from: tuple[object, str, str] | None = None
+        # Per archive, for that source: its day, its status and the lower-case text the filter searches; a key
+        # typed into the filter then costs a lookup each.
         self.facts: dict[str, tuple[str, object, str]] = {}
-        self.facts_source: object = None  # held, not its id: a freed summary's id can come back
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status-line")
@@ -156,7 +157,6 @@ class ArchivesScreen(VaultScreen):
     def fill_table(self, summary: StatusSummary, now: datetime) -> None:
         entries = sort_entries(summary.archives, self.sort_by, summary)
         self.fill_rows(entries, summary.state, self.fates(summary), now, summary)
-        self.filled_from = (summary, self.filter_text, self.sort_by)
         if not summary.archives:
             self.query_one("#detail-text", Static).update(
                 "No archives yet.\n\nPress [b]b[/b] to run the first backup now, or run\n"
@@ -180,8 +180,9 @@ class ArchivesScreen(VaultScreen):
         table = self.query_one("#archives", DataTable)
         previous = self.selected.name if self.selected else None
         needle = self.filter_text.lower()
-        if source is not self.facts_source:
-            self.facts, self.facts_source = {}, source
+        if self.filled_from is None or self.filled_from[0] is not source:
+            self.facts = {}
+        self.filled_from = (source, self.filter_text, self.sort_by)
         rows, visible, last_day, hidden = [], [], None, 0
         for entry in entries:
             facts = self.facts.get(entry.name)
