@@ -21,6 +21,7 @@ from engine.cpus import usable_cpus
 from engine.encryption import AGE_SUFFIX
 from engine.errors import ConfigError, VerificationError
 from engine.limits import MAX_DOCUMENT_BYTES, MAX_MEMBERS, MAX_TAR_HEADER_BYTES, check_size
+from engine.printable import printable, undecodable
 
 CODECS = ("gzip", "zstd")
 EXTENSIONS = {"gzip": ".tar.gz", "zstd": ".tar.zst"}
@@ -228,6 +229,16 @@ class MemberPath:
     database: str
     stem: str
     kind: str  # "bson" or "metadata"
+    gzipped: bool = False  # `mongodump --gzip` output: <stem>.bson.gz, <stem>.metadata.json.gz
+
+
+@dataclass(frozen=True)
+class DumpPrelude:
+    """mongodump 100.x's prelude.json (`.gz` with --gzip): the server's and the tool's versions. It sits at the
+    top of the dump, or in the database's folder when dumped with --db (as the old CronJob did)."""
+
+    name: str
+    gzipped: bool
 
 
 @dataclass(frozen=True)
@@ -239,30 +250,35 @@ class UnmappedMember:
 
 
 # `.bin` is a collection's data in dumps of very old mongodump versions; mongorestore still reads it.
-_MEMBER = re.compile(r"^(?P<stamp>[^/]+)/(?P<db>[^/]+)/(?P<coll>[^/]+)\.(?P<kind>bson|bin|metadata\.json)$")
-# Files mongodump itself writes at the top of a dump that are not collections.
-_TOP_LEVEL_EXTRAS = ("prelude.json", "oplog.bson")
+_MEMBER = re.compile(
+    r"^(?P<stamp>[^/]+)/(?P<db>[^/]+)/(?P<coll>[^/]+)\.(?P<kind>bson|bin|metadata\.json)(?P<gz>\.gz)?$"
+)
+_PRELUDE = ("prelude.json", "prelude.json.gz")
 
 
-def check_member(member: tarfile.TarInfo, archive: str) -> MemberPath | UnmappedMember | None:
+def check_member(member: tarfile.TarInfo, archive: str) -> MemberPath | DumpPrelude | UnmappedMember | None:
     """Refuses members that could write outside the restore folder or are not plain files. Returns where a
-    data member sits; an UnmappedMember for any other file (the caller decides whether that is an error);
-    None for folders and mongodump's own top-level files (prelude.json, oplog.bson)."""
+    data member sits; mongodump's prelude; an UnmappedMember for any other file (the caller decides whether
+    that is an error); None for folders and the dump's own top-level oplog.bson."""
     name = member.name.removeprefix("./")  # `tar -C dir .` writes ./-prefixed names
     if name.startswith("/") or ".." in name.split("/") or "\\" in name:
-        raise VerificationError(f"{archive} holds an unsafe path {name!r}: refusing the archive")
+        raise VerificationError(f"{archive} holds an unsafe path {printable(name)!r}: refusing the archive")
     if member.isdir():
         return None
     if not member.isfile():
         raise VerificationError(
-            f"{archive} holds {name!r}, which is a link or device, not a file: refusing the archive"
+            f"{archive} holds {printable(name)!r}, which is a link or device, not a file: refusing the archive"
         )
+    if undecodable(name):  # tarfile kept the bytes as surrogates: no MongoDB name is spelled so
+        return UnmappedMember(printable(name), "its path is not valid UTF-8, and MongoDB names are")
+    parts = name.split("/")
+    if len(parts) in (2, 3) and parts[-1] in _PRELUDE:
+        return DumpPrelude(name, parts[-1].endswith(".gz"))
     match = _MEMBER.match(name)
     if match:
         kind = "metadata" if match["kind"] == "metadata.json" else "bson"
-        return MemberPath(match["stamp"], match["db"], match["coll"], kind)
-    parts = name.split("/")
-    if len(parts) == 2 and parts[1] in _TOP_LEVEL_EXTRAS:
+        return MemberPath(match["stamp"], match["db"], match["coll"], kind, bool(match["gz"]))
+    if len(parts) == 2 and parts[1] == "oplog.bson":
         return None
     if len(parts) > 3 and parts[-1].endswith((".bson", ".metadata.json")):
         reason = "a collection file inside a sub-folder (a '/' written unescaped into a file name)"

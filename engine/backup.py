@@ -248,7 +248,7 @@ def read_back(storage: Storage, ref: ArchiveRef, manifest: Manifest, progress: P
         return
     tracker = ProgressTracker("read-back", progress, total_documents=manifest.documents)
     try:
-        scan = scan_archive(storage, entry, name_scheme(manifest), tracker, decode=False)
+        scan = scan_archive(storage, entry, name_scheme(manifest), tracker, decode=True)
     except VerificationError as error:
         raise VerificationError(f"backup {ref.name} did not read back from storage: {error}") from None
     tracker.finish()

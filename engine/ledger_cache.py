@@ -45,7 +45,7 @@ def _save(path: Path, entries: dict[str, _Entry]) -> None:
             out.write(msgspec.msgpack.encode(entries))
         os.chmod(out.name, 0o600)
         os.replace(out.name, path)
-    except OSError:
+    except (OSError, UnicodeEncodeError):
         return  # an optimisation only: the next run reads the storage again
 
 

@@ -27,7 +27,7 @@ from engine.retention import PurgePlan, RetentionPolicy, plan_purge
 from engine.rto import DEFAULT_RTO_SECONDS
 from engine.rto_forecast import RtoForecast, forecast_rto, newest_good_size
 from engine.states import NOT_A_RECOVERY, ArchiveState, archive_state, evidence_keys, latest_verifications
-from engine.storage import ObjectInfo, Storage
+from engine.storage import IGNORED_REASON, ObjectInfo, Storage, ignored_names
 
 
 @dataclass
@@ -146,6 +146,7 @@ def summarize(
     )
     holds = read_holds(storage, entries)
     broken += [hold.reason for hold in holds.values() if hold.unreadable]
+    broken += [f"{name}: {IGNORED_REASON}" for name in ignored_names(storage)]
     plan = plan_purge(entries, holds, policy or RetentionPolicy(), now, verifications)
     coverage = compute_coverage(storage, entries, verifications, now)
     if rpo_seconds is None and coverage.capturing:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import json
 import os
@@ -14,7 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.archive import (
     MemberPath,
@@ -174,8 +175,10 @@ def extract_for_mongorestore(storage: Storage, entry: ArchiveEntry, folder: Path
                 stem = collection_stem(split_namespace(item.source)[1])
                 path = folder / where.stamp / where.database / f"{stem}.{suffix}"
                 path.parent.mkdir(parents=True, exist_ok=True)
-                stream = tar.extractfile(member)
+                stream: Any = tar.extractfile(member)
                 assert stream is not None
+                if where.gzipped:  # written plain, so mongorestore needs no --gzip (its flag is all or none)
+                    stream = gzip.GzipFile(fileobj=stream)
                 with path.open("wb") as out:
                     shutil.copyfileobj(stream, out, 1 << 20)
     return folder / entry.ref.stamp

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import json
 import tarfile
 import time
 import zlib
@@ -16,6 +18,7 @@ import zstandard
 from bson import json_util
 
 from engine.archive import (
+    DumpPrelude,
     HashingReader,
     UnmappedMember,
     check_member,
@@ -35,6 +38,7 @@ from engine.ledger import RunRecord, try_record_run
 from engine.limits import MAX_METADATA_BYTES, BoundedReader, check_size, unpacked_limit
 from engine.manifest import Manifest
 from engine.names import NameScheme, UndecodableName, collection_from_stem
+from engine.printable import printable
 from engine.progress import ProgressCallback, ProgressTracker
 from engine.schemas import SchemaError, convert
 from engine.storage import Storage
@@ -80,14 +84,54 @@ class VerifyReport:
     # An encrypted archive checked without an identity: what could not be checked (its sha256 and size were).
     sealed: str = ""
     oplog_entries: int = 0  # the dump's own oplog.bson (replayed after the load: engine.dump_oplog)
+    prelude: Prelude | None = None  # what mongodump's prelude.json says made the dump
+    contents_checked: bool = False  # every document was read and checked element by element
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     @property
+    def checked(self) -> str:
+        """What this read checked, in words: a checksum vouches for bytes, only the element check for documents."""
+        if self.sealed:
+            return "sha256 and size of the encrypted bytes only: set an age identity to check the contents"
+        parts = ["sha256 and size against the manifest" if self.checksum_checked else "no manifest to compare"]
+        parts.append("tar structure")
+        if self.contents_checked:
+            parts.append("every document element by element")
+        return ", ".join(parts)
+
+    @property
     def documents(self) -> int:
         return sum(found.documents for found in self.collections.values())
+
+
+@dataclass(frozen=True)
+class Prelude:
+    """mongodump's prelude.json: the versions of the server it dumped and of itself."""
+
+    server_version: str
+    tool_version: str
+
+    def describe(self) -> str:
+        return f"dumped from MongoDB {self.server_version or '?'} by mongodump {self.tool_version or '?'}"
+
+
+MAX_PRELUDE_BYTES = 64 * 1024
+
+
+def _read_prelude(stream: Any) -> Prelude | None:
+    """The prelude's versions, or None when it says nothing readable (it is informative, never data)."""
+    data = stream.read(MAX_PRELUDE_BYTES + 1)
+    try:
+        parsed = json.loads(data) if len(data) <= MAX_PRELUDE_BYTES else None
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict):
+        return None
+    server, tool = parsed.get("ServerVersion", ""), parsed.get("ToolVersion", "")
+    return Prelude(printable(server), printable(tool)) if isinstance(server, str) and isinstance(tool, str) else None
 
 
 @dataclass
@@ -98,6 +142,7 @@ class ScanResult:
     unmapped: list[UnmappedMember]
     hashed: HashingReader
     oplog_entries: int = 0  # in the dump's own oplog.bson
+    prelude: Prelude | None = None
 
 
 # Collections the server manages itself, which mongorestore never restores as data (mongorestore/filepath.go).
@@ -150,6 +195,7 @@ def scan_archive(
     unmapped: list[UnmappedMember] = []
     seen: set[str] = set()
     oplog_entries = 0
+    prelude: Prelude | None = None
     with storage.open_read(entry.name) as raw:
         hashed = HashingReader(raw)
         try:
@@ -163,6 +209,11 @@ def scan_archive(
                         continue
                     if where is None:
                         continue
+                    if isinstance(where, DumpPrelude):
+                        extracted = tar.extractfile(member)
+                        assert extracted is not None
+                        prelude = _read_prelude(gzip.GzipFile(fileobj=extracted) if where.gzipped else extracted)
+                        continue
                     if isinstance(where, UnmappedMember):
                         unmapped.append(where)
                         continue
@@ -174,11 +225,15 @@ def scan_archive(
                         raise VerificationError(f"{entry.name} holds {member.name!r} twice: refusing the archive")
                     seen.add(member.name)
                     collection = by_file.setdefault((where.database, where.stem), CollectionFound(stem=where.stem))
-                    stream = tar.extractfile(member)
+                    stream: Any = tar.extractfile(member)
                     assert stream is not None
+                    if where.gzipped:  # `mongodump --gzip`: bounded like the archive's own unpacking
+                        stream = BoundedReader(gzip.GzipFile(fileobj=stream), limit, f"{member.name} unpacked", setting)
                     if where.kind == "metadata":
                         check_size(member.size, MAX_METADATA_BYTES, f"{entry.name}: {member.name}")
-                        collection.metadata = _parse_metadata(stream.read(), f"{entry.name}: {member.name}")
+                        text = stream.read(MAX_METADATA_BYTES + 1)
+                        check_size(len(text), MAX_METADATA_BYTES, f"{entry.name}: {member.name}")
+                        collection.metadata = _parse_metadata(text, f"{entry.name}: {member.name}")
                         if sink is not None:
                             sink.metadata(where.database, where.stem, collection.metadata)
                         continue
@@ -233,7 +288,7 @@ def scan_archive(
         if namespace in found:
             raise VerificationError(f"{entry.name} holds two sets of files for {namespace}: refusing the archive")
         found[namespace] = collection
-    return ScanResult(found, unmapped, hashed, oplog_entries)
+    return ScanResult(found, unmapped, hashed, oplog_entries, prelude)
 
 
 def _scan_dump_oplog(tar: tarfile.TarFile, member: tarfile.TarInfo, where: str, decode: bool) -> int:
@@ -256,6 +311,10 @@ def _parse_metadata(data: bytes, where: str) -> dict[str, Any]:
         convert(parsed, MetadataShape, where)
     except SchemaError as error:
         raise VerificationError(str(error)) from None
+    try:  # a JSON escape can spell a lone surrogate, which no server takes: refused here, not mid-restore
+        bson.encode({"metadata": parsed})
+    except (UnicodeEncodeError, bson.errors.BSONError) as error:
+        raise VerificationError(f"{where} holds text or values no MongoDB server accepts ({error})") from None
     return parsed  # type: ignore[no-any-return]
 
 
@@ -340,16 +399,13 @@ def verify_archive(
         report.duration_seconds = round(time.monotonic() - began, 3)
         return report
     try:
-        vouched = manifest is not None and all(
-            item.bson_sha256 for item in manifest.collections if item.type == "collection"
-        )
         unpacked = unpacked_limit(manifest.bson_bytes, len(manifest.collections)) if manifest else None
         scan = scan_archive(
             storage,
             entry,
             name_scheme(manifest),
             tracker,
-            decode=not vouched,
+            decode=True,  # a checksum vouches for the bytes, not for the documents a writer put in them
             sink=sink,
             unpacked=unpacked,
             recipients=manifest.recipients if manifest else (),
@@ -359,10 +415,13 @@ def verify_archive(
         report.collections = found
         report.archive_bytes = scan.hashed.bytes
         report.oplog_entries = scan.oplog_entries
+        report.prelude = scan.prelude
+        report.contents_checked = True  # the scan raised at the first document that failed the check
         if manifest is not None:
             report.problems += compare_with_manifest(manifest, scan)
         elif not found:
             report.problems.append("holds no collection in the mongodump layout <stamp>/<db>/<collection>.bson")
+            report.problems += [f"{item.name} maps to no namespace: {item.reason}" for item in scan.unmapped]
         elif entry.ref.legacy:
             # The old pipeline's archives are what mongodump wrote: restore what maps, and say what does not.
             report.not_restored = [f"{item.name}: {item.reason}" for item in scan.unmapped]
@@ -445,6 +504,6 @@ def record_verdict(storage: Storage, report: VerifyReport, started: datetime, cl
             documents=report.documents,
             duration_seconds=report.duration_seconds,
             error="; ".join(report.problems) or None,
-            details={"contents_checked": False, "why": report.sealed} if report.sealed else {},
+            details={"contents_checked": report.contents_checked, **({"why": report.sealed} if report.sealed else {})},
         ),
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import signal
 import sys
 from dataclasses import fields
@@ -12,6 +14,7 @@ from typing import Any
 from engine.config import Settings, settings_help
 from engine.encryption import use_identity_file
 from engine.errors import VaultError
+from engine.printable import ERROR_HANDLER
 from vaultui import __version__, headless
 from vaultui.exit_codes import ExitCode, exit_code_for, message_for
 
@@ -341,7 +344,31 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated
 
 
+def _printable_streams() -> None:
+    """Whatever a name holds (bytes that are not UTF-8, terminal escapes), output never fails on it: what a
+    stream cannot encode is written escaped (engine.printable)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):  # replaced streams (tests) may not reconfigure
+            stream.reconfigure(errors=ERROR_HANDLER)  # type: ignore[union-attr]
+
+
+def _quiet_broken_pipe() -> int:
+    """`vaultui … | head`: the reader left. Exit as a shell tool killed by SIGPIPE would, with nothing more
+    said (Python would print the error again when it flushes stdout at exit)."""
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return ExitCode.BROKEN_PIPE
+
+
 def main(argv: list[str] | None = None) -> int:
+    _printable_streams()
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
     if not arguments.headless and arguments.command:
@@ -354,7 +381,12 @@ def main(argv: list[str] | None = None) -> int:
         if not arguments.headless:
             return run_dashboard(arguments)
         signal.signal(signal.SIGTERM, _terminate)
-        return int(headless.COMMANDS[arguments.command](arguments))
+        try:
+            return int(headless.COMMANDS[arguments.command](arguments))
+        finally:
+            headless.name_ignored_objects(arguments)
+    except BrokenPipeError:
+        raise
     except VaultError as error:
         print(f"vaultui: {message_for(error)}", file=sys.stderr)
         return int(exit_code_for(error))

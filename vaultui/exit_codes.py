@@ -37,6 +37,7 @@ class ExitCode(IntEnum):
     RPO_EXCEEDED = 13  # `status`: more would be lost than the recovery-point threshold allows
     INTERNAL = 70  # a bug: one line, and the traceback in a file (EX_SOFTWARE)
     INTERRUPTED = 130  # ctrl-c
+    BROKEN_PIPE = 141  # the reader of the output went away (`vaultui … | head`): as a shell tool ends on SIGPIPE
     TERMINATED = 143  # SIGTERM (a pod being stopped): the step was rolled back and the run recorded
 
 

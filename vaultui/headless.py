@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
@@ -25,9 +24,9 @@ from engine.retention import PurgePlan, PurgeResult, RetentionPolicy, apply_purg
 from engine.rto import recovery_met, verdict
 from engine.states import RestoreAction, RestoreMode, archive_state, read_verifications
 from engine.status import StatusSummary, summarize
-from engine.storage import Storage, open_storage
+from engine.storage import IGNORED_REASON, Storage, ignored_names, open_storage
 from vaultui.exit_codes import ExitCode
-from vaultui.output import log_event
+from vaultui.output import log_event, print_json
 
 if TYPE_CHECKING:  # the heavy engine modules (MongoDB driver, codecs) load inside the commands that use them
     from engine.oplog import CaptureStats
@@ -38,7 +37,19 @@ from vaultui.formatting import duration_text, short_age
 
 
 def _storage(arguments: argparse.Namespace) -> Storage:
-    return open_storage(arguments.settings.storage)
+    storage = open_storage(arguments.settings.storage)
+    arguments.opened_storages = [*getattr(arguments, "opened_storages", []), storage]
+    return storage
+
+
+def name_ignored_objects(arguments: argparse.Namespace) -> None:
+    """Once per command, on stderr: the objects its listings left out because their names are not UTF-8
+    (`status` lists them among what it skipped)."""
+    if arguments.command == "status":
+        return
+    named = {name for storage in getattr(arguments, "opened_storages", []) for name in ignored_names(storage)}
+    for name in sorted(named):
+        print(f"vaultui: WARNING: {name}: {IGNORED_REASON}", file=sys.stderr)
 
 
 def _namespaces(arguments: argparse.Namespace, system: bool = False) -> NamespaceFilter:
@@ -194,7 +205,7 @@ def list_command(arguments: argparse.Namespace) -> ExitCode:
     verifications = read_verifications(storage) if entries else {}
     now = datetime.now(UTC)
     if arguments.json:
-        print(json.dumps([_entry_json(entry, now, verifications) for entry in entries], indent=1))
+        print_json([_entry_json(entry, now, verifications) for entry in entries], indent=1)
         return ExitCode.OK
     if not entries:
         print(f"no archives in {storage.url}: run `vaultui --headless backup` to make the first one")
@@ -215,6 +226,9 @@ def _report_json(report: VerifyReport) -> dict[str, object]:
         "ok": report.ok,
         "status": report.status,
         "checksum_checked": report.checksum_checked,
+        "contents_checked": report.contents_checked,
+        "checked": None if report.unreadable else report.checked,
+        "prelude": None if report.prelude is None else asdict(report.prelude),
         "collections": len(report.collections),
         "documents": report.documents,
         "bytes": report.archive_bytes,
@@ -236,7 +250,7 @@ def verify(arguments: argparse.Namespace) -> ExitCode:
 
         check = check_ledger(storage)
         if arguments.json:
-            print(json.dumps({"intact": check.intact, "checked": check.checked, "problems": check.problems}))
+            print_json({"intact": check.intact, "checked": check.checked, "problems": check.problems})
         else:
             print(check.summary())
             for problem in check.problems:
@@ -252,20 +266,21 @@ def verify(arguments: argparse.Namespace) -> ExitCode:
             reporter.close()
         reports.append(report)
         if not arguments.json:
-            checked = "checksum and contents" if report.checksum_checked else "structure only (no manifest)"
-            if report.sealed:
-                checked = "checksum of the encrypted bytes only: set an age identity to check the contents"
             verdict = "ok" if report.ok else "UNREADABLE (skipped)" if report.unreadable else "FAILED"
             print(
-                f"{report.archive}: {verdict} ({report.status}, {checked}; {len(report.collections)} collections, "
+                f"{report.archive}: {verdict} ({report.status}; {len(report.collections)} collections, "
                 f"{humanize.intcomma(report.documents)} documents)"
             )
+            if not report.unreadable:
+                print(f"  checked: {report.checked}")
+            if report.prelude is not None:
+                print(f"  {report.prelude.describe()}")
             for problem in report.problems:
                 print(f"  - {problem}")
             for item in report.not_restored:
                 print(f"  - will not be restored: {item}")
     if arguments.json:
-        print(json.dumps([_report_json(report) for report in reports], indent=1))
+        print_json([_report_json(report) for report in reports], indent=1)
     elif not entries:
         print(f"no archives in {storage.url}")
     elif len(reports) > 1:
@@ -478,21 +493,19 @@ def purge(arguments: argparse.Namespace) -> ExitCode:
         if arguments.dry_run:
             plan = make_plan(storage, policy, datetime.now(UTC))
             if arguments.json:
-                print(
-                    json.dumps(
-                        [
-                            {
-                                "archive": d.name,
-                                "action": d.action,
-                                "reason": d.reason,
-                                "age_days": d.age_days,
-                                "purge_in_days": d.purge_in_days,
-                            }
-                            for d in plan.decisions
-                        ]
-                        + [{"oplog_chunk": ref.key, "action": "delete", "bytes": ref.size} for ref in plan.chunks],
-                        indent=1,
-                    )
+                print_json(
+                    [
+                        {
+                            "archive": d.name,
+                            "action": d.action,
+                            "reason": d.reason,
+                            "age_days": d.age_days,
+                            "purge_in_days": d.purge_in_days,
+                        }
+                        for d in plan.decisions
+                    ]
+                    + [{"oplog_chunk": ref.key, "action": "delete", "bytes": ref.size} for ref in plan.chunks],
+                    indent=1,
                 )
                 return ExitCode.OK
             print(
@@ -507,7 +520,7 @@ def purge(arguments: argparse.Namespace) -> ExitCode:
         result = apply_purge(storage, policy)
         if arguments.json:
             skipped = [{"archive": name, "reason": reason} for name, reason in result.skipped]
-            print(json.dumps({"deleted": result.deleted, "freed_bytes": result.freed_bytes, "skipped": skipped}))
+            print_json({"deleted": result.deleted, "freed_bytes": result.freed_bytes, "skipped": skipped})
         else:
             print(_purge_line(result))
             for name in result.deleted:
@@ -533,7 +546,7 @@ def holds_command(arguments: argparse.Namespace) -> ExitCode:
     found = list_holds(_storage(arguments))
     if arguments.json:
         listed = [{**asdict(item.hold), "orphaned": item.orphaned, "locked": item.locked} for item in found]
-        print(json.dumps(listed, indent=1))
+        print_json(listed, indent=1)
         return ExitCode.OK
     for item in found:
         state = "ORPHANED (archive gone: unhold releases it)" if item.orphaned else "held"
@@ -647,75 +660,72 @@ def status(arguments: argparse.Namespace) -> ExitCode:
     compliance = summary.compliance
     percent = None if compliance.percent is None else round(compliance.percent, 2)
     if arguments.json:
-        print(
-            json.dumps(
-                {
-                    "compliance_percent": percent,
-                    "target_percent": compliance.target_percent,
-                    "expected": compliance.expected,
-                    "met": compliance.met,
-                    "stale": compliance.stale,
-                    "missed": [{"slot": slot.start.isoformat(), "cause": slot.cause} for slot in compliance.missed],
-                    "last_success": compliance.last_success.isoformat() if compliance.last_success else None,
-                    "next_slot": compliance.next_slot.isoformat() if compliance.next_slot else None,
-                    "archives": len(summary.archives),
-                    "total_bytes": summary.total_bytes,
-                    "newest": summary.newest.name if summary.newest else None,
-                    "oldest": summary.oldest.name if summary.oldest else None,
-                    "next_purge": summary.next_purge.isoformat() if summary.next_purge else None,
-                    "rto_seconds": summary.rto_seconds,
-                    "last_restore": _run_json(summary.last("restore")),
-                    "last_drill": _run_json(summary.last("drill")),
-                    "unfinished_writes": [
-                        {"key": item.key, "started": item.modified.isoformat(), "bytes": item.size}
-                        for item in summary.unfinished
+        print_json(
+            {
+                "compliance_percent": percent,
+                "target_percent": compliance.target_percent,
+                "expected": compliance.expected,
+                "met": compliance.met,
+                "stale": compliance.stale,
+                "missed": [{"slot": slot.start.isoformat(), "cause": slot.cause} for slot in compliance.missed],
+                "last_success": compliance.last_success.isoformat() if compliance.last_success else None,
+                "next_slot": compliance.next_slot.isoformat() if compliance.next_slot else None,
+                "archives": len(summary.archives),
+                "total_bytes": summary.total_bytes,
+                "newest": summary.newest.name if summary.newest else None,
+                "oldest": summary.oldest.name if summary.oldest else None,
+                "next_purge": summary.next_purge.isoformat() if summary.next_purge else None,
+                "rto_seconds": summary.rto_seconds,
+                "last_restore": _run_json(summary.last("restore")),
+                "last_drill": _run_json(summary.last("drill")),
+                "unfinished_writes": [
+                    {"key": item.key, "started": item.modified.isoformat(), "bytes": item.size}
+                    for item in summary.unfinished
+                ],
+                "leases": [
+                    {
+                        "kind": lease.kind,
+                        "run_id": lease.run_id,
+                        "host": lease.host,
+                        "since": lease.acquired_at,
+                        "expires": lease.expires_at,
+                        "expired": lease.expired(summary.now),
+                        "archives": lease.archives,
+                    }
+                    for lease in summary.leases
+                ],
+                "broken": summary.broken,
+                "unopenable": summary.unopenable,
+                "ledger": None
+                if summary.ledger is None
+                else {"intact": summary.ledger.intact, "problems": summary.ledger.problems},
+                "restorable": {
+                    "spans": [
+                        {"from": span.start.isoformat(), "to": span.end.isoformat()} for span in summary.coverage.spans
                     ],
-                    "leases": [
-                        {
-                            "kind": lease.kind,
-                            "run_id": lease.run_id,
-                            "host": lease.host,
-                            "since": lease.acquired_at,
-                            "expires": lease.expires_at,
-                            "expired": lease.expired(summary.now),
-                            "archives": lease.archives,
-                        }
-                        for lease in summary.leases
-                    ],
-                    "broken": summary.broken,
-                    "unopenable": summary.unopenable,
-                    "ledger": None
-                    if summary.ledger is None
-                    else {"intact": summary.ledger.intact, "problems": summary.ledger.problems},
-                    "restorable": {
-                        "spans": [
-                            {"from": span.start.isoformat(), "to": span.end.isoformat()}
-                            for span in summary.coverage.spans
-                        ],
-                        "share_of_window": round(summary.restorable_share, 4),
-                        "rpo_seconds": summary.rpo_seconds,
-                        "rpo_limit_seconds": summary.rpo_limit,
-                        "rpo_exceeded": summary.rpo_exceeded,
-                        "oplog_chunks": summary.coverage.chunks,
-                        "oplog_bytes": summary.coverage.bytes,
-                        "gaps": [{"after": gap.after, "resumed": gap.resumed} for gap in summary.coverage.gaps],
-                    },
-                    "forecast": None
-                    if summary.forecast is None
-                    else {
-                        "samples": summary.forecast.samples,
-                        "fixed_seconds": round(summary.forecast.fixed_seconds, 3),
-                        "seconds_per_gib": round(summary.forecast.seconds_per_byte * 1024**3, 3),
-                        "newest_bytes": summary.forecast.newest_bytes,
-                        "expected_seconds": round(summary.forecast.expected_seconds, 1),
-                        "growth_bytes_per_day": summary.forecast.growth_bytes_per_day,
-                        "days_to_rto": summary.forecast.days_to_rto,
-                        "text": summary.forecast.describe(),
-                    },
-                    "healthy": summary.healthy,
+                    "share_of_window": round(summary.restorable_share, 4),
+                    "rpo_seconds": summary.rpo_seconds,
+                    "rpo_limit_seconds": summary.rpo_limit,
+                    "rpo_exceeded": summary.rpo_exceeded,
+                    "oplog_chunks": summary.coverage.chunks,
+                    "oplog_bytes": summary.coverage.bytes,
+                    "gaps": [{"after": gap.after, "resumed": gap.resumed} for gap in summary.coverage.gaps],
                 },
-                indent=1,
-            )
+                "forecast": None
+                if summary.forecast is None
+                else {
+                    "samples": summary.forecast.samples,
+                    "fixed_seconds": round(summary.forecast.fixed_seconds, 3),
+                    "seconds_per_gib": round(summary.forecast.seconds_per_byte * 1024**3, 3),
+                    "newest_bytes": summary.forecast.newest_bytes,
+                    "expected_seconds": round(summary.forecast.expected_seconds, 1),
+                    "growth_bytes_per_day": summary.forecast.growth_bytes_per_day,
+                    "days_to_rto": summary.forecast.days_to_rto,
+                    "text": summary.forecast.describe(),
+                },
+                "healthy": summary.healthy,
+            },
+            indent=1,
         )
     else:
         now = summary.now

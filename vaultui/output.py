@@ -11,13 +11,23 @@ import humanize
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from engine.printable import printable_json
 from engine.progress import Progress as EngineProgress
+
+
+def json_text(value: Any, indent: int | None = None) -> str:
+    """JSON for output: valid UTF-8 whatever bytes the names held (engine.printable), anything else as str."""
+    return json.dumps(printable_json(json.loads(json.dumps(value, default=str))), indent=indent)
+
+
+def print_json(value: Any, indent: int | None = None) -> None:
+    print(json_text(value, indent))
 
 
 def log_event(event: str, stream: TextIO | None = None, **fields: Any) -> None:
     """One JSON object per line on stderr: what a CronJob's log collector wants."""
     record = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "event": event, **fields}
-    print(json.dumps(record, default=str), file=stream or sys.stderr, flush=True)
+    print(json_text(record), file=stream or sys.stderr, flush=True)
 
 
 class ProgressReporter:

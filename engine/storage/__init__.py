@@ -7,15 +7,26 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from engine.errors import ConfigError
-from engine.storage.base import AtomicWriter, ObjectInfo, ObjectLock, Storage, read_bytes, write_bytes
+from engine.storage.base import (
+    IGNORED_REASON,
+    AtomicWriter,
+    ObjectInfo,
+    ObjectLock,
+    Storage,
+    ignored_names,
+    read_bytes,
+    write_bytes,
+)
 from engine.storage.fs import FolderStorage
 
 __all__ = [
+    "IGNORED_REASON",
     "AtomicWriter",
     "FolderStorage",
     "ObjectInfo",
     "ObjectLock",
     "Storage",
+    "ignored_names",
     "open_storage",
     "read_bytes",
     "write_bytes",

@@ -120,6 +120,15 @@ class Storage(Protocol):
         ...
 
 
+def ignored_names(storage: Storage) -> list[str]:
+    """The objects the storage's listings left out because their names are not UTF-8, escaped for display
+    (only a folder can hold such names)."""
+    return sorted(getattr(storage, "ignored", ()))
+
+
+IGNORED_REASON = "its name is not valid UTF-8: vaultui leaves it alone (rename or remove it)"
+
+
 def read_bytes(storage: Storage, key: str, limit: int = MAX_SIDECAR_BYTES) -> bytes:
     """A small object whole; one past `limit` bytes is TooLarge (never read into memory past it)."""
     with storage.open_read(key) as stream:

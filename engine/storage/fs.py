@@ -11,15 +11,29 @@ from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO
 
+from engine.printable import printable, undecodable
 from engine.storage.base import AtomicWriter, ObjectInfo, ObjectLock
 from engine.storage.errors import AccessDenied, ObjectMissing, StorageFault
 
 PARTIAL_SUFFIX = ".partial"
 
 
+# What a user needs for each operation on a folder: the hint names the one that failed.
+_FOLDER_GRANTS = {
+    "read": "read access to it",
+    "write": "write access to its folder",
+    "list": "read and search (r-x) access to the folder",
+    "delete": "write access to the folder holding it",
+}
+
+
 def _explain(error: OSError, action: str, path: Path) -> StorageFault:
-    if isinstance(error, PermissionError) or error.errno == errno.EROFS:
-        return AccessDenied(f"no permission to {action} {path}: give the user running vaultui write access")
+    if error.errno == errno.EROFS:
+        return AccessDenied(f"cannot {action} {path}: the volume is mounted read-only; mount it read-write")
+    if isinstance(error, PermissionError):
+        grant = _FOLDER_GRANTS.get(action, f"permission to {action} it")
+        who = f"the user running vaultui (uid {os.geteuid()})"
+        return AccessDenied(f"no permission to {action} {path}: give {who} {grant}")
     if error.errno == errno.ENOSPC:
         return StorageFault(f"no space left to {action} {path}: free space or grow the volume")
     return StorageFault(f"cannot {action} {path}: {error.strerror or error}")
@@ -77,6 +91,9 @@ class FolderStorage:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        # Files whose names are not UTF-8 (shown escaped): no key of vaultui's is named so, and S3 keys cannot
+        # be, so listings leave them out; the faces name them once (engine.storage.base.ignored_names).
+        self.ignored: set[str] = set()
 
     @property
     def url(self) -> str:
@@ -116,6 +133,9 @@ class FolderStorage:
             if entry.name.startswith("."):
                 continue  # temporary files of writes in progress
             key = base + entry.name
+            if undecodable(key):
+                self.ignored.add(printable(key))
+                continue
             if entry.is_dir(follow_symlinks=False):
                 if recursive and (key + "/").startswith(prefix[: len(key) + 1]):
                     yield from self._scan(Path(entry.path), prefix, recursive)

@@ -41,6 +41,16 @@ _TRANSIENT_CODES = {
 }
 _CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
 _DENIED_CODES = {"AccessDenied", "403", "Forbidden"}
+# The IAM action each operation needs, named in the hint when S3 denies it (callers may name a narrower one).
+_PERMISSIONS = {
+    "read": "s3:GetObject",
+    "write": "s3:PutObject",
+    "list": "s3:ListBucket",
+    "open": "s3:ListBucket",  # HeadBucket
+    "delete": "s3:DeleteObject",
+    "list uploads of": "s3:ListBucketMultipartUploads",
+    "abort an upload of": "s3:AbortMultipartUpload",
+}
 # Answers to "what is this bucket's Object Lock" that mean it has none, or none these credentials may see (then
 # vaultui does as on any bucket: a hold is its sidecar alone, a purge a plain delete).
 _NO_LOCK_CODES = {"ObjectLockConfigurationNotFoundError", "NotImplemented", "MethodNotAllowed", "InvalidRequest"}
@@ -116,7 +126,8 @@ class S3Storage:
                     "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
                 )
             if code in _DENIED_CODES:
-                grant = f"grant {permission}" if permission else "grant it"
+                needed = permission or _PERMISSIONS.get(action, "")
+                grant = f"grant {needed}" if needed else "grant it"
                 return AccessDenied(f"S3 denied permission to {action} {target}: {grant} to these credentials")
             message = error.response.get("Error", {}).get("Message", "") or code
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
@@ -158,7 +169,7 @@ class S3Storage:
         try:
             self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix + key, MaxKeys=1)
         except (ClientError, BotoCoreError) as error:
-            raise self.explain(error, "read", key) from error
+            raise self.explain(error, "list", key) from error
 
     def _require_bucket(self) -> None:
         try:
