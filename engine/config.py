@@ -76,6 +76,7 @@ class Settings:
         (), "encrypt new archives to these age public keys (age1…, comma-separated)", split_list
     )
     age_identity_file: str = _setting("", "age identity file that opens encrypted archives (where restores run)")
+    lease_seconds: float = _setting(600.0, "a storage lease expires this many seconds after its last renewal", float)
 
     @classmethod
     def resolve(
@@ -100,6 +101,23 @@ class Settings:
             elif item.name in from_file:
                 values[item.name] = _from_file(parse, from_file[item.name], f"{file}: {item.name}")
         return replace(cls(), **values)
+
+
+# The settings the face (CLI or dashboard) resolved, flags and --config file included. The engine's process-
+# wide knobs (where the mongo tools are, how far an archive may unpack, lease length, the age identity) read
+# them through `in_force()`, never the environment: a value in the settings file counts as much as a variable.
+_IN_FORCE: Settings | None = None
+
+
+def put_in_force(settings: Settings) -> None:
+    """Called once by each face with the settings it resolved (tests and benches may call it again)."""
+    global _IN_FORCE
+    _IN_FORCE = settings
+
+
+def in_force() -> Settings:
+    """The settings a face put in force; the defaults for engine use without a face."""
+    return _IN_FORCE if _IN_FORCE is not None else Settings()
 
 
 def env_name(name: str) -> str:

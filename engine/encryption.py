@@ -76,8 +76,8 @@ def load_identities(path: str) -> list[Any]:
 
 
 class _Identities:
-    """Where restores find their identities: the file given by the CLI or dashboard (use_identity_file), else
-    the setting from the environment. Read once per file."""
+    """Where restores find their identities: the file given by use_identity_file (benches, tests), else the
+    setting the face put in force (engine.config.in_force). Read once per file."""
 
     def __init__(self) -> None:
         self.path: str | None = None
@@ -87,9 +87,9 @@ class _Identities:
     def current_path(self) -> str:
         if self.path is not None:
             return self.path
-        from engine.config import Settings
+        from engine.config import in_force
 
-        return Settings.resolve().age_identity_file
+        return in_force().age_identity_file
 
     def get(self, archive: str, recipients: Sequence[str] = ()) -> list[Any]:
         path = self.current_path()
@@ -116,7 +116,7 @@ IDENTITIES = _Identities()
 
 
 def use_identity_file(path: str) -> None:
-    """Set by the CLI and the dashboard from the resolved settings (flag, environment or settings file)."""
+    """Overrides the identity file in force (benches and tests that make their own keys)."""
     IDENTITIES.path = path
 
 

@@ -27,8 +27,13 @@ from engine.storage.errors import AccessDenied, ObjectMissing, StorageFault
 LEASE_PREFIX = "leases/"
 EXCLUSIVE_KEY = LEASE_PREFIX + "exclusive.json"
 SHARED_PREFIX = LEASE_PREFIX + "shared/"
-# How long a lease lives without renewal; renewed every fifth of it. Settable for tests of dead runs.
-LEASE_SECONDS = float(os.environ.get("VAULTUI_LEASE_SECONDS", "600") or 600)
+
+
+def lease_seconds() -> float:
+    """How long a lease lives without renewal (the lease_seconds setting); renewed every fifth of it."""
+    from engine.config import in_force
+
+    return in_force().lease_seconds
 
 
 _HOST = os.environ.get("HOSTNAME") or socket.gethostname()
@@ -132,7 +137,7 @@ class StorageLease:
             _HOST,
             os.getpid(),
             iso(now),
-            iso(now + timedelta(seconds=LEASE_SECONDS)),
+            iso(now + timedelta(seconds=lease_seconds())),
         )
         self.info.key = EXCLUSIVE_KEY if exclusive else f"{SHARED_PREFIX}{self.info.run_id}.json"
         self.warnings: list[str] = []
@@ -183,8 +188,8 @@ class StorageLease:
         raise LeaseHeld(f"the storage lease of {self.storage.url} keeps changing hands: another run is starting")
 
     def _renew(self) -> None:
-        while not self._stop.wait(LEASE_SECONDS / 5):
-            self.info.expires_at = iso(self.clock() + timedelta(seconds=LEASE_SECONDS))
+        while not self._stop.wait(lease_seconds() / 5):
+            self.info.expires_at = iso(self.clock() + timedelta(seconds=lease_seconds()))
             try:
                 write_bytes(self.storage, self.info.key, self.info.to_json())
             except StorageFault:

@@ -37,9 +37,9 @@ def unpacked_limit(bson_bytes: int | None, collections: int = 0) -> tuple[int, s
 
 def unpacked_ceiling() -> int:
     """Bytes an archive without a manifest may unpack to (the max_unpacked_gib setting, default 1024)."""
-    from engine.config import Settings  # settings load only where an archive without a manifest is read
+    from engine.config import in_force  # settings load only where an archive without a manifest is read
 
-    return int(Settings.resolve().max_unpacked_gib * 1024**3)
+    return int(in_force().max_unpacked_gib * 1024**3)
 
 
 def check_size(size: int, limit: int, what: str, setting: str = "", unit: str = "bytes") -> None:

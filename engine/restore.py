@@ -55,7 +55,7 @@ from engine.staging import (
     sweep_dead_runs,
 )
 from engine.states import RestoreAction, RestoreMode, RunResult, restore_action
-from engine.storage import Storage
+from engine.storage import Storage, check_reachable
 from engine.storage.errors import StorageFault, TransientFault
 from engine.tools import mongorestore_archive
 from engine.verify import SERVER_MANAGED, VerifyReport, name_scheme, record_verdict, verify_and_record, verify_archive
@@ -716,6 +716,7 @@ def run_restore(
     ) as record:
         request.validate()
         began = time.monotonic()
+        check_reachable(storage)  # cheap and local: the first error shown is the first one to fix
         client = wait_until_ready(target_uri, request.wait_ready_seconds)
         try:
             with StorageLease(storage, "restore", exclusive=False, clock=clock) as lease:

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
+import humanize
 from bson import Timestamp
 
 from engine.catalog import ArchiveEntry, list_archives, stamped_in_future
@@ -86,6 +87,20 @@ class PurgeResult:
     freed_bytes: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # candidates that could not be deleted, and why
     chunks_deleted: int = 0
+
+    @property
+    def complete(self) -> bool:
+        """Every deletion the plan asked for was done (the CLI exits 5 otherwise, the dashboard says FAILED)."""
+        return not self.skipped
+
+    def describe(self) -> str:
+        """The one line both faces print for a purge that ran."""
+        return (
+            f"purged {len(self.deleted)} archives ({humanize.naturalsize(self.freed_bytes, binary=True)}), "
+            f"kept {len(self.plan.keepers)}"
+            + (f", {self.chunks_deleted} oplog chunks" if self.chunks_deleted else "")
+            + (f", {len(self.skipped)} could not be deleted" if self.skipped else "")
+        )
 
 
 def plan_purge(

@@ -27,7 +27,7 @@ from engine.archive import (
     tar_reader,
 )
 from engine.catalog import ArchiveEntry
-from engine.config import Settings
+from engine.config import in_force
 from engine.errors import ConfigError, SourceError
 from engine.manifest import CollectionEntry
 from engine.names import NameScheme, UndecodableName, collection_from_stem, collection_stem
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 def find_tool(name: str) -> Path:
     """The tool on PATH, or in VAULTUI_MONGO_TOOLS (a folder) when set."""
-    folder = Settings.resolve().mongo_tools
+    folder = in_force().mongo_tools
     found = shutil.which(name, path=folder) if folder else None
     found = found or shutil.which(name)
     if not found:

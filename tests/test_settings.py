@@ -57,3 +57,93 @@ def test_bad_settings_are_one_line_errors(
 def test_help_lists_every_setting() -> None:
     text = build_parser().format_help()
     assert all(env_name(item.name) in text for item in fields(Settings))
+
+
+# ---- one set of settings in every face (engine.run_options) ------------------------------------------------
+
+
+def test_every_run_option_comes_from_a_setting_or_is_chosen_per_run() -> None:
+    """A new field of BackupOptions or RestoreRequest fails here until it is mapped to a setting (or named as
+    chosen per run) in engine.run_options, so no face can silently run it with its default."""
+    from engine.backup import BackupOptions
+    from engine.restore import RestoreRequest
+    from engine.run_options import (
+        BACKUP_FROM_SETTINGS,
+        BACKUP_PER_RUN,
+        RESTORE_FROM_SETTINGS,
+        RESTORE_PER_RUN,
+        unmapped_options,
+    )
+
+    assert unmapped_options(BackupOptions, BACKUP_FROM_SETTINGS, BACKUP_PER_RUN) == set()
+    assert unmapped_options(RestoreRequest, RESTORE_FROM_SETTINGS, RESTORE_PER_RUN) == set()
+    names = {item.name for item in fields(Settings)}
+    assert set(BACKUP_FROM_SETTINGS.values()) <= names and set(RESTORE_FROM_SETTINGS.values()) <= names
+
+
+def _odd_settings_file(tmp_path: Path) -> Path:
+    """Every setting a run option comes from, away from its default, some of them only in the file."""
+    path = tmp_path / "vaultui.toml"
+    path.write_text(
+        'codec = "gzip"\ndumper = "mongodump"\nparallel = 3\nconnect_timeout = 4.5\n'
+        'age_recipients = ["age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"]\n'
+        'loader = "mongorestore"\ninsert_workers = 7\nwait_ready = 12\nrto_seconds = 300\n'
+        'db = ["shop"]\nns_exclude = ["*.tmp"]\nmax_age_days = 30\nkeep_last = 5\n'
+        'max_unpacked_gib = 2\nmongo_tools = "/opt/tools"\nlease_seconds = 90\n'
+    )
+    return path
+
+
+def test_cli_and_dashboard_build_the_same_runs_from_the_same_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI's backup options, restore request and purge policy and the dashboard's, built from one settings
+    file through each face's own path, are equal field by field."""
+    from dataclasses import asdict
+
+    from engine.run_options import backup_options, restore_request
+    from vaultui import headless
+    from vaultui.dashboard import settings_from
+
+    monkeypatch.setenv("VAULTUI_STORAGE", str(tmp_path))
+    file = _odd_settings_file(tmp_path)
+    parser = build_parser()
+    cli = parser.parse_args(["--headless", "--config", str(file), "restore", "--latest"])
+    cli.settings = Settings.resolve(typed_flags(cli), file=cli.config)
+    dashboard_arguments = parser.parse_args(["--config", str(file)])
+    dashboard_arguments.settings = Settings.resolve(typed_flags(dashboard_arguments), file=dashboard_arguments.config)
+    dashboard = settings_from(dashboard_arguments)
+
+    cli_request = headless._request_from_flags(cli)
+    screen_request = restore_request(dashboard.resolved, latest=True)  # what RestoreScreen.request builds
+    assert asdict(cli_request) == asdict(screen_request)
+    assert (cli_request.loader, cli_request.insert_workers, cli_request.parallel) == ("mongorestore", 7, 3)
+    assert cli_request.namespaces.databases == ("shop",) and cli_request.rto_seconds == 300
+
+    cli_backup = backup_options(cli.settings, read_back=True)
+    assert asdict(cli_backup) == asdict(backup_options(dashboard.resolved))
+    assert cli_backup.codec == "gzip" and cli_backup.recipients and cli_backup.namespaces.exclude == ("*.tmp",)
+
+    assert headless._policy(cli) == dashboard.policy
+    assert (dashboard.policy.max_age_days, dashboard.policy.keep_last) == (30, 5)
+
+
+def test_engine_knobs_follow_the_settings_in_force_not_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unpack ceiling, the tools folder, the lease length and the age identity come from what the face
+    resolved (here a settings file), never from the engine reading VAULTUI_* itself."""
+    from engine import config, encryption, lease, limits
+
+    monkeypatch.setenv("VAULTUI_MAX_UNPACKED_GIB", "99")  # never read by the engine: the face resolved 2
+    settings = Settings.resolve({}, environ={}, file=_odd_settings_file(tmp_path))
+    previous = config.in_force()
+    monkeypatch.setattr(encryption.IDENTITIES, "path", None)
+    try:
+        config.put_in_force(settings)
+        assert limits.unpacked_ceiling() == 2 * 1024**3
+        assert lease.lease_seconds() == 90
+        config.put_in_force(Settings(age_identity_file="/keys/id.txt"))
+        assert encryption.IDENTITIES.current_path() == "/keys/id.txt"
+    finally:
+        config.put_in_force(previous)

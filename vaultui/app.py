@@ -15,13 +15,14 @@ from textual.widgets import DataTable
 from textual.worker import WorkerState
 
 from engine import kube
-from engine.backup import BackupOptions, run_backup
+from engine.backup import run_backup
 from engine.catalog import ArchiveEntry, list_archives
 from engine.drill import run_drill
 from engine.errors import ConfigError, VaultError
 from engine.holds import place_hold, release_hold
 from engine.progress import ProgressCallback
 from engine.rto import verdict
+from engine.run_options import backup_options
 from engine.status import StatusSummary, summarize
 from engine.storage import Storage, open_storage
 from engine.verify import verify_and_record
@@ -320,7 +321,8 @@ class VaultApp(App[None]):
 
         def backup(progress: ProgressCallback) -> tuple[bool, str, object]:
             assert storage is not None
-            result = run_backup(storage, settings.source_uri, BackupOptions(), progress=progress, clock=settings.clock)
+            options = backup_options(settings.resolved)
+            result = run_backup(storage, settings.source_uri, options, progress=progress, clock=settings.clock)
             return True, f"backup {result.manifest.archive}: {result.manifest.documents} documents", result
 
         if self.start_action("backup", backup):

@@ -11,8 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from engine.config import Settings, settings_help
-from engine.encryption import use_identity_file
+from engine.config import Settings, put_in_force, settings_help
 from engine.errors import VaultError
 from engine.printable import ERROR_HANDLER
 from vaultui import __version__, headless
@@ -377,7 +376,7 @@ def _main(argv: list[str] | None) -> int:
         parser.error("--headless needs a COMMAND")
     try:
         arguments.settings = Settings.resolve(typed_flags(arguments), file=arguments.config)
-        use_identity_file(arguments.settings.age_identity_file)
+        put_in_force(arguments.settings)
         if not arguments.headless:
             return run_dashboard(arguments)
         signal.signal(signal.SIGTERM, _terminate)

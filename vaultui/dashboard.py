@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import argparse
 
-from engine.compliance import Schedule
 from engine.config import Settings, drill_uri, saved_targets, source_uri
 from engine.errors import ConfigError
-from engine.retention import RetentionPolicy
+from engine.run_options import retention_policy, schedule
 from vaultui.settings import VIEWS, AppSettings
 
 
@@ -19,17 +18,13 @@ def settings_from(arguments: argparse.Namespace) -> AppSettings:
     view = arguments.view or "archives"
     if view not in VIEWS:
         raise ConfigError(f"unknown view {view!r}: choose one of {', '.join(VIEWS)}")
-    schedule = Schedule(settings.schedule, settings.timezone)
-    schedule.validate()
-    policy = RetentionPolicy(settings.max_age_days, settings.keep_last)
-    policy.validate()
     return AppSettings(
         storage_url=settings.storage,
         source_uri=source_uri(),
         targets=saved_targets(),
         drill_uri=drill_uri(),
-        schedule=schedule,
-        policy=policy,
+        schedule=schedule(settings),
+        policy=retention_policy(settings),
         window_days=settings.window_days,
         target_percent=settings.target_percent,
         rto_seconds=settings.rto_seconds,
@@ -38,6 +33,7 @@ def settings_from(arguments: argparse.Namespace) -> AppSettings:
         start_view=view,
         kube_context=arguments.context,
         kube_namespace=arguments.namespace,
+        resolved=settings,
     )
 
 

@@ -22,6 +22,8 @@ from engine.ledger import RunRecord
 from engine.namespaces import NamespaceFilter
 from engine.retention import PurgePlan, PurgeResult, RetentionPolicy, apply_purge, make_plan
 from engine.rto import recovery_met, verdict
+from engine.run_options import backup_options, namespace_filter, restore_request, retention_policy
+from engine.run_options import schedule as schedule_from
 from engine.states import RestoreAction, RestoreMode, archive_state, read_verifications
 from engine.status import StatusSummary, summarize
 from engine.storage import IGNORED_REASON, Storage, ignored_names, open_storage
@@ -53,30 +55,15 @@ def name_ignored_objects(arguments: argparse.Namespace) -> None:
 
 
 def _namespaces(arguments: argparse.Namespace, system: bool = False) -> NamespaceFilter:
-    return NamespaceFilter(
-        databases=arguments.settings.db,
-        include=arguments.settings.ns_include,
-        exclude=arguments.settings.ns_exclude,
-        system_databases=system,
-    )
+    return namespace_filter(arguments.settings, system)
 
 
 def _schedule(arguments: argparse.Namespace) -> Schedule:
-    schedule = Schedule(
-        arguments.settings.schedule,
-        arguments.settings.timezone,
-    )
-    schedule.validate()
-    return schedule
+    return schedule_from(arguments.settings)
 
 
 def _policy(arguments: argparse.Namespace) -> RetentionPolicy:
-    policy = RetentionPolicy(
-        arguments.settings.max_age_days,
-        arguments.settings.keep_last,
-    )
-    policy.validate()
-    return policy
+    return retention_policy(arguments.settings)
 
 
 def _rto(arguments: argparse.Namespace) -> float:
@@ -130,12 +117,7 @@ def _oplog_plan_line(plan: PurgePlan) -> str:
 def _purge_line(result: PurgeResult) -> str:
     for name, reason in result.skipped:
         print(f"vaultui: WARNING: could not delete {name}, skipped it: {reason}", file=sys.stderr)
-    return (
-        f"purged {len(result.deleted)} archives ({humanize.naturalsize(result.freed_bytes, binary=True)}), "
-        f"kept {len(result.plan.keepers)}"
-        + (f", {result.chunks_deleted} oplog chunks" if result.chunks_deleted else "")
-        + (f", {len(result.skipped)} could not be deleted" if result.skipped else "")
-    )
+    return result.describe()
 
 
 def backup(arguments: argparse.Namespace) -> ExitCode:
@@ -145,19 +127,15 @@ def backup(arguments: argparse.Namespace) -> ExitCode:
 
 
 def _backup(arguments: argparse.Namespace, storage: Storage) -> ExitCode:
-    from engine.backup import BackupOptions, run_backup
+    from engine.backup import run_backup
     from vaultui.output import ProgressReporter
 
     policy = _policy(arguments) if arguments.purge else None
-    options = BackupOptions(
-        codec=arguments.settings.codec,
-        dumper=arguments.settings.dumper,
-        namespaces=_namespaces(arguments, arguments.system_databases),
-        parallel=arguments.settings.parallel,
+    options = backup_options(
+        arguments.settings,
+        system_databases=arguments.system_databases,
         spool_dir=arguments.spool_dir,
-        connect_timeout=arguments.settings.connect_timeout,
         read_back=not arguments.no_read_back,
-        recipients=arguments.settings.age_recipients,
     )
     uri = source_uri(arguments.mongo_uri_file)
     reporter = ProgressReporter()
@@ -384,24 +362,18 @@ def _request_from_env(arguments: argparse.Namespace) -> RestoreRequest:
 
 def _request_from_flags(arguments: argparse.Namespace) -> RestoreRequest:
     from engine.remap import build_renames
-    from engine.restore import RestoreRequest
 
-    request = RestoreRequest(
+    request = restore_request(
+        arguments.settings,
         latest=arguments.latest or bool(arguments.to_time),  # --to-time chooses its own base archive
         archive=arguments.archive,
         day=_day(arguments.date) if arguments.date else None,
-        namespaces=_namespaces(arguments),
         renames=build_renames(arguments.ns_from, arguments.ns_to),
         mode="drop" if arguments.drop else "if-empty" if arguments.if_empty else "guarded",
         dry_run=arguments.dry_run,
-        loader=arguments.settings.loader,
-        parallel=arguments.settings.parallel,
-        insert_workers=arguments.settings.insert_workers,
         indexes=not arguments.no_indexes,
         keep_index_specs=arguments.keep_index_specs,
         two_pass=arguments.two_pass,
-        wait_ready_seconds=arguments.settings.wait_ready,
-        rto_seconds=_rto(arguments),
     )
     request.validate()
     return request
@@ -525,7 +497,7 @@ def purge(arguments: argparse.Namespace) -> ExitCode:
             print(_purge_line(result))
             for name in result.deleted:
                 print(f"  deleted {name}")
-    return ExitCode.STORAGE if result.skipped else ExitCode.OK
+    return ExitCode.OK if result.complete else ExitCode.STORAGE
 
 
 def hold(arguments: argparse.Namespace) -> ExitCode:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from engine.clock import Clock, utc_now
 from engine.compliance import Schedule
-from engine.config import DEFAULT_TARGET_PERCENT, DEFAULT_WINDOW_DAYS
+from engine.config import DEFAULT_TARGET_PERCENT, DEFAULT_WINDOW_DAYS, Settings
 from engine.retention import RetentionPolicy
 from engine.rto import DEFAULT_RTO_SECONDS
 from engine.secrets import redact_uri
@@ -31,6 +31,9 @@ class AppSettings:
     kube_context: str | None = None
     kube_namespace: str | None = None
     clock: Clock = utc_now
+    # Everything resolved (flags, VAULTUI_*, settings file): the dashboard's runs take their options from it
+    # through engine.run_options, as the CLI's do.
+    resolved: Settings = field(default_factory=Settings)
 
     def target_label(self, name: str) -> str:
         return f"{name}  ({redact_uri(self.targets[name])})"

@@ -120,6 +120,12 @@ class Storage(Protocol):
         ...
 
 
+def check_reachable(storage: Storage) -> None:
+    """Raises the storage's own error (missing folder, unknown bucket, denied, unreachable) with one listing
+    call: runs that also need a server check the storage first, as it is the cheaper, local check."""
+    next(iter(storage.list("", recursive=False)), None)
+
+
 def ignored_names(storage: Storage) -> list[str]:
     """The objects the storage's listings left out because their names are not UTF-8, escaped for display
     (only a folder can hold such names)."""

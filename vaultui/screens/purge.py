@@ -119,8 +119,10 @@ class PurgeScreen(VaultScreen):
         def purge(progress: ProgressCallback) -> tuple[bool, str, object]:
             assert vault.storage is not None
             result = apply_purge(vault.storage, vault.settings.policy, clock=vault.settings.clock, progress=progress)
-            freed = humanize.naturalsize(result.freed_bytes, binary=True)
-            return True, f"purged {len(result.deleted)} archives, {freed} freed", result
+            text = result.describe()
+            if not result.complete:  # the CLI exits 5 for the same run: never "ok" with archives left over
+                text += ": " + "; ".join(f"{name}: {reason}" for name, reason in result.skipped[:3])
+            return result.complete, text, result
 
         def done(_: ActionFinished) -> None:
             if not self.is_attached:  # left while the purge ran: the app's notification says how it ended

@@ -24,6 +24,7 @@ from engine.pod_restore import restore_into_pod
 from engine.remap import build_renames
 from engine.restore import RestoreRequest, RestoreResult, run_restore
 from engine.rto import verdict
+from engine.run_options import restore_request
 from engine.secrets import redact_uri
 from engine.source import NamespaceFilter
 from engine.states import RestoreAction, RestoreMode
@@ -173,7 +174,8 @@ class RestoreScreen(VaultScreen):
         )
         include = self.query_one("#include", Input).value.strip()
         base = self.entry or (self.plan.base if self.plan else None)
-        return RestoreRequest(
+        return restore_request(
+            self.vault.settings.resolved,
             archive=base.name if base else None,
             latest=base is None,  # a point in time not planned yet: the preview names the base
             namespaces=NamespaceFilter(
@@ -182,7 +184,6 @@ class RestoreScreen(VaultScreen):
             renames=renames,
             mode=mode_button.name if mode_button and mode_button.name else "guarded",
             dry_run=dry_run,
-            rto_seconds=self.vault.settings.rto_seconds,
         )
 
     def target_name(self) -> str | None:
