@@ -29,7 +29,7 @@ lint: $(INSTALLED)
 test: $(INSTALLED) bed lint
 	$(PY) -m pytest
 
-# The UI tests 10 times in a row with one core kept busy: every run must pass (REPEAT=N for another count).
+# The UI tests 10 times in a row beside two busy processes: every run must pass (REPEAT=N for another count).
 REPEAT ?= 10
 test-repeat: $(INSTALLED) bed
 	bash tests/repeat.sh $(REPEAT)

@@ -146,7 +146,6 @@ def summarize(
     )
     holds = read_holds(storage, entries)
     broken += [hold.reason for hold in holds.values() if hold.unreadable]
-    broken += [f"{name}: {IGNORED_REASON}" for name in ignored_names(storage)]
     plan = plan_purge(entries, holds, policy or RetentionPolicy(), now, verifications)
     coverage = compute_coverage(storage, entries, verifications, now)
     if rpo_seconds is None and coverage.capturing:
@@ -172,6 +171,8 @@ def summarize(
     except VaultError as error:  # an unreadable identity file: said, and the rest of the summary stands
         summary.broken.append(f"age identities: {error}")
     summary.forecast = forecast_rto(runs, newest_good_size(entries, verifications), rto_seconds, now)
+    # Last, once every listing of the summary has run: what they left out for names that are not UTF-8.
+    summary.broken += [f"{name}: {IGNORED_REASON}" for name in ignored_names(storage)]
     return summary
 
 

@@ -76,6 +76,18 @@ def index_definitions(collection: Collection) -> dict[str, dict]:
     }
 
 
+def steady_cursors(app) -> None:  # noqa: ANN001 - a Textual App
+    """Input cursors blink every 0.5 s, so a screenshot taken after a slow settle (a busy machine) caught one
+    hidden that an idle run showed. Every input's cursor is made steady, shown as a focused one first is."""
+    from textual.widgets import Input
+
+    for screen in app.screen_stack:
+        for field in screen.query(Input):
+            field.cursor_blink = False
+            field._cursor_visible = True  # noqa: SLF001 - Textual has no public switch for a steady cursor
+            field.refresh()
+
+
 async def settle(app, pilot, timeout: float = 60) -> None:  # noqa: ANN001 - a Textual App and its Pilot
     """Until the app declares itself settled (first load done, no worker pending or running, every screen's
     data shown, every table laid out): a state, not a guess at time. The deadline only turns a hang into a
@@ -94,6 +106,7 @@ async def settle(app, pilot, timeout: float = 60) -> None:  # noqa: ANN001 - a T
         if app.settled():
             await pilot.wait_for_scheduled_animations()
             if app.settled():
+                steady_cursors(app)
                 return
         if time.monotonic() > deadline:
             raise AssertionError(f"the app did not settle within {timeout:.0f} s")
