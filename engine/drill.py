@@ -14,6 +14,7 @@ from pymongo.errors import PyMongoError
 from engine.clock import Clock, utc_now
 from engine.errors import SourceError, VerificationError
 from engine.ledger import RunRecord, recorded_run
+from engine.namespaces import DRILL_DATABASE_PREFIX
 from engine.progress import ProgressCallback
 from engine.remap import Rename, split_namespace
 from engine.restore import RestoreRequest, RestoreResult, choose_verified, load_into, plan_items
@@ -23,7 +24,7 @@ from engine.source import connect
 from engine.storage import Storage
 from engine.verify import CollectionFound, add_to_digest
 
-SCRATCH_PREFIX = "vaultui_drill_"
+SCRATCH_PREFIX = DRILL_DATABASE_PREFIX
 _MAX_DATABASE_NAME = 63
 
 

@@ -52,6 +52,10 @@ class RunRecord:
         return datetime.fromisoformat(self.started_at)
 
     @property
+    def finished(self) -> datetime:
+        return datetime.fromisoformat(self.finished_at)
+
+    @property
     def succeeded(self) -> bool:
         return self.result == "success"
 

@@ -34,6 +34,7 @@ from engine.encryption import AGE_SUFFIX, parse_recipients, seal, unseal
 from engine.errors import NoOplog, SourceError, VerificationError
 from engine.faults import checkpoint
 from engine.ledger import RunRecord, describe_failure, try_record_run
+from engine.namespaces import only_vaultui_entry
 from engine.oplog_store import (
     MANIFEST_SUFFIX,
     ChunkManifest,
@@ -55,7 +56,13 @@ _RAW = CodecOptions(document_class=RawBSONDocument)
 
 
 def write_chunk(
-    storage: Storage, entries: list[bytes], after: Timestamp, recipients: tuple[str, ...] = ()
+    storage: Storage,
+    entries: list[bytes],
+    after: Timestamp,
+    recipients: tuple[str, ...] = (),
+    *,
+    logs_commands: bool = True,
+    left_out: int = 0,
 ) -> ChunkManifest:
     """One chunk and then its manifest (the commit mark). It covers every entry after `after` up to its
     last one: the next chunk of the same capture starts where it ends. With `recipients`, the chunk is
@@ -69,7 +76,15 @@ def write_chunk(
     write_bytes(storage, name, data)
     checkpoint("oplog.chunk-written")
     manifest = ChunkManifest(
-        name, stamp(after), stamp(first), stamp(last), len(entries), len(data), hashlib.sha256(data).hexdigest()
+        name,
+        stamp(after),
+        stamp(first),
+        stamp(last),
+        len(entries),
+        len(data),
+        hashlib.sha256(data).hexdigest(),
+        logs_commands=logs_commands,
+        own_entries_left_out=left_out,
     )
     write_bytes(storage, name + MANIFEST_SUFFIX, json.dumps(asdict(manifest), indent=1).encode())
     return manifest
@@ -119,6 +134,15 @@ def oplog_collection(client: pymongo.MongoClient) -> Any:
     return client.local.get_collection("oplog.rs", codec_options=_RAW)
 
 
+def logs_commands(client: pymongo.MongoClient) -> bool:
+    """Whether the server's oplog holds commands (drops, renames, index builds). MongoDB's does; FerretDB 1.x
+    keeps only inserts, updates and deletes, and says it is FerretDB in buildInfo."""
+    try:
+        return "ferretdbVersion" not in client.admin.command("buildInfo")
+    except PyMongoError:
+        return True  # unknown: MongoDB's behaviour is the one to assume
+
+
 # A capture rides out a server that goes away (a restart, an election) for about this long, retrying with a
 # growing pause; past it, it fails (and its Deployment restarts it).
 RECONNECT_SECONDS = 300.0
@@ -141,6 +165,8 @@ class _Capture:
         recipients: tuple[str, ...] = (),
     ) -> None:
         self.oplog = oplog_collection(client)
+        self.logs_commands = logs_commands(client)
+        self.left_out = 0  # vaultui's own entries skipped since the last chunk
         self.recipients = recipients
         self.storage = storage
         self.stats = stats
@@ -189,17 +215,27 @@ class _Capture:
         self.resume = self.covered = _before(oldest)
 
     def add(self, entry: RawBSONDocument) -> None:
-        self.buffer.append(entry.raw)
-        self.buffered += len(entry.raw)
         self.resume = entry["ts"]
         self.exact = True
+        if only_vaultui_entry(entry):  # a staging load, a drill: never user data, never replayed
+            self.left_out += 1
+            return
+        self.buffer.append(entry.raw)
+        self.buffered += len(entry.raw)
 
     def flush(self) -> None:
         if not self.buffer:
             return
-        manifest = write_chunk(self.storage, self.buffer, self.covered, self.recipients)
+        manifest = write_chunk(
+            self.storage,
+            self.buffer,
+            self.covered,
+            self.recipients,
+            logs_commands=self.logs_commands,
+            left_out=self.left_out,
+        )
         self.covered = manifest.last_ts
-        self.buffer, self.buffered = [], 0
+        self.buffer, self.buffered, self.left_out = [], 0, 0
         lag = max(0.0, self.clock().timestamp() - manifest.last_ts.time)
         for stats in (self.stats, self.stretch):
             stats.chunks += 1

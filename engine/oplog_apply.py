@@ -22,7 +22,7 @@ from pymongo.errors import OperationFailure, PyMongoError
 
 from engine.errors import SourceError
 from engine.indexes import index_specs
-from engine.namespaces import NamespaceFilter
+from engine.namespaces import NamespaceFilter, vaultui_database, vaultui_namespace
 from engine.remap import Rename, rename, split_namespace
 
 # Server error codes that mean "already so": replaying an entry whose effect is there already.
@@ -144,8 +144,10 @@ class OplogApplier:
         self.stats.skipped += 1
 
     def _target(self, namespace: str) -> str | None:
-        """Where an entry for `namespace` goes, or None when the filters leave it out."""
-        if not self.namespaces.accepts(namespace):
+        """Where an entry for `namespace` goes, or None when the filters leave it out. vaultui's own namespaces
+        (staging, marker, drills) are always left out: chunks captured before the capture skipped them hold
+        them."""
+        if vaultui_namespace(namespace) or not self.namespaces.accepts(namespace):
             return None
         return rename(namespace, self.renames)
 
@@ -218,7 +220,7 @@ class OplogApplier:
             self.apply(item)
 
     def _database_command(self, database: str, name: str) -> None:
-        if not self.namespaces.accepts_database(database):
+        if vaultui_database(database) or not self.namespaces.accepts_database(database):
             self._skip()
             return
         target_database = split_namespace(rename(f"{database}.*", self.renames))[0]

@@ -65,6 +65,10 @@ class ChunkManifest:
     bytes: int  # of the compressed chunk
     sha256: str  # of the compressed chunk
     format: int = 1
+    # False when the server that wrote the oplog logs no commands (FerretDB 1.x keeps inserts, updates and
+    # deletes only): a replay across drops, renames and index changes is then not faithful, and says so.
+    logs_commands: bool = True
+    own_entries_left_out: int = 0  # vaultui's own writes (staging, marker, drills) not captured
 
     @property
     def first_ts(self) -> Timestamp:

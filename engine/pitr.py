@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pymongo
@@ -16,8 +16,8 @@ from bson import Timestamp
 from engine.catalog import ArchiveEntry, list_archives
 from engine.clock import Clock, parse_iso, utc_now
 from engine.coverage import compute_coverage
-from engine.errors import VerificationError
-from engine.ledger import RunRecord
+from engine.errors import ConfigError, VerificationError
+from engine.ledger import RunRecord, list_runs
 from engine.manifest import Manifest
 from engine.namespaces import BothFilters
 from engine.oplog import chain_chunks, read_entries
@@ -25,7 +25,7 @@ from engine.oplog_apply import OplogApplier
 from engine.oplog_store import ChunkManifest, parse_time, timestamp_time
 from engine.progress import ProgressCallback
 from engine.restore import RestoreRequest, RestoreResult, run_restore
-from engine.states import read_verifications
+from engine.states import NOT_A_RECOVERY, read_verifications
 from engine.storage import Storage
 
 
@@ -39,6 +39,43 @@ class PointInTime:
     chunks: list[ChunkManifest] = field(default_factory=list)
     entries: int = 0
     base_bson_bytes: int = 0
+    # Restores recorded in the ledger while the replayed stretch was written: their swaps of staging onto user
+    # collections are vaultui's own writes, which the oplog holds only in part (or not at all), so the state
+    # replayed across them is not one the database had. A restore to a time refuses unless told to go on.
+    restores_between: list[RunRecord] = field(default_factory=list)
+    caveats: list[str] = field(default_factory=list)  # what the replay cannot be faithful about, in words
+
+    @property
+    def faithful(self) -> bool:
+        """The replay reproduces the state the database had at `until`, as far as vaultui can tell."""
+        return not self.caveats and not self.restores_between
+
+    def outcome(self) -> str:
+        """What the target holds after the replay, claimed only as far as it is true."""
+        when = f"{timestamp_time(self.until):%Y-%m-%d %H:%M:%S} UTC"
+        if self.faithful:
+            return f"the target is as it was at {when}"
+        return f"the target holds the base and the writes the oplog kept up to {when}, NOT FAITHFUL: " + "; ".join(
+            self.caveats
+            + (["restores ran within the stretch (their own writes are not replayed)"] if self.restores_between else [])
+        )
+
+    def interference(self) -> str:
+        """One line naming the restores the replayed stretch holds, and what to do; '' when there are none."""
+        if not self.restores_between:
+            return ""
+        named = ", ".join(
+            f"{run.started:%Y-%m-%d %H:%M:%S} UTC ({run.archive or 'an archive'}, {run.result})"
+            for run in self.restores_between[:3]
+        )
+        more = len(self.restores_between) - 3
+        return (
+            f"between the base's start ({timestamp_time(self.after):%Y-%m-%d %H:%M:%S} UTC) and the time, "
+            f"{len(self.restores_between)} restore(s) ran: {named}{f' and {more} more' if more > 0 else ''}. "
+            "Their writes are vaultui's own and are not replayed, so the result would be a state the database "
+            "never had: choose a time before the first of them, take a backup after them (a new base), or "
+            "confirm (--across-restores) to replay only the other writes"
+        )
 
 
 def base_start(storage: Storage, entry: ArchiveEntry) -> Timestamp:
@@ -85,7 +122,16 @@ def plan_point_in_time(storage: Storage, to_time: str, *, now: datetime | None =
         except VerificationError as error:
             reasons.append(f"from {base.name}: {error}")
             continue
-        return PointInTime(base, after, until, chunks, count, manifest.bson_bytes)
+        return PointInTime(
+            base,
+            after,
+            until,
+            chunks,
+            count,
+            manifest.bson_bytes,
+            restores_between=restores_between(storage, after, until),
+            caveats=replay_caveats(chunks),
+        )
     coverage = compute_coverage(storage, entries, {}, now or utc_now())
     before, later = coverage.nearest(moment)
     nearest = ", ".join(
@@ -100,6 +146,32 @@ def plan_point_in_time(storage: Storage, to_time: str, *, now: datetime | None =
     )
 
 
+def restores_between(storage: Storage, after: Timestamp, until: Timestamp) -> list[RunRecord]:
+    """Restores of the ledger that ran (or were cut short) while the stretch (after, until] was written. Drills
+    write only into their scratch databases, which capture and replay leave out: they do not count."""
+    began, ended = timestamp_time(after), timestamp_time(until)
+    runs = list_runs(storage, "restore", since=began - timedelta(hours=LONGEST_RESTORE_HOURS))
+    return [run for run in runs if run.result not in NOT_A_RECOVERY and run.started <= ended and run.finished >= began][
+        ::-1
+    ]
+
+
+LONGEST_RESTORE_HOURS = 24  # how far before the stretch a restore may have begun and still overlap it
+
+
+def replay_caveats(chunks: list[ChunkManifest]) -> list[str]:
+    if any(not chunk.logs_commands for chunk in chunks):
+        return [
+            "the server that wrote this oplog logs only inserts, updates and deletes (FerretDB): drops, renames "
+            "and index changes between the base and the time are not replayed"
+        ]
+    return []
+
+
+class RestoresInWindow(ConfigError):
+    """A restore to a time across restores vaultui ran, not confirmed."""
+
+
 def restore_to_time(
     storage: Storage,
     target_uri: str,
@@ -108,9 +180,13 @@ def restore_to_time(
     *,
     progress: ProgressCallback | None = None,
     clock: Clock = utc_now,
+    across_restores: bool = False,
 ) -> RestoreResult:
     """Restores the planned base (the request's mode and filters), then replays the oplog onto it, both in
-    one recorded run: the replay's time counts against the RTO."""
+    one recorded run: the replay's time counts against the RTO. Refused, changing nothing, when restores ran
+    within the replayed stretch (PointInTime.interference) unless `across_restores`."""
+    if plan.restores_between and not across_restores and not request.dry_run:
+        raise RestoresInWindow(plan.interference(), setting="across_restores")
     base_request = replace(request, latest=False, day=None, archive=plan.base.name)
 
     manifest = plan.base.manifest(storage)
@@ -126,10 +202,13 @@ def restore_to_time(
         seconds = time.monotonic() - began
         plan.entries = applier.stats.applied + applier.stats.skipped
         return {
-            "to_time": f"{plan.until.time}:{plan.until.inc}",
+            "to_time": f"{timestamp_time(plan.until):%Y-%m-%dT%H:%M:%SZ}",
+            "to_timestamp": f"{plan.until.time}:{plan.until.inc}",
             "oplog_chunks": len(plan.chunks),
             "oplog_entries": plan.entries,
             "replay_seconds": round(seconds, 3),
+            "caveats": plan.caveats,
+            "across_restores": [run.started_at for run in plan.restores_between],
         }
 
     return run_restore(storage, target_uri, base_request, progress=progress, clock=clock, then=replay)

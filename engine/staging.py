@@ -24,10 +24,10 @@ from pymongo.errors import OperationFailure, PyMongoError
 from engine.clock import Clock, iso, parse_iso
 from engine.errors import SourceError
 from engine.faults import checkpoint
+from engine.namespaces import MARKER_NAMESPACE, STAGING_PREFIX
 
-MARKER_DATABASE = "admin"  # never part of a backup or a restore of user data (system databases are left out)
-MARKER_COLLECTION = "vaultui_restore"
-STAGING_PREFIX = "__vaultui_restore_"
+# never part of a backup or a restore of user data (system databases are left out)
+MARKER_DATABASE, MARKER_COLLECTION = MARKER_NAMESPACE.split(".", 1)
 PARTIAL_STATES = ("swapping", "loading")  # states in which a target may hold a partial restore
 RENEW_SECONDS = 60.0
 STALE_AFTER = timedelta(minutes=10)  # a marker not renewed for this long belongs to a dead run

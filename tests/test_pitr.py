@@ -77,7 +77,7 @@ def test_restore_to_five_points_in_time_after_a_killed_capture(replica: servers.
         assert contents(client, target) == expected, f"restored to {when}"
     assert "elsewhere" not in client.list_database_names()
     [latest, *_] = list_runs(open_storage(str(backups)), "restore")  # one record: base load and replay
-    assert latest.details["to_time"] == points[-1][0] and latest.details["oplog_entries"] > 0
+    assert latest.details["to_timestamp"] == points[-1][0] and latest.details["oplog_entries"] > 0
     preview = run_vaultui(
         "--headless",
         "restore",
@@ -106,6 +106,68 @@ def test_restore_to_five_points_in_time_after_a_killed_capture(replica: servers.
             "--ns-from", "shop.*", "--ns-to", "pv.*", env=env,
         )  # fmt: skip
         assert reached.returncode == 0, reached.stdout + reached.stderr
+
+
+def test_a_window_holding_a_restore_and_a_drill_is_refused_and_never_replays_vaultui_writes(
+    replica: servers.Server, tmp_path: Path
+) -> None:
+    """What an on-call session met: after a drill and a restore into the database itself, a restore to a later
+    time brought back orders the restore had removed and recreated the staging collections and the drill's
+    database. The capture now leaves vaultui's own writes out, a restore to a time across a recorded restore is
+    refused (naming it) unless confirmed, and on a server that logs no drops or renames (the bed's FerretDB)
+    the result says it is not faithful instead of claiming the state of that time."""
+    from engine.namespaces import vaultui_namespace
+    from engine.oplog import read_entries
+
+    client: pymongo.MongoClient = pymongo.MongoClient(replica.url)
+    client.night.orders.insert_many([{"_id": f"base-{n}"} for n in range(20)])
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    env = {
+        "VAULTUI_MONGO_URI": replica.url,
+        "VAULTUI_TARGET_URI": replica.url,
+        "VAULTUI_DRILL_URI": replica.url,
+        "VAULTUI_STORAGE": str(backups),
+    }
+    assert run_vaultui("--headless", "backup", "--db", "night", env=env).returncode == 0
+    client.night.orders.insert_many([{"_id": f"evening-{n}"} for n in range(12)])
+    before_the_restore = newest_ts(client)
+    evening = contents(client, "night")
+    drill = run_vaultui("--headless", "drill", env=env)
+    assert drill.returncode == 0, drill.stderr
+    again = run_vaultui("--headless", "restore", "--latest", "--drop", "--db", "night", env=env)  # removes evening-*
+    assert again.returncode == 0, again.stderr
+    client.night.orders.insert_many([{"_id": f"late-{n}"} for n in range(5)])
+    after_everything = newest_ts(client)
+    assert run_vaultui("--headless", "oplog", "--once", env=env).returncode == 0
+
+    storage = open_storage(str(backups))
+    chunks = list_chunks(storage)
+    captured = list(read_entries(storage, chunks[0].after_ts, chunks[-1].last_ts, chunks))
+    assert captured and not any(vaultui_namespace(str(entry["ns"])) for entry in captured)
+    assert sum(chunk.own_entries_left_out for chunk in chunks) > 0  # the drill's and the staging inserts
+    assert all(not chunk.logs_commands for chunk in chunks)  # FerretDB: said in each chunk's manifest
+
+    remap = ("--ns-from", "night.*", "--ns-to", "late.*")
+    refused = run_vaultui("--headless", "restore", "--to-time", after_everything, *remap, env=env)
+    assert refused.returncode == ExitCode.CONFIG, refused.stdout + refused.stderr
+    assert "1 restore(s) ran" in refused.stderr and "--across-restores" in refused.stderr
+    assert "late" not in client.list_database_names()  # refused before anything changed
+
+    confirmed = run_vaultui(
+        "--headless", "restore", "--to-time", after_everything, "--across-restores", *remap, env=env
+    )
+    assert confirmed.returncode == 0, confirmed.stderr
+    assert "NOT FAITHFUL" in confirmed.stdout and "logs only inserts, updates and deletes" in confirmed.stderr
+    names = client.late.list_collection_names()
+    assert names == ["orders"] and not any(name.startswith("vaultui_drill_") for name in client.list_database_names())
+
+    # Before the drill and the restore: nothing of theirs is in the stretch, and the state is the one it was.
+    clean = run_vaultui(
+        "--headless", "restore", "--to-time", before_the_restore, "--ns-from", "night.*", "--ns-to", "early.*", env=env
+    )
+    assert clean.returncode == 0, clean.stderr
+    assert contents(client, "early") == evening
 
 
 def test_a_time_the_oplog_does_not_reach_is_a_clear_error(replica: servers.Server, tmp_path: Path) -> None:

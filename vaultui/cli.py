@@ -168,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a point in time (2026-11-25T14:32:05Z, or an oplog timestamp T:I): the newest base archive "
         "before it, then the captured oplog replayed up to it",
     )
+    restore.add_argument(
+        "--across-restores",
+        action="store_true",
+        help="with --to-time: go on although restores ran within the replayed stretch (their own writes are not "
+        "replayed; without this flag such a restore is refused, naming them)",
+    )
     guard = restore.add_mutually_exclusive_group()
     guard.add_argument("--drop", action="store_true", help="replace the collections being restored")
     guard.add_argument("--if-empty", action="store_true", help="do nothing (exit 0) when the target holds data")

@@ -58,6 +58,7 @@ _CODES: tuple[tuple[type[BaseException], ExitCode], ...] = (
 # The flags that set what an error's `setting` names: the CLI adds them to the engine's words.
 FLAG_HINTS = {
     "renames": "--ns-from/--ns-to",
+    "across_restores": "--across-restores",
     "month": "--month",
     "archive_choice": "--latest, --archive NAME or --date YYYY-MM-DD",
     "workers": "--parallel/--insert-workers",

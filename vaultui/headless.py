@@ -335,6 +335,10 @@ def _restore_to_time(arguments: argparse.Namespace, request: RestoreRequest) -> 
     )
     if plan.chunks:
         print(f"  oplog chunks {plan.chunks[0].chunk} … {plan.chunks[-1].chunk}")
+    for caveat in plan.caveats:
+        print(f"vaultui: WARNING: {caveat}", file=sys.stderr)
+    if plan.restores_between and arguments.across_restores:
+        print(f"vaultui: WARNING: going on (--across-restores): {plan.interference()}", file=sys.stderr)
     base_request = replace(request, latest=False, day=None, archive=plan.base.name)
     return _restore_here(arguments, base_request, plan)
 
@@ -380,7 +384,6 @@ def _request_from_flags(arguments: argparse.Namespace) -> RestoreRequest:
 
 
 def _restore_here(arguments: argparse.Namespace, request: RestoreRequest, plan: PointInTime | None = None) -> ExitCode:
-    from engine.oplog_store import timestamp_time
     from engine.pitr import restore_to_time
     from engine.restore import run_restore
     from engine.secrets import with_host
@@ -396,7 +399,9 @@ def _restore_here(arguments: argparse.Namespace, request: RestoreRequest, plan: 
     log_event("restore.started", storage=storage.url, mode=request.mode, loader=request.loader)
     try:
         if plan is not None and not request.dry_run:
-            result = restore_to_time(storage, uri, request, plan, progress=reporter)
+            result = restore_to_time(
+                storage, uri, request, plan, progress=reporter, across_restores=arguments.across_restores
+            )
         else:
             result = run_restore(storage, uri, request, progress=reporter)
     finally:
@@ -438,10 +443,7 @@ def _restore_here(arguments: argparse.Namespace, request: RestoreRequest, plan: 
         f"{duplicates}, {result.indexes} indexes"
     )
     if plan is not None:
-        print(
-            f"replayed {humanize.intcomma(plan.entries)} oplog entries: the target is as it was at "
-            f"{timestamp_time(plan.until):%Y-%m-%d %H:%M:%S} UTC"
-        )
+        print(f"replayed {humanize.intcomma(plan.entries)} oplog entries: {plan.outcome()}")
     print(
         f"restored in {duration_text(result.duration_seconds)} "
         f"(RTO target {duration_text(result.rto_seconds)}: {verdict(result.rto_met)})"

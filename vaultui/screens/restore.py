@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -334,6 +335,12 @@ class RestoreScreen(VaultScreen):
                 f"to {timestamp_time(self.plan.until):%Y-%m-%d %H:%M:%S} UTC: base {summary}, then "
                 f"{self.plan.entries} oplog entries from {chunks} chunk{'s' if chunks != 1 else ''} (checked)"
             )
+        warned = False
+        if self.plan is not None and (interference := self.plan.interference()):
+            summary += f"\nWARNING: {interference} (confirming the restore below goes on)"
+            warned = True
+        if self.plan is not None and self.plan.caveats:
+            summary += "".join(f"\nWARNING: {caveat}" for caveat in self.plan.caveats)
         refused = [item.target for item in result.plan if item.action(RestoreMode.GUARDED) == RestoreAction.REFUSE]
         if refused and not dropping:
             # The dashboard's words, not the CLI's flags: what to change here for the restore to go through.
@@ -342,7 +349,7 @@ class RestoreScreen(VaultScreen):
                 "will change. Choose the mode 'drop' to replace them, or rename (from/to) into new databases."
             )
         self.query_one("#restore-result", Static).update(
-            Text(summary, style="bold red" if refused and not dropping else "")
+            Text(summary, style="bold red" if (refused and not dropping) or warned else "")
         )
         if message.then_confirm and not (refused and not dropping):
             self.confirm(result, target, dropping)
@@ -365,7 +372,9 @@ class RestoreScreen(VaultScreen):
             f"in {duration_text(result.duration_seconds)} "
             f"(RTO target {duration_text(result.rto_seconds)}: {verdict(result.rto_met)})"
         )
-        good = result.rto_met and not result.indexes_refused
+        if self.plan is not None and not self.plan.faithful:
+            text += f"\n{self.plan.outcome()}"
+        good = result.rto_met and not result.indexes_refused and (self.plan is None or self.plan.faithful)
         if result.indexes_refused:
             text += f"\n{len(result.indexes_refused)} indexes refused by the target (every other index was built):"
             text += "".join(f"\n  {ns} {name}: {why}" for ns, name, why in result.indexes_refused[:8])
@@ -384,6 +393,9 @@ class RestoreScreen(VaultScreen):
         if replaced and dropping:
             lines.append("[b red]These collections will be DROPPED and replaced:[/b red]")
             lines += [f"  {item.target} ({item.target_documents} documents now)" for item in replaced[:10]]
+        if self.plan is not None and (interference := self.plan.interference()):
+            words = escape(interference.replace("confirm (--across-restores)", "confirm here"))
+            lines += [f"[b red]WARNING:[/b red] {words}", ""]
         landing = sorted({item.target.split(".", 1)[0] for item in preview.plan})
         lines.append(
             f"\n{len(preview.plan)} namespaces, {sum(item.documents for item in preview.plan)} documents, "
@@ -401,13 +413,22 @@ class RestoreScreen(VaultScreen):
         def restore(progress: ProgressCallback) -> tuple[bool, str, object]:
             assert vault.storage is not None
             uri, clock = vault.settings.targets[target], vault.settings.clock
+            what = result_archive = ""
             if plan is not None:
-                result = restore_to_time(vault.storage, uri, request, plan, progress=progress, clock=clock)
+                # The typed confirmation showed the restores within the stretch: it is the confirmation.
+                result = restore_to_time(
+                    vault.storage, uri, request, plan, progress=progress, clock=clock, across_restores=True
+                )
+                what = (
+                    f" to {timestamp_time(plan.until):%Y-%m-%d %H:%M:%S} UTC (base {result.archive} + "
+                    f"{plan.entries} oplog entries{'' if plan.faithful else ', NOT FAITHFUL: see the restore screen'})"
+                )
             else:
                 result = run_restore(vault.storage, uri, request, progress=progress, clock=clock)
+                result_archive = f" {result.archive}"
             text = (
-                f"restored {result.archive} into {target}: {result.documents} documents "
-                f"(RTO {verdict(result.rto_met)})"
+                f"restored{result_archive}{what} into {target}: {result.documents} documents "
+                f"in {duration_text(result.duration_seconds)} (RTO {verdict(result.rto_met)})"
                 + (f", {len(result.indexes_refused)} indexes refused" if result.indexes_refused else "")
             )
             return result.rto_met and not result.indexes_refused, text, result
