@@ -43,6 +43,11 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
+class Cancelled(KeyboardInterrupt):
+    """Raised by a progress callback to stop a run at that report (the dashboard's cancel): it unwinds the run
+    as ctrl-c does the CLI's, so writes are aborted and the run is recorded as interrupted."""
+
+
 class ProgressTracker:
     """Thread-safe counters shared by parallel workers; calls the callback at most every `interval` seconds
     (and always for the final snapshot), so a fast loop never floods a terminal or a UI."""

@@ -184,6 +184,80 @@ async def test_leaving_the_restore_screen_while_it_runs(
     assert raw_documents(mongo_client[database_name]["orders"]) == raw_documents(mongo_client["shop"]["orders"])
 
 
+class HeldRestore:
+    """A real restore into a new database, started from the restore screen and held by the test at its first
+    progress report once confirmed (the preview before it reports progress too, and runs freely)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from engine import progress as progress_module
+
+        self.armed, self.reached, self.release = threading.Event(), threading.Event(), threading.Event()
+        monkeypatch.setattr(progress_module, "checkpoint", self.hold)
+
+    def hold(self, name: str) -> None:
+        if self.armed.is_set() and name.endswith(".progress") and not self.reached.is_set():
+            self.reached.set()
+            assert self.release.wait(timeout=60)
+
+    async def start(self, app: VaultApp, pilot, database_name: str) -> None:  # noqa: ANN001
+        await settle(app, pilot)
+        await pilot.press("r")
+        app.screen.query_one("#ns-from", Input).value = "shop.*"
+        app.screen.query_one("#ns-to", Input).value = f"{database_name}.*"
+        await pilot.click("#restore")
+        await settle(app, pilot)
+        await pilot.press(*"ferretdb")
+        self.armed.set()
+        await pilot.press("enter")
+        while not self.reached.is_set():
+            await pilot.pause(0.01)
+
+
+@pytest.mark.parametrize("choice", ["wait", "cancel"])
+async def test_quit_while_a_restore_runs_asks_and_never_vanishes(
+    choice: str,
+    settings: AppSettings,
+    backups: Path,
+    mongo_client: pymongo.MongoClient,
+    database_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`q` during a restore quit into a blank terminal while the restore went on (a tired person then pressed
+    ctrl+c mid-replay). Now it asks: keep working (focused), quit when it ends, or cancel it safely; the
+    header says what runs on every view; the app quits only once the restore has ended, printing how."""
+    from engine.ledger import list_runs
+    from vaultui.screens.dialogs import QuitWhileBusyScreen
+
+    held = HeldRestore(monkeypatch)
+    app = make_app(settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await held.start(app, pilot, database_name)
+        await pilot.press("escape")  # back to the archives: the header still says a restore runs
+        assert "⟳ restore" in str(app.screen.query_one("#status-line", Static).render())
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, QuitWhileBusyScreen) and app.is_running
+        await pilot.press("enter")  # "Keep working" has the focus: a stray enter quits nothing
+        await pilot.pause()
+        assert not isinstance(app.screen, QuitWhileBusyScreen) and app.busy == "restore" and app.is_running
+        await pilot.press("q")
+        await pilot.pause()
+        await pilot.click(f"#{choice}")
+        await pilot.pause()
+        assert app.is_running and app.busy == "restore"  # it waits for the restore, whatever was chosen
+        assert ("cancelling" if choice == "cancel" else "quitting when it ends") in app.progress_text()
+        held.release.set()
+        while app.is_running:
+            await pilot.pause(0.05)
+    [record] = list_runs(open_storage(str(backups)), "restore")
+    if choice == "wait":
+        assert record.succeeded and "restored" in app.last_outcome
+        assert raw_documents(mongo_client[database_name]["orders"]) == raw_documents(mongo_client["shop"]["orders"])
+    else:
+        assert not record.succeeded and record.error == "interrupted" and "cancelled" in app.last_outcome
+        assert mongo_client[database_name].list_collection_names() == []  # staging dropped, targets untouched
+
+
 async def test_guarded_restore_is_refused_in_the_ui(settings: AppSettings) -> None:
     app = make_app(settings)
     async with app.run_test(size=(120, 40)) as pilot:

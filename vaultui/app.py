@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -20,22 +21,24 @@ from engine.catalog import ArchiveEntry, list_archives
 from engine.drill import run_drill
 from engine.errors import ConfigError, VaultError
 from engine.holds import place_hold, release_hold
-from engine.progress import ProgressCallback
+from engine.progress import Cancelled, Progress, ProgressCallback
 from engine.rto import verdict
 from engine.run_options import backup_options
 from engine.status import StatusSummary, summarize
 from engine.storage import Storage, open_storage
 from engine.verify import verify_and_record
+from vaultui.formatting import duration_text
 from vaultui.messages import ActionFinished, ArchivesListed, StateFailed, StateLoaded, WorkProgressed
 from vaultui.screens.archives import ArchivesScreen
 from vaultui.screens.base import ActionWork
 from vaultui.screens.compliance import ComplianceScreen
-from vaultui.screens.dialogs import ConfirmScreen, PromptScreen
+from vaultui.screens.dialogs import ConfirmScreen, PromptScreen, QuitWhileBusyScreen
 from vaultui.screens.help import HelpScreen
 from vaultui.screens.purge import PurgeScreen
 from vaultui.screens.restore import RestoreScreen
 from vaultui.screens.runs import RunsScreen
 from vaultui.settings import AppSettings
+from vaultui.widgets.status_line import StatusLine
 
 ALIASES = {
     "a": "archives",
@@ -76,6 +79,10 @@ class VaultApp(App[None]):
         self.storage_label = settings.storage_url
         self.kube_label = "k8s: …"  # resolved by the first state load (reading a kubeconfig is I/O)
         self.busy: str | None = None
+        self.work_progress: Progress | None = None  # the running action's newest progress (the header shows it)
+        self.cancel_requested = threading.Event()  # the running action stops at its next progress report
+        self.quit_when_done = False
+        self.last_outcome = ""
         self.storage_override: Storage | None = None  # tests: a storage shown under another URL
         # How many state loads have ended (loaded or failed): the first one is the app's declared "ready".
         self.state_loads = 0
@@ -213,7 +220,7 @@ class VaultApp(App[None]):
         if word not in ALIASES and len(matches) == 1:
             word = matches[0]  # a unique prefix completes: :comp is :compliance
         if word in ("q", "quit"):
-            self.exit()
+            self.action_quit()
         elif word in ("help", "h", "?"):
             self.action_help()
         elif word in ALIASES:
@@ -272,17 +279,78 @@ class VaultApp(App[None]):
             self.notify(f"{self.busy} is still running", severity="warning")
             return False
         self.busy = action
+        self.work_progress = None
+        self.cancel_requested.clear()
         self.action_worker(action, work, on_done)
+        self.refresh_status_lines()
         return True
 
     @work(thread=True, group="action", exit_on_error=False)
     def action_worker(self, action: str, work: ActionWork, on_done: Callable[[ActionFinished], None] | None) -> None:
+        worker_thread = threading.current_thread()
+
+        def report(progress: Progress) -> None:
+            # A cancel unwinds the run from its own thread (as ctrl-c does the CLI's), at a progress report:
+            # a point between batches, never inside a write.
+            if self.cancel_requested.is_set() and threading.current_thread() is worker_thread:
+                raise Cancelled
+            self.post_message(WorkProgressed(progress))
+
         try:
-            ok, text, value = work(lambda progress: self.post_message(WorkProgressed(progress)))
+            ok, text, value = work(report)
         except VaultError as error:
             self.post_message(ActionFinished(action, False, str(error), None, on_done))
             return
+        except Cancelled:
+            text = f"{action} cancelled at a safe point and recorded as interrupted; nothing it had not finished counts"
+            self.post_message(ActionFinished(action, False, text, None, on_done))
+            return
         self.post_message(ActionFinished(action, ok, text, value, on_done))
+
+    # ---- quitting --------------------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        """Quits at once when nothing runs; with work running, asks (never vanishes with a restore going on)."""
+        if not self.busy:
+            self.exit()
+            return
+        if isinstance(self.screen, QuitWhileBusyScreen):
+            return
+        self.push_screen(QuitWhileBusyScreen(self.busy, self.progress_text()), self.quit_chosen)
+
+    def quit_chosen(self, choice: str | None) -> None:
+        if not self.busy:  # it ended while the question was open
+            self.exit(message=self.last_outcome or None)
+            return
+        if choice in ("wait", "cancel"):
+            self.quit_when_done = True
+            if choice == "cancel":
+                self.cancel_requested.set()
+            self.refresh_status_lines()
+
+    def progress_text(self) -> str:
+        """The running action in a few words: what, how far, the ETA (the header and the quit question)."""
+        if not self.busy:
+            return ""
+        progress = self.work_progress
+        text = self.busy
+        if progress is not None:
+            fraction = progress.fraction
+            text += f" {progress.phase}" if progress.phase != self.busy else ""
+            text += f" {fraction:.0%}" if fraction is not None else ""
+            text += f", {progress.done_documents:,} docs"
+            if progress.eta_seconds is not None:
+                text += f", ETA {duration_text(progress.eta_seconds)}"
+        if self.cancel_requested.is_set():
+            text += " (cancelling…)"
+        elif self.quit_when_done:
+            text += " (quitting when it ends)"
+        return text
+
+    def refresh_status_lines(self) -> None:
+        for screen in self.screen_stack:
+            for line in screen.query(StatusLine):
+                line.show(self)
 
     def action_restore(self) -> None:
         entry = self.selected_archive()
@@ -403,6 +471,10 @@ class VaultApp(App[None]):
     @on(WorkProgressed)
     def progressed(self, message: WorkProgressed) -> None:
         progress = message.progress
+        self.work_progress = progress
+        self.refresh_status_lines()
+        if isinstance(self.screen, QuitWhileBusyScreen):
+            self.screen.show_progress(self.progress_text())
         if isinstance(self.screen, ArchivesScreen):
             fraction = progress.fraction
             shown = f" {fraction:.0%}" if fraction is not None else ""
@@ -411,6 +483,14 @@ class VaultApp(App[None]):
     @on(ActionFinished)
     def finished(self, message: ActionFinished) -> None:
         self.busy = None  # the one place an action's busy state ends
+        self.work_progress = None
+        self.last_outcome = f"vaultui: {message.action}: {message.text}"
+        if self.quit_when_done:  # asked to quit once it ended: the terminal gets the outcome line
+            self.exit(message=self.last_outcome)
+            return
+        if isinstance(self.screen, QuitWhileBusyScreen):
+            self.screen.dismiss("keep")
+        self.refresh_status_lines()
         if message.on_done is not None:
             message.on_done(message)
         self.notify(

@@ -56,7 +56,8 @@ class TypedConfirmScreen(ConfirmScreen):
 
     def foot(self) -> ComposeResult:
         yield Label(f"Type [b]{self.word}[/b] to confirm:")
-        yield Input(placeholder=self.word, id="typed")
+        yield Input(placeholder="the name, as shown above", id="typed")
+        yield Label("", id="typed-wrong", classes="dialog-wrong")
         with Horizontal(classes="dialog-buttons"):
             yield Button("Cancel", id="cancel")
             yield Button(self.action_label, id="confirm", variant="error", disabled=True)
@@ -69,6 +70,52 @@ class TypedConfirmScreen(ConfirmScreen):
     def submitted(self, event: Input.Submitted) -> None:
         if event.value.strip() == self.word:
             self.dismiss(True)
+            return
+        typed = event.value.strip()
+        self.query_one("#typed-wrong", Label).update(
+            Text(f"{typed!r} is not {self.word!r}: type {self.word} to confirm, or esc to cancel", style="bold red")
+            if typed
+            else Text(f"nothing typed: type {self.word} to confirm, or esc to cancel", style="bold red")
+        )
+
+
+class QuitWhileBusyScreen(ModalScreen[str]):
+    """`q` while a restore, backup or purge runs: never vanish with it. Keep working (focused: a stray enter is
+    harmless), quit once it ends (its progress stays on screen), or cancel it at its next safe point, then
+    quit. Dismissed with "keep", "wait" or "cancel"."""
+
+    BINDINGS = [Binding("escape", "keep", "Keep working")]
+    AUTO_FOCUS = "#keep"
+
+    def __init__(self, action: str, progress: str) -> None:
+        super().__init__()
+        self.action, self.progress = action, progress
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog"):
+            with Vertical(classes="dialog-foot"):
+                with Horizontal(classes="dialog-buttons"):
+                    yield Button("Keep working", id="keep", variant="primary")
+                    yield Button("Quit when it ends", id="wait")
+                    yield Button(f"Cancel the {self.action}", id="cancel", variant="error")
+            yield Label(f"A {self.action} is running", classes="dialog-title")
+            yield Static(self.progress or "starting…", id="quit-progress", classes="dialog-body")
+            yield Static(
+                "Quitting now would stop it mid-way. Wait for it to end (the dashboard quits then and prints "
+                "how it ended), or cancel it: it stops at its next safe point, is recorded as interrupted, and a "
+                "restore cut short is redone by the next restore (status says so).",
+                classes="dialog-body",
+            )
+
+    def show_progress(self, text: str) -> None:
+        self.query_one("#quit-progress", Static).update(text)
+
+    @on(Button.Pressed)
+    def chosen(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id or "keep")
+
+    def action_keep(self) -> None:
+        self.dismiss("keep")
 
 
 class PromptScreen(ModalScreen[str | None]):

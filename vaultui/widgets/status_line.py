@@ -47,6 +47,9 @@ class StatusLine(Static):
             line.append("  ")
         else:
             line.append("loading…  ", style="dim")
+        if vault.busy:  # on every view: what runs, how far, its ETA
+            line.append(f"⟳ {vault.progress_text()}", style="bold yellow")
+            line.append("  ")
         if vault.settings.readonly:
             line.append(" READ-ONLY ", style="bold black on yellow")
             line.append("  ")
