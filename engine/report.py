@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.archive import parse_archive_name
 from engine.catalog import list_archives
 from engine.compliance import Evidence, Schedule, compute_compliance
 from engine.config import DEFAULT_TARGET_PERCENT
 from engine.coverage import compute_coverage
 from engine.errors import ConfigError
 from engine.holds import read_holds
-from engine.ledger import RunRecord, check_ledger, list_runs
-from engine.retention import RetentionPolicy, plan_purge
+from engine.ledger import check_ledger, list_runs
+from engine.retention import RetentionPolicy
+from engine.retention_audit import GRACE, Verdict, judge_month
 from engine.rto import DEFAULT_RTO_SECONDS, recovery_met
 from engine.rto_forecast import forecast_rto, newest_good_size
 from engine.states import NOT_A_RECOVERY, read_verifications
@@ -59,18 +60,9 @@ def build_report(
         evidence=Evidence.from_runs((entry.name for entry in entries), runs),
     )
     verifications = read_verifications(storage)
-    plan = plan_purge(entries, read_holds(storage, entries), policy, now, verifications)
-    past_limit = [
-        {"archive": decision.name, "age_days": decision.age_days, "why_kept": decision.reason}
-        for decision in plan.keepers
-        if decision.age_days > policy.max_age_days
-    ]
+    fates = judge_month(start, end, now, runs, entries, read_holds(storage, entries), policy, verifications)
     ledger = check_ledger(storage)
     in_month = [run for run in runs if start <= run.started < end]
-    destroyed = destroyed_in(in_month, policy)
-    overdue = [
-        decision.name for decision in plan.deletions if decision.age_days > policy.max_age_days + 1
-    ]  # past the limit by more than a day with nothing keeping them: the purge did not run
     recoveries = [
         {
             "kind": run.kind,
@@ -120,14 +112,20 @@ def build_report(
         "retention": {
             "max_age_days": policy.max_age_days,
             "keep_last": policy.keep_last,
-            "archives": len(entries),
-            "oldest_age_days": max((decision.age_days for decision in plan.decisions), default=None),
-            "past_limit": past_limit,
-            "due_for_purge": [decision.name for decision in plan.deletions],
-            "destroyed": destroyed,
-            "deleted_early": [row["archive"] for row in destroyed if not row["on_schedule"]],
-            "overdue": overdue,
-            "adherent": not overdue and all(row["on_schedule"] for row in destroyed),
+            "grace_days": GRACE.days,
+            "judged_until": min(end, now).astimezone(UTC).isoformat(timespec="seconds"),
+            "archives": [
+                {
+                    "archive": fate.archive,
+                    "taken": fate.taken.isoformat(timespec="seconds"),
+                    "due": fate.due.isoformat(timespec="seconds"),
+                    "deleted": None if fate.deleted is None else fate.deleted.isoformat(timespec="seconds"),
+                    "verdict": str(fate.verdict),
+                    "detail": fate.detail,
+                }
+                for fate in fates
+            ],
+            "adherent": all(fate.adherent for fate in fates),
         },
         "recovery_point": {
             "oplog_captured": coverage.capturing,
@@ -149,26 +147,6 @@ def build_report(
             if start <= entry.ref.time < end
         ],
     }
-
-
-def destroyed_in(runs: list[RunRecord], policy: RetentionPolicy) -> list[dict[str, Any]]:
-    """Every archive a purge on record deleted, with its age then: on schedule when at least the limit."""
-    rows = []
-    for run in sorted((run for run in runs if run.kind == "purge"), key=lambda run: run.started):
-        for name in run.details.get("deleted") or []:
-            ref = parse_archive_name(str(name))
-            if ref is None:
-                continue
-            age = (run.started - ref.time).days
-            rows.append(
-                {
-                    "archive": ref.name,
-                    "purged_at": run.started_at,
-                    "age_days": age,
-                    "on_schedule": age >= policy.max_age_days,
-                }
-            )
-    return rows
 
 
 def render(report: dict[str, Any], form: str) -> str:
@@ -210,29 +188,20 @@ def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[st
         ]
         for row in recovery["runs"]
     ]
-    oldest = retention["oldest_age_days"]
+    fates = retention["archives"]
+    counts = {verdict: sum(row["verdict"] == verdict for row in fates) for verdict in Verdict}
     retention_text = [
         f"Policy: delete after {retention['max_age_days']} days"
         + (f", keep the last {retention['keep_last']}" if retention["keep_last"] else "")
-        + f". {retention['archives']} archives; the oldest is {'n/a' if oldest is None else oldest} days old.",
-        f"Due for purge now: {len(retention['due_for_purge'])}.",
+        + f"; a deletion within {retention['grace_days']} day of the limit is on time (the purge runs daily).",
+        f"Retention adherence: {'met' if retention['adherent'] else 'NOT met'}. Judged per archive from the "
+        f"ledger's purge records up to {retention['judged_until']}: "
+        + ", ".join(f"{count} {verdict}".lower() for verdict, count in counts.items() if count)
+        + ("" if fates else "no archive reached its limit")
+        + ". Holds and verifications are as recorded now.",
     ]
-    past = [[row["archive"], str(row["age_days"]), row["why_kept"]] for row in retention["past_limit"]]
-    destroyed = [
-        [row["archive"], row["purged_at"], str(row["age_days"]), "yes" if row["on_schedule"] else "EARLY"]
-        for row in retention["destroyed"]
-    ]
-    early, overdue = retention["deleted_early"], retention["overdue"]
-    when = f"{len(early)} of them before {retention['max_age_days']} days" if early else "none early"
-    adherence = [
-        f"Retention adherence: {'met' if retention['adherent'] else 'NOT met'}. "
-        f"{len(destroyed)} archives destroyed this month, {when}.",
-        (
-            f"{len(overdue)} kept past the limit with nothing to keep them ({', '.join(overdue[:3])}): the purge did "
-            "not run."
-            if overdue
-            else "Nothing is kept past the limit without a reason (a hold, the newest good archives)."
-        ),
+    past = [
+        [row["archive"], row["due"], row["deleted"] or "not deleted", row["verdict"], row["detail"]] for row in fates
     ]
     sizes = [[row["archive"], row["time"], str(row["bytes"]), row["status"]] for row in report["archives"]]
     forecast = report["recovery"]["forecast"]
@@ -241,13 +210,12 @@ def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[st
     )
     point = report["recovery_point"]
     spans = [[row["from"], row["to"], "restorable to the second"] for row in point["spans"]]
-    spans += [
-        [row["from"], row["to"], "GAP: the oplog rolled over while the capture was down"] for row in point["gaps"]
-    ]
+    spans += [[row["from"], row["to"], "GAP: the oplog was not captured"] for row in point["gaps"]]
+    spans.sort(key=lambda row: row[0])  # spans and gaps in time order
     point_text = (
         [
             f"Restorable to the second: {point['share_of_month'] * 100:.2f} % of the month "
-            f"({len(point['gaps'])} gaps in the captured oplog)."
+            f"({len(point['gaps'])} gap{'' if len(point['gaps']) == 1 else 's'} in the captured oplog)."
         ]
         if point["oplog_captured"]
         else ["No oplog is captured: a restore reaches only the archives' own times (RPO up to a schedule slot)."]
@@ -261,8 +229,7 @@ def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[st
             runs,
             ([] if runs else ["None this month."]) + [forecast_text],
         ),
-        ("Retention", ["archive past the limit", "age (days)", "kept because"], past, retention_text),
-        ("Retention adherence", ["archive destroyed", "purged at", "age (days)", "on schedule"], destroyed, adherence),
+        ("Retention adherence", ["archive", "limit reached", "deleted", "verdict", "detail"], past, retention_text),
         ("Point in time", ["from", "to", "what"], spans, point_text),
         ("Archives this month", ["archive", "time", "bytes", "status"], sizes, [] if sizes else ["None."]),
     ]
@@ -286,6 +253,11 @@ def _markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _code_spans(text: str) -> str:
+    """Markdown's `code` as HTML (the sentences are shared with the Markdown rendering)."""
+    return re.sub(r"`([^`]*)`", r"<code>\1</code>", text)
+
+
 def _html(report: dict[str, Any]) -> str:
     escape = html.escape
     parts = [
@@ -300,7 +272,7 @@ def _html(report: dict[str, Any]) -> str:
     ]
     for title, header, rows, sentences in _sections(report):
         parts.append(f"<h2>{escape(title)}</h2>")
-        parts += [f"<p>{escape(sentence)}</p>" for sentence in sentences]
+        parts += [f"<p>{_code_spans(escape(sentence))}</p>" for sentence in sentences]
         if rows:
             parts.append("<table><tr>" + "".join(f"<th>{escape(cell)}</th>" for cell in header) + "</tr>")
             parts += ["<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows]

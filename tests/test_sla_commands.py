@@ -11,8 +11,10 @@ import pymongo
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from engine.catalog import list_archives
 from engine.compliance import Schedule
 from engine.drill import compare_collection, scratch_names
+from engine.holds import Hold
 from engine.ledger import list_runs, record_run
 from engine.report import build_report, render
 from engine.retention import RetentionPolicy
@@ -195,8 +197,9 @@ def fixed_history(folder: Path) -> None:
     drill.bytes, restore.bytes = 1008, 1019  # the archives they read (what the RTO forecast is fitted on)
     record_run(storage, drill)
     record_run(storage, restore)
-    # Retention on record: two archives destroyed at 90+ days, and one deleted early by hand through a purge
-    # with a shorter limit, which the report must call out.
+    # Retention on record: two archives destroyed 2 and 3 days past their 90-day limit (late: the grace is a
+    # day), one deleted early by hand through a purge with a shorter limit, and archives left past their limit
+    # by the month's end with nothing keeping them: the report judges each from these facts.
     purged = ["20260801T000500Z.tar.zst", "20260802T000500Z.tar.zst", "20261015T120000Z.tar.zst"]
     record_run(storage, record("purge", datetime(2026, 11, 2, 0, 10, tzinfo=UTC), "success", deleted=purged))
     (folder / "20260820T000500Z.tar.zst.hold.json").write_text(
@@ -326,3 +329,55 @@ def test_status_warns_of_clock_skew(backups: Path) -> None:
     assert "clock skew   2 archives" in done.stdout
     assert f"{ahead}: named" in done.stdout and "in the future" in done.stdout
     assert f"{behind}: named" in done.stdout and "but stored at" in done.stdout
+
+
+def test_retention_adherence_is_judged_per_archive_from_the_month_s_own_facts(tmp_path: Path) -> None:
+    """November, read on 2 December: an archive destroyed at 100 days is 10 days late (not "on schedule"),
+    one left past its limit until a purge in December was overdue at November's end (today's state, where it
+    is gone, must not hide that), one deleted at 90.5 days is on time, one deleted at 40 days early, a held one
+    is kept with its reason. December's report then counts the December deletion as late."""
+    from engine.retention_audit import Verdict, judge_month
+
+    def made(day: datetime) -> str:
+        return day.strftime("%Y%m%dT%H%M%SZ") + ".tar.zst"
+
+    late, overdue, on_time, early, held = (
+        made(datetime(2026, 8, 1, tzinfo=UTC)),
+        made(datetime(2026, 8, 20, tzinfo=UTC)),
+        made(datetime(2026, 8, 10, tzinfo=UTC)),
+        made(datetime(2026, 10, 1, tzinfo=UTC)),
+        made(datetime(2026, 8, 5, tzinfo=UTC)),
+    )
+    runs = [
+        record("purge", datetime(2026, 11, 9, 6, tzinfo=UTC), "success", deleted=[late]),
+        record("purge", datetime(2026, 11, 8, 12, tzinfo=UTC), "success", deleted=[on_time]),
+        record("purge", datetime(2026, 11, 10, 6, tzinfo=UTC), "success", deleted=[early]),
+        record("purge", datetime(2026, 12, 2, 6, tzinfo=UTC), "success", deleted=[overdue]),
+    ]
+    storage = open_storage(str(tmp_path))
+    (tmp_path / held).write_bytes(b"x")
+    (tmp_path / f"{held}.manifest.json").write_text("{}")
+    for newer in range(3):  # the newest good archives, which keep-last protects
+        name = made(datetime(2026, 11, 28 + newer, tzinfo=UTC))
+        (tmp_path / name).write_bytes(b"x")
+        (tmp_path / f"{name}.manifest.json").write_text("{}")
+    entries = list_archives(storage)
+    holds = {held: Hold(held, "legal: case 7", "2026-08-06T00:00:00+00:00")}
+    now = datetime(2026, 12, 2, 12, tzinfo=UTC)
+    november = judge_month(
+        datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC), now, runs, entries, holds,
+        RetentionPolicy(90, 3), {},
+    )  # fmt: skip
+    fates = {fate.archive: fate for fate in november}
+    assert (fates[late].verdict, fates[late].detail) == (Verdict.LATE, "10.2 days late")
+    assert fates[overdue].verdict == Verdict.OVERDUE and fates[overdue].deleted is None
+    assert "13.0 days past its limit on 2026-12-01 00:00 UTC" in fates[overdue].detail
+    assert fates[on_time].verdict == Verdict.ON_TIME
+    assert (fates[early].verdict, fates[early].detail) == (Verdict.EARLY, "49.8 days early")
+    assert (fates[held].verdict, fates[held].detail) == (Verdict.KEPT, "held (legal: case 7)")
+    assert set(fates) == {late, overdue, on_time, early, held}  # the newest three reached no limit
+    december = judge_month(
+        datetime(2026, 12, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC), now, runs, entries, holds,
+        RetentionPolicy(90, 3), {},
+    )  # fmt: skip
+    assert {fate.archive: fate.verdict for fate in december} == {overdue: Verdict.LATE, held: Verdict.KEPT}
