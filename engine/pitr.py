@@ -25,6 +25,7 @@ from engine.oplog_apply import OplogApplier
 from engine.oplog_store import ChunkManifest, parse_time, timestamp_time
 from engine.progress import ProgressCallback
 from engine.restore import RestoreRequest, RestoreResult, run_restore
+from engine.rto_forecast import restore_seconds
 from engine.states import NOT_A_RECOVERY, read_verifications
 from engine.storage import Storage
 
@@ -215,21 +216,6 @@ def restore_to_time(
 
 
 def forecast_seconds(runs: list[RunRecord], plan: PointInTime) -> float | None:
-    """How long the restore should take, from the newest real restores' rates (BSON bytes/s of the load,
-    entries/s of the replay); None before any restore has been measured."""
-    loads = [run for run in runs if run.kind == "restore" and run.succeeded and run.bytes and run.duration_seconds]
-    if not loads:
-        return None
-    newest = loads[0]
-    replay_seconds = float(newest.details.get("replay_seconds") or 0)
-    load_rate = newest.bytes / max(0.001, newest.duration_seconds - replay_seconds)
-    replays = [run for run in loads if run.details.get("oplog_entries") and run.details.get("replay_seconds")]
-    replay_rate = (
-        float(replays[0].details["oplog_entries"]) / max(0.001, float(replays[0].details["replay_seconds"]))
-        if replays
-        else None
-    )
-    forecast = plan.base.size / load_rate
-    if plan.entries and replay_rate is None:
-        return None
-    return forecast + (plan.entries / replay_rate if replay_rate else 0.0)
+    """How long this restore to a time should take: the one restore-duration model (engine.rto_forecast) for
+    the base's size and the entries to replay; None before the needed kinds were measured."""
+    return restore_seconds(runs, plan.base.size, plan.entries)

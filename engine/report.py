@@ -19,7 +19,7 @@ from engine.ledger import check_ledger, list_runs
 from engine.retention import RetentionPolicy
 from engine.retention_audit import GRACE, Verdict, judge_month
 from engine.rto import DEFAULT_RTO_SECONDS, recovery_met
-from engine.rto_forecast import forecast_rto, newest_good_size
+from engine.rto_forecast import forecast_newest
 from engine.states import NOT_A_RECOVERY, read_verifications
 from engine.storage import Storage
 
@@ -78,7 +78,7 @@ def build_report(
     ]
     coverage = compute_coverage(storage, entries, verifications, now)
     until = min(end, now)
-    forecast = forecast_rto(runs, newest_good_size(entries, verifications), rto_seconds, now)
+    forecast = forecast_newest(runs, entries, verifications, rto_seconds, now, coverage.capturing)
     return {
         "month": month,
         "generated_at": now.astimezone(UTC).isoformat(timespec="seconds"),

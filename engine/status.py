@@ -25,7 +25,7 @@ from engine.ledger import LedgerCheck, RunRecord, check_chain, read_raw, read_ru
 from engine.ledger_cache import read_cached
 from engine.retention import PurgePlan, RetentionPolicy, plan_purge
 from engine.rto import DEFAULT_RTO_SECONDS
-from engine.rto_forecast import RtoForecast, forecast_rto, newest_good_size
+from engine.rto_forecast import RtoForecast, forecast_newest
 from engine.states import NOT_A_RECOVERY, ArchiveState, archive_state, evidence_keys, latest_verifications
 from engine.storage import IGNORED_REASON, ObjectInfo, Storage, ignored_names
 
@@ -125,6 +125,7 @@ def summarize(
     chosen = select_keys(keys, "backup", since=now - timedelta(days=window_days + 1))
     for kind in ("restore", "drill", "purge"):
         chosen += select_keys(keys, kind, limit=50)
+    chosen += select_keys(keys, "oplog", limit=5)  # the capture's recent rate: the forecast's replay
     already = set(chosen)
     chosen += [key for key in evidence_keys(keys) if key not in already]  # the same evidence `list` reads
     # The chain is checked over the window's records (all kinds), read once with those the summary needs.
@@ -170,7 +171,7 @@ def summarize(
         summary.unopenable = unopenable_archives(storage, entries)
     except VaultError as error:  # an unreadable identity file: said, and the rest of the summary stands
         summary.broken.append(f"age identities: {error}")
-    summary.forecast = forecast_rto(runs, newest_good_size(entries, verifications), rto_seconds, now)
+    summary.forecast = forecast_newest(runs, entries, verifications, rto_seconds, now, coverage.capturing)
     # Last, once every listing of the summary has run: what they left out for names that are not UTF-8.
     summary.broken += [f"{name}: {IGNORED_REASON}" for name in ignored_names(storage)]
     return summary

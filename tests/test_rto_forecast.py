@@ -71,11 +71,46 @@ def test_no_restore_yet_no_forecast_and_past_the_rto_says_so() -> None:
     assert "PAST the RTO of 10m00s already" in forecast.describe()
 
 
-def test_a_nearly_flat_growth_gives_no_date_instead_of_a_crash() -> None:
+def test_a_nearly_flat_growth_gives_no_date_and_no_absurd_horizon() -> None:
+    """A byte a day put the horizon at ~2,513,326,975 days in an on-call session: past ten years it is said so."""
     backups = [run("backup", day, 100 * MIB + (19 - day), 60) for day in range(20)]  # a byte a day
     forecast = forecast_rto([*backups, run("restore", 30, 100 * MIB, 60)], 100 * MIB, 600, NOW)
     assert forecast is not None and forecast.days_to_rto > 36_500 and forecast.exceeds_on is None
-    assert "restores pass the RTO of 10m00s in ~" in forecast.describe() and "(" not in forecast.describe()[-12:]
+    assert forecast.describe().endswith("restores stay within the RTO of 10m00s for more than ten years")
+    assert " days" not in forecast.describe()
+
+
+def test_shrinking_archives_are_not_growing() -> None:
+    backups = [run("backup", day, 100 * MIB + day * MIB, 60) for day in range(20)]  # smaller every day
+    forecast = forecast_rto([*backups, run("restore", 30, 100 * MIB, 60)], 100 * MIB, 600, NOW)
+    assert forecast is not None and "archives are not growing" in forecast.describe()
+
+
+def test_the_forecast_counts_the_replay_of_a_restore_to_the_newest_time() -> None:
+    """Right after a 2m05s restore to a time that replayed 7,762 entries, the forecast said "about 1.0 s":
+    it now forecasts the base's load and the replay of what was captured since the newest base, at the
+    measured replay rate."""
+    restore_to_time = run("restore", 0.01, 10 * MIB, 125, oplog_entries=7762, replay_seconds=120.0)
+    capture = RunRecord(
+        "oplog",
+        (NOW - timedelta(hours=6)).isoformat(),
+        NOW.isoformat(),
+        "success",
+        documents=21_600,  # an entry a second, for six hours
+        duration_seconds=21_600,
+    )
+    runs = [restore_to_time, capture]
+    forecast = forecast_rto(runs, 10 * MIB, 600, NOW, captured_since=NOW - timedelta(hours=2))
+    assert forecast is not None and forecast.expected_seconds == pytest.approx(5)  # the base: 125 - 120 s
+    assert forecast.entries_to_now == 7200  # two hours at an entry a second
+    assert forecast.to_now_seconds == pytest.approx(5 + 7200 * 120 / 7762)
+    assert "to the newest time (+~7,200 oplog entries) about 1m56s" in forecast.describe()
+    without_replay = forecast_rto(
+        [run("restore", 1, 10 * MIB, 5), capture], 10 * MIB, 600, NOW, NOW - timedelta(hours=2)
+    )
+    assert without_replay is not None and "also replays ~7,200 oplog entries (no replay measured yet)" in (
+        without_replay.describe()
+    )
 
 
 def test_too_few_backups_to_tell_growth() -> None:
