@@ -37,6 +37,7 @@ from engine.ledger import RunRecord, describe_failure, try_record_run
 from engine.namespaces import only_vaultui_entry
 from engine.oplog_store import (
     MANIFEST_SUFFIX,
+    ROLLED_OVER,
     ChunkManifest,
     Gap,
     chunk_name,
@@ -173,6 +174,7 @@ class _Capture:
         self.on_flush = on_flush
         self.clock = clock
         refs = list_chunk_refs(storage)
+        self.started_empty = False
         self.resume = refs[-1].last if refs else self._first_start()
         # A first capture's resume point is a time, not an entry (see _first_start) until it reads one.
         self.exact = bool(refs)
@@ -192,6 +194,9 @@ class _Capture:
         # A first capture starts at the newest base archive, so that it can be rolled forward at once; the
         # oplog may not reach back that far (then from its oldest entry), and without a base, from now.
         oldest, newest = self._ends()
+        # An empty oplog at the first start: every entry it gets from now on is a new write, so the first one
+        # found later is no sign of a rollover (the demo's fresh oplog showed a gap at its first minute).
+        self.started_empty = oldest is None
         resume = newest_base_start(self.storage) or newest or Timestamp(int(time.time()), 0)
         if oldest is not None and oldest.time > resume.time:
             # The oplog begins after the base's start second: entries may have rolled off, so this capture
@@ -205,10 +210,13 @@ class _Capture:
         oldest, _ = self._ends()
         if oldest is None or oldest <= self.resume or _before(oldest) == self.resume:
             return  # the resume point is still there (or the oldest entry is the very next one)
+        if not self.exact and self.started_empty:
+            self.resume = _before(oldest)  # the first entries since an empty start: nothing was lost before them
+            return
         if not self.exact and oldest.time <= self.resume.time:
             return  # a time within the oldest entry's second: that second's entries are all still there
         self.flush()
-        gap = Gap(stamp(self.resume), stamp(oldest), iso(self.clock()))
+        gap = Gap(stamp(self.resume), stamp(oldest), iso(self.clock()), ROLLED_OVER)
         write_bytes(self.storage, gap_key(gap), json.dumps(asdict(gap)).encode())
         self.stats.gaps += 1
         self.stretch.gaps += 1
@@ -264,11 +272,7 @@ class _Capture:
             duration_seconds=round((self.clock() - self.stretch_began).total_seconds(), 3),
             error=describe_failure(error, [])
             if error is not None
-            else (
-                f"{self.stretch.gaps} gap(s): the oplog rolled over while the capture was down"
-                if self.stretch.gaps
-                else None
-            ),
+            else (f"{self.stretch.gaps} gap(s): {ROLLED_OVER}" if self.stretch.gaps else None),
             details={name: value for name, value in asdict(self.stretch).items() if name not in ("documents",)},
         )
         try_record_run(self.storage, run)

@@ -83,6 +83,11 @@ class ChunkManifest:
         return parse_stamp(self.after)
 
 
+ROLLED_OVER = (
+    "the oplog no longer reached back to where the capture stood (it rolled over while the capture was behind or down)"
+)
+
+
 @dataclass
 class Gap:
     """A span the capture could not record: the oplog had rolled past it."""
@@ -90,6 +95,11 @@ class Gap:
     after: str  # stamp() of the last entry captured before the hole
     resumed: str  # stamp() of the first entry captured after it
     found_at: str
+    why: str = ""  # what made it (records written before this field: a rollover found by the capture)
+
+    @property
+    def reason(self) -> str:
+        return self.why or ROLLED_OVER
 
     @property
     def began(self) -> datetime:

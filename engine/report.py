@@ -136,7 +136,7 @@ def build_report(
                 if span.seconds > 0 and span.end >= start and span.start <= until
             ],
             "gaps": [
-                {"from": gap.began.isoformat(), "to": gap.ended.isoformat()}
+                {"from": gap.began.isoformat(), "to": gap.ended.isoformat(), "why": gap.reason}
                 for gap in coverage.gaps
                 if start <= gap.ended and gap.began < end
             ],
@@ -210,7 +210,7 @@ def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[st
     )
     point = report["recovery_point"]
     spans = [[row["from"], row["to"], "restorable to the second"] for row in point["spans"]]
-    spans += [[row["from"], row["to"], "GAP: the oplog was not captured"] for row in point["gaps"]]
+    spans += [[row["from"], row["to"], f"GAP: {row['why']}"] for row in point["gaps"]]
     spans.sort(key=lambda row: row[0])  # spans and gaps in time order
     point_text = (
         [

@@ -275,7 +275,8 @@ def purge_oplog(storage: Storage, plan: PurgePlan, result: PurgeResult) -> None:
     is never read), then the gap records nothing kept reaches back to. A failure stops the oplog part only."""
     try:
         for after, resumed in plan.holes:  # recorded first: an interrupted purge leaves no unmarked hole
-            gap = Gap(stamp(after), stamp(resumed), iso(plan.now))
+            why = "a purge deleted these oplog chunks: no kept archive replayed them"
+            gap = Gap(stamp(after), stamp(resumed), iso(plan.now), why)
             write_bytes(storage, gap_key(gap), json.dumps(asdict(gap)).encode())
         for ref in plan.chunks:
             storage.destroy(ref.key + MANIFEST_SUFFIX)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 from datetime import UTC, datetime
 from pathlib import Path
+from threading import Event
 
 import pymongo
 import pytest
@@ -311,5 +312,41 @@ def test_a_capture_down_past_the_oplog_window_records_a_gap(tmp_path: Path) -> N
         assert "cannot be reached" in inside.stderr and "nearest restorable time" in inside.stderr
         [record] = [run for run in list_runs(open_storage(str(backups)), "oplog") if run.details.get("gaps")]
         assert record.result == "failure" and "rolled over" in (record.error or "")
+    finally:
+        server.stop()
+
+
+def test_a_first_capture_on_an_empty_oplog_records_no_gap(tmp_path: Path) -> None:
+    """Right after `make demo` a gap of a few seconds after the newest base was reported ("the oplog rolled over
+    while the capture was down") while the capture ran: it had started on an empty oplog, and took the first
+    entry that came, seconds after the base, for what was left after a rollover. A first capture on an empty
+    oplog records no gap, and its chunks cover the stretch from the base on."""
+    from engine.clock import utc_now
+    from engine.oplog import CaptureStats, _Capture
+
+    server = servers.start_ferretdb()
+    try:
+        client: pymongo.MongoClient = pymongo.MongoClient(server.url)
+        client.fresh.items.insert_one({"_id": "in the base"})
+        # As the demo does: the oplog made just before the base, so empty when the base and the capture start.
+        client.local.create_collection("oplog.rs", capped=True, size=16 * 1024 * 1024)
+        backups = tmp_path / "backups"
+        backups.mkdir()
+        env = {"VAULTUI_MONGO_URI": server.url, "VAULTUI_STORAGE": str(backups)}
+        assert run_vaultui("--headless", "backup", "--db", "fresh", env=env).returncode == 0
+        storage = open_storage(str(backups))
+        [base] = list_archives(storage)
+        with pymongo.MongoClient(server.url) as tailer:
+            run = _Capture(tailer, storage, CaptureStats(), None, utc_now)  # starts on the empty oplog
+            while datetime.now(UTC).timestamp() < base.ref.time.timestamp() + 3:  # the demo's first write came
+                Event().wait(0.05)  # seconds after the base: a state of the clock, polled
+            client.fresh.items.insert_many([{"_id": f"after {n}"} for n in range(3)])
+            run.check_rollover()  # what the capture does before every cursor
+            for entry in run.oplog.find({"ts": {"$gt": run.resume}}):
+                run.add(entry)
+            run.flush()
+        assert list_gaps(storage) == []
+        coverage = compute_coverage(storage, list_archives(storage), {}, datetime.now(UTC))
+        assert coverage.gaps == [] and coverage.spans and coverage.spans[0].start <= base.ref.time
     finally:
         server.stop()

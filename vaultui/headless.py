@@ -798,8 +798,8 @@ def _print_recovery_point(summary: StatusSummary) -> None:
         )
     for gap in coverage.gaps[-5:]:
         print(
-            f"  GAP {gap.began:%Y-%m-%d %H:%M:%S} to {gap.ended:%Y-%m-%d %H:%M:%S} UTC: the oplog rolled over while "
-            "the capture was down (no restore to a time inside it)"
+            f"  GAP {gap.began:%Y-%m-%d %H:%M:%S} to {gap.ended:%Y-%m-%d %H:%M:%S} UTC: {gap.reason} (no restore to "
+            "a time inside it)"
         )
 
 
