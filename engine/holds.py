@@ -4,7 +4,10 @@ delete the sidecar still cannot delete a version S3 holds."""
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
+import socket
 from dataclasses import asdict, dataclass
 
 from engine.archive import HOLD_SUFFIX, ArchiveRef, parse_archive_name
@@ -23,11 +26,27 @@ class Hold:
     archive: str
     reason: str
     held_at: str
+    held_by: str = ""  # user@host of whoever placed it (holds written before this field: unknown)
+
+    def describe(self) -> str:
+        """The reason, who held it and since when, as far as the hold file says."""
+        facts = [f"by {self.held_by}" if self.held_by else "", f"since {self.held_at}" if self.held_at else ""]
+        known = ", ".join(fact for fact in facts if fact)
+        return self.reason + (f" ({known})" if known else "")
 
     @property
     def unreadable(self) -> bool:
         """A hold file that did not parse (it still holds: keeping too long is the safe mistake)."""
         return not self.held_at and self.reason.startswith(UNREADABLE_HOLD)
+
+
+def placed_by() -> str:
+    """user@host of the process placing a hold, for the auditor reading it later."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # a container UID with no passwd entry
+        user = f"uid {os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
 
 
 def hold_key(ref: ArchiveRef) -> str:
@@ -38,7 +57,7 @@ def place_hold(storage: Storage, name: str, reason: str, clock: Clock = utc_now)
     if not reason.strip():
         raise ConfigError("a hold needs a reason, e.g. 'incident 2026-11-02'", setting="reason")
     entry = find_archive(storage, name)
-    hold = Hold(entry.name, reason.strip(), iso(clock()))
+    hold = Hold(entry.name, reason.strip(), iso(clock()), placed_by())
     # The store's legal hold first: one it refuses leaves no sidecar claiming a hold that is not there.
     set_legal_holds(storage, entry.ref, True, failed=f"{entry.name} was not held")
     write_bytes(storage, hold_key(entry.ref), json.dumps(asdict(hold), indent=1).encode() + b"\n")

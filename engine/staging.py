@@ -91,7 +91,8 @@ class RestoreMarker:
     def _renew(self) -> None:
         while not self._stop.wait(RENEW_SECONDS):
             try:
-                self.collection.update_one({"_id": self.run_id}, {"$set": {"renewed_at": iso(self.clock())}})
+                self.document["renewed_at"] = iso(self.clock())
+                self.collection.replace_one({"_id": self.run_id}, dict(self.document), upsert=True)
             except PyMongoError:
                 pass  # the next phase change writes it again, or says why it cannot
 
@@ -123,6 +124,10 @@ class RestoreMarker:
             try:
                 self.collection.delete_one({"_id": self.run_id})
                 self.written = False
+                if self.collection.count_documents({}, limit=1) == 0:
+                    # No restore's marker left: no empty admin.vaultui_restore behind. A concurrent restore whose
+                    # marker lands in between writes it again at its next renewal (an upsert).
+                    self.collection.drop()
             except PyMongoError as error:
                 if not best_effort:
                     raise SourceError(f"the restore finished but its marker could not be removed: {error}") from None

@@ -60,6 +60,8 @@ def test_one_read_restores_everything_and_leaves_nothing_behind(
     assert done.returncode == 0, done.stderr
     assert snapshot(mongo_client, source) == expected
     assert leftovers(mongo_client) == []
+    # No empty marker collection either, once no restore's marker is left in it.
+    assert MARKER_COLLECTION not in mongo_client[MARKER_DATABASE].list_collection_names()
     runs = list_runs(open_storage(str(backups)))
     restored = next(run for run in runs if run.kind == "restore")
     assert restored.details["single_pass"] is True

@@ -411,9 +411,15 @@ async def test_at_80_columns_the_header_leads_with_compliance_and_read_only_says
         header = str(app.screen.query_one(StatusLine).render())
         assert header.startswith("compliance ") and "READ-ONLY" in header[:80], header
         footer_keys = {item.binding.description for item in app.screen.active_bindings.values() if item.binding.show}
-        assert not {"Restore", "Hold", "Purge"} & footer_keys  # hidden, not shown and refused
-        assert {"Filter", "Help", "Go", "Quit", "Backup", "Verify"} <= footer_keys
+        # hidden, not shown and refused; backup too: it writes an archive
+        assert not {"Restore", "Hold", "Purge", "Backup"} & footer_keys
+        assert {"Filter", "Help", "Go", "Quit", "Verify"} <= footer_keys
         assert app.screen.query_one(Footer).show_command_palette is False
+        await pilot.press("r", "b")  # a hidden action's key says why nothing happens
+        await pilot.pause()
+        said = [str(note.message) for note in app._notifications]
+        assert "read-only (--readonly): restore is off" in said and "read-only (--readonly): backup is off" in said
+        assert app.busy is None and isinstance(app.screen, ArchivesScreen)
 
 
 async def test_enter_opens_an_archive_and_a_run_whole(settings: AppSettings) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.reactive import reactive
@@ -51,9 +51,10 @@ ALIASES = {
     "purge": "purge",
 }
 # Keys of the tables that the footer does not show, for the help screen.
-EXTRA_KEYS = [("j / k", "down / up"), ("g / G", "first / last row"), ("enter", "details"), ("esc", "back")]
+EXTRA_KEYS = [("enter", "details"), ("esc", "back")]  # j/k/g/G: the tables list their own
 COMMANDS = ["archives", "runs", "compliance", "purge", "help", "quit"]
-DANGEROUS = {"restore", "restore_to_time", "hold", "switch_view:purge"}
+# What --readonly hides: everything that writes (an archive, a hold, a restore, a purge).
+DANGEROUS = {"restore", "restore_to_time", "hold", "switch_view:purge", "backup"}
 
 
 class VaultApp(App[None]):
@@ -193,7 +194,15 @@ class VaultApp(App[None]):
     def action_help(self) -> None:
         """Generated from the bindings in force: this view's keys first, then the app's, by their shown names."""
         rows: list[tuple[str, str]] = []
-        active = [item for item in self.screen.active_bindings.values() if item.binding.description and item.enabled]
+        own = {binding.key for binding in VaultApp.BINDINGS if isinstance(binding, Binding)}
+        active = [  # vaultui's keys: the screens' and the app's own, not Textual's defaults (tab, copy)
+            item
+            for item in self.screen.active_bindings.values()
+            if item.binding.description
+            and item.enabled
+            and item.binding.key
+            in (own if item.node is self else {binding.key for binding in _own_bindings(item.node)})
+        ]
         for item in sorted(active, key=lambda item: item.node is self):
             key = self.get_key_display(item.binding)
             if (key, item.binding.description) not in rows:
@@ -251,6 +260,21 @@ class VaultApp(App[None]):
         for title, help_text, name, callback in actions:
             if self.check_action(name, ()):
                 yield SystemCommand(title, help_text, callback)
+
+    def on_key(self, event: events.Key) -> None:
+        """A key of a hidden read-only action reaches here unhandled: say why nothing happens."""
+        if not self.settings.readonly:
+            return
+        for node in (self.screen, self):
+            for binding in node.BINDINGS:
+                if isinstance(binding, Binding) and event.key in binding.key.split(","):
+                    action = binding.action.removeprefix("app.")
+                    name, _, parameter = action.partition("(")
+                    key = f"{name}:{parameter.strip(')').strip(chr(39))}" if parameter else name
+                    if key in DANGEROUS:
+                        self.notify(f"read-only (--readonly): {binding.description.lower()} is off", severity="warning")
+                        event.stop()
+                        return
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         name = action if not parameters else f"{action}:{parameters[0]}"
@@ -366,7 +390,7 @@ class VaultApp(App[None]):
         newest_text = f"{newest:%Y-%m-%dT%H:%M:%SZ}" if newest else ""
         self.push_screen(
             PromptScreen(
-                "Restore to what time? (UTC, or an oplog timestamp T:I; the newest restorable second is filled in)",
+                "Restore to (UTC or oplog T:I; newest restorable filled in):",
                 "2026-11-25T14:32:05Z",
                 value=newest_text,
             ),
@@ -502,6 +526,11 @@ class VaultApp(App[None]):
         if isinstance(self.screen, ArchivesScreen):
             self.screen.flash("")
         self.refresh_state()
+
+
+def _own_bindings(node: object) -> list[Binding]:
+    """The bindings a vaultui screen declares itself (Textual's Screen adds tab and copy to every one)."""
+    return [binding for binding in type(node).__dict__.get("BINDINGS", []) if isinstance(binding, Binding)]
 
 
 def screen_settled(screen: Screen[Any]) -> bool:

@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--context", metavar="NAME", help="Kubernetes context (default: the current one)")
     dashboard.add_argument("--namespace", metavar="NS", help="Kubernetes namespace of the MongoDB pods")
     dashboard.add_argument("--theme", metavar="NAME", help="Textual theme, e.g. textual-dark, textual-light")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", prog="vaultui --headless")
     common = _storage_options()
     retention, sla, metrics = _retention_options(), _sla_options(), _metrics_options()
 

@@ -138,6 +138,8 @@ def _backup(arguments: argparse.Namespace, storage: Storage) -> ExitCode:
         read_back=not arguments.no_read_back,
     )
     uri = source_uri(arguments.mongo_uri_file)
+    if not uri:
+        raise ConfigError("no source MongoDB URI: set VAULTUI_MONGO_URI or pass --mongo-uri-file")
     reporter = ProgressReporter()
     log_event("backup.started", storage=storage.url, codec=options.codec, dumper=options.dumper)
     try:
@@ -525,7 +527,7 @@ def holds_command(arguments: argparse.Namespace) -> ExitCode:
     for item in found:
         state = "ORPHANED (archive gone: unhold releases it)" if item.orphaned else "held"
         state += {True: ", S3 legal hold", False: ", NO S3 legal hold", None: ""}[item.locked]
-        print(f"{item.hold.archive}  {state}  since {item.hold.held_at or '?'}: {item.hold.reason}")
+        print(f"{item.hold.archive}  {state}: {item.hold.describe()}")
     if not found:
         print("no holds")
     return ExitCode.OK

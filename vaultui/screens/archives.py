@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import humanize
+from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -41,7 +42,8 @@ STATUS_STYLES = {
 }
 
 
-COLUMNS = (("Date", 10), ("Archive", 24), ("Status", 10), ("Purge", 7), ("Size", 8), ("Age", 5), ("Codec", 5))
+# The codec is the name's extension (and in the detail): six columns fit 80 terminal columns.
+COLUMNS = (("Date", 10), ("Archive", 24), ("Status", 10), ("Purge", 7), ("Size", 8), ("Age", 5))
 
 
 SORTS = ("date", "size", "state")
@@ -212,7 +214,6 @@ class ArchivesScreen(VaultScreen):
                     Text(purge, style="red" if purge == "now" else ""),
                     Text(humanize.naturalsize(entry.size, binary=True, format="%.0f")),
                     Text(short_age(now - entry.ref.time)),
-                    Text(entry.ref.codec),
                 )
             )
             visible.append(entry)
@@ -245,7 +246,7 @@ class ArchivesScreen(VaultScreen):
             storage = self.vault.storage
             manifest = entry.manifest(storage) if storage else None
             hold = read_holds(storage, [entry]).get(entry.name) if storage and entry.held else None
-            text = self.describe(entry, manifest) + (f"\n\n[b]held[/b]: {hold.reason}" if hold else "")
+            text = self.describe(entry, manifest) + (f"\n\n[b]held[/b]: {escape(hold.describe())}" if hold else "")
         except VaultError as error:
             text = f"[red]{error}[/red]"
         self.post_message(DetailLoaded(text))
@@ -287,7 +288,7 @@ class ArchivesScreen(VaultScreen):
                 f"server {manifest.server_version}, dumper {manifest.dumper}",
                 f"took {manifest.duration_seconds:.1f}s, {humanize.intcomma(manifest.documents)} documents, "
                 f"{humanize.naturalsize(manifest.bson_bytes, binary=True)} of BSON",
-                f"sha256 {manifest.archive_sha256[:16]}…",
+                f"sha256 {manifest.archive_sha256}",
                 "encrypted with age to " + ", ".join(manifest.recipients) if manifest.recipients else "not encrypted",
                 "oplog "
                 + (

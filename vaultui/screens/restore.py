@@ -143,6 +143,8 @@ class RestoreScreen(VaultScreen):
             yield Button("Restore…", id="restore", variant="error", disabled=not targets, compact=True)
         yield VaultFooter()
 
+    AUTO_FOCUS = "#target"
+
     def on_mount(self) -> None:
         self.query_one("#restore-plan", DataTable).add_columns("From", "To", "Documents", "Target now", "Action")
         self.query_one("#restore-progress", ProgressBar).display = False
@@ -166,6 +168,18 @@ class RestoreScreen(VaultScreen):
             )
         if message.pods:
             self.query_one("#restore", Button).disabled = False
+
+    @on(RadioSet.Changed, "#mode")
+    @on(RadioSet.Changed, "#target")
+    @on(Input.Changed)
+    def form_changed(self) -> None:
+        """A preview made for other choices says nothing of these: cleared, and said so (F5 previews again)."""
+        table = self.query_one("#restore-plan", DataTable)
+        if table.row_count and not self.vault.busy:
+            table.clear()
+            self.query_one("#restore-result", Static).update(
+                Text("the choices changed since the preview: F5 previews again", style="yellow")
+            )
 
     def request(self, dry_run: bool) -> RestoreRequest:
         mode_button = self.query_one("#mode", RadioSet).pressed_button

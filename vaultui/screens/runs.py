@@ -23,7 +23,7 @@ from vaultui.widgets.table import VaultTable
 
 SHOWN = 500
 # The error before the archive: at 80 columns it is what a failed row must show (Enter shows it whole).
-COLUMNS = (("Started (UTC)", 16), ("Kind", 7), ("Result", 7), ("Duration", 8), ("Error", 60), ("Archive", 24))
+COLUMNS = (("Started (UTC)", 19), ("Kind", 12), ("Result", 7), ("Duration", 8), ("Error", 52), ("Archive", 24))
 
 
 class RunsLoaded(Message):
@@ -109,8 +109,8 @@ class RunsScreen(VaultScreen):
         for run in self.shown_runs:
             style = {"failure": "bold red", "skipped": "yellow", "refused": "yellow"}.get(run.result, "green")
             table.add_row(
-                run.started_at.replace("+00:00", "").replace("T", " ")[:16],
-                run.kind,
+                run.started_at.replace("+00:00", "").replace("T", " ")[:19],
+                "restore→time" if run.kind == "restore" and run.details.get("to_time") else run.kind,
                 Text(run.result, style=style),
                 f"{run.duration_seconds:.1f}s",
                 Text(run.error or "", style="red"),

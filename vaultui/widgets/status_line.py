@@ -36,7 +36,11 @@ class StatusLine(Static):
             window = summary.compliance.since(now - timedelta(days=vault.settings.window_days))
             percent = window.percent
             shown = "no data" if percent is None else f"{percent:.1f}%"
-            line.append(f"compliance {shown}", style="bold red" if window.below_target else "bold green")
+            target = f"{vault.settings.target_percent:g}%"
+            line.append(
+                f"compliance {shown} BELOW {target}" if window.below_target else f"compliance {shown} ≥ {target}",
+                style="bold red" if window.below_target else "bold green",
+            )
             rpo = summary.rpo_seconds
             if rpo is not None:
                 text = f"{rpo:.0f}s" if rpo < 120 else short_age(timedelta(seconds=rpo))
