@@ -148,6 +148,24 @@ async def test_restore_into_ferretdb_through_the_ui(
     assert "customer_1" in mongo_client[database_name]["orders"].index_information()
 
 
+async def restore_from_the_screen(
+    app: VaultApp,
+    pilot,  # noqa: ANN001
+    database_name: str,
+    before_confirming=lambda: None,  # noqa: ANN001
+) -> None:
+    """The latest archive's shop.* into a new database, through the restore screen and its typed confirmation."""
+    await settle(app, pilot)
+    await pilot.press("r")
+    app.screen.query_one("#ns-from", Input).value = "shop.*"
+    app.screen.query_one("#ns-to", Input).value = f"{database_name}.*"
+    await pilot.click("#restore")
+    await settle(app, pilot)
+    await pilot.press(*"ferretdb")
+    before_confirming()
+    await pilot.press("enter")
+
+
 async def test_leaving_the_restore_screen_while_it_runs(
     settings: AppSettings, mongo_client: pymongo.MongoClient, database_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -165,13 +183,7 @@ async def test_leaving_the_restore_screen_while_it_runs(
     monkeypatch.setattr(restore_module, "checkpoint", hold_at)
     app = make_app(settings)
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(app, pilot)
-        await pilot.press("r")
-        app.screen.query_one("#ns-from", Input).value = "shop.*"
-        app.screen.query_one("#ns-to", Input).value = f"{database_name}.*"
-        await pilot.click("#restore")
-        await settle(app, pilot)
-        await pilot.press(*"ferretdb", "enter")
+        await restore_from_the_screen(app, pilot, database_name)
         while not verified.is_set():
             await pilot.pause(0.01)
         await pilot.press("escape")
@@ -200,15 +212,7 @@ class HeldRestore:
             assert self.release.wait(timeout=60)
 
     async def start(self, app: VaultApp, pilot, database_name: str) -> None:  # noqa: ANN001
-        await settle(app, pilot)
-        await pilot.press("r")
-        app.screen.query_one("#ns-from", Input).value = "shop.*"
-        app.screen.query_one("#ns-to", Input).value = f"{database_name}.*"
-        await pilot.click("#restore")
-        await settle(app, pilot)
-        await pilot.press(*"ferretdb")
-        self.armed.set()
-        await pilot.press("enter")
+        await restore_from_the_screen(app, pilot, database_name, before_confirming=self.armed.set)
         while not self.reached.is_set():
             await pilot.pause(0.01)
 
@@ -240,8 +244,9 @@ async def test_quit_while_a_restore_runs_asks_and_never_vanishes(
         await pilot.press("enter")  # "Keep working" has the focus: a stray enter quits nothing
         await pilot.pause()
         assert not isinstance(app.screen, QuitWhileBusyScreen) and app.busy == "restore" and app.is_running
-        await pilot.press("q")
+        await pilot.press("colon", *"quit", "enter")  # the command line asks the same
         await pilot.pause()
+        assert isinstance(app.screen, QuitWhileBusyScreen)
         await pilot.click(f"#{choice}")
         await pilot.pause()
         assert app.is_running and app.busy == "restore"  # it waits for the restore, whatever was chosen

@@ -333,7 +333,7 @@ class VaultApp(App[None]):
 
     # ---- quitting --------------------------------------------------------------------------------------
 
-    async def action_quit(self) -> None:
+    def action_quit(self) -> None:
         """Quits at once when nothing runs; with work running, asks (never vanishes with a restore going on)."""
         if not self.busy:
             self.exit()

@@ -139,7 +139,7 @@ def _backup(arguments: argparse.Namespace, storage: Storage) -> ExitCode:
     )
     uri = source_uri(arguments.mongo_uri_file)
     if not uri:
-        raise ConfigError("no source MongoDB URI: set VAULTUI_MONGO_URI or pass --mongo-uri-file")
+        raise ConfigError("no MongoDB URI for the source: set VAULTUI_MONGO_URI or pass --mongo-uri-file")
     reporter = ProgressReporter()
     log_event("backup.started", storage=storage.url, codec=options.codec, dumper=options.dumper)
     try:
@@ -339,8 +339,9 @@ def _restore_to_time(arguments: argparse.Namespace, request: RestoreRequest) -> 
         print(f"  oplog chunks {plan.chunks[0].chunk} … {plan.chunks[-1].chunk}")
     for caveat in plan.caveats:
         print(f"vaultui: WARNING: {caveat}", file=sys.stderr)
-    if plan.restores_between and arguments.across_restores:
-        print(f"vaultui: WARNING: going on (--across-restores): {plan.interference()}", file=sys.stderr)
+    if plan.restores_between and (arguments.across_restores or request.dry_run):
+        going_on = "going on (--across-restores): " if arguments.across_restores else ""
+        print(f"vaultui: WARNING: {going_on}{plan.interference()}", file=sys.stderr)
     base_request = replace(request, latest=False, day=None, archive=plan.base.name)
     return _restore_here(arguments, base_request, plan)
 
