@@ -179,9 +179,9 @@ def scan_archive(
     digests: bool = False,
 ) -> ScanResult:
     """Reads the whole archive once, checking every member; raises VerificationError at the first break.
-    `decode` checks every document element by element (engine.bson_check): needed where no manifest checksum
-    vouches for the bytes (old-pipeline archives); where the manifest's per-collection sha256 matches, the bytes
-    are the server's own and framing them is enough. Either way a read that keeps no document (no sink, no
+    `decode` checks every document element by element (engine.bson_check): every verify, read-back and restore
+    does, since a manifest's checksum vouches for the bytes, not for the documents a writer put in them; only
+    the benchmark turns it off, to show what framing alone costs. A read that keeps no document (no sink, no
     digests) frames and checks a mebibyte at a time in C (358 MB/s of BSON checked on one core, zstd included).
     Collection files are matched to namespaces once the read is done, because a shortened file name is
     resolved from its metadata, which a legacy tar may hold after the data. A `sink` receives each collection's

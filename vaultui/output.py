@@ -11,13 +11,13 @@ import humanize
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from engine.printable import printable_json
+from engine.printable import printable, printable_json
 from engine.progress import Progress as EngineProgress
 
 
 def json_text(value: Any, indent: int | None = None) -> str:
     """JSON for output: valid UTF-8 whatever bytes the names held (engine.printable), anything else as str."""
-    return json.dumps(printable_json(json.loads(json.dumps(value, default=str))), indent=indent)
+    return json.dumps(printable_json(value), indent=indent, default=lambda other: printable(str(other)))
 
 
 def print_json(value: Any, indent: int | None = None) -> None:
