@@ -347,6 +347,12 @@ def test_a_first_capture_on_an_empty_oplog_records_no_gap(tmp_path: Path) -> Non
             run.flush()
         assert list_gaps(storage) == []
         coverage = compute_coverage(storage, list_archives(storage), {}, datetime.now(UTC))
-        assert coverage.gaps == [] and coverage.spans and coverage.spans[0].start <= base.ref.time
+        # Restorable from the end of the base's run (its commit, by the second: the run may cross a second) on
+        # to the captured writes that came three seconds after it; with the false gap it was the commit alone.
+        assert base.committed is not None
+        [span] = coverage.spans
+        assert coverage.gaps == [] and span.start == base.committed.replace(microsecond=0)
+        [segment] = coverage.segments
+        assert segment.last.time >= base.ref.time.timestamp() + 3 and span.end == segment.end
     finally:
         server.stop()
