@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test test-repeat fuzz bed lint bench bench-large bench-backends clean
+.PHONY: demo test test-cluster test-repeat fuzz bed lint bench bench-large bench-backends clean
 
 # --no-compile: Python compiles what it imports when it imports it; compiling every installed module up front
 # (the kubernetes client alone has thousands) took a fifth of the set-up here. uv was measured too and was
@@ -28,6 +28,13 @@ lint: $(INSTALLED)
 
 test: $(INSTALLED) bed lint
 	$(PY) -m pytest
+
+# k8s/ on a real single-node cluster (kubelet, containerd + runc, CNI, the control plane, CoreDNS), every part a
+# process of the bed inside a network namespace it makes and removes (needs root). The first run builds the node
+# and the images (tests/bed/build_node.sh, cached in ~/.cache/vaultui-testbed); `make test` does not need it.
+test-cluster: $(INSTALLED) bed
+	bash tests/bed/build_node.sh
+	$(PY) -m tests.bed.netns -- $(PY) -m pytest -p no:cacheprovider tests/cluster
 
 # The UI tests 10 times in a row beside two busy processes: every run must pass (REPEAT=N for another count).
 REPEAT ?= 10

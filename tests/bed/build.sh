@@ -4,18 +4,7 @@
 # Everything comes through the Go module proxy; a warm run only checks the cache and prints where it is.
 set -euo pipefail
 
-FERRETDB_VERSION=v1.24.2
-# mongo-tools tags have no "v" prefix, so the Go module proxy serves releases only as pseudo-versions.
-# This commit is the 100.12.2 release (its CHANGELOG opens with 100.12.2).
-MONGO_TOOLS_RELEASE=100.12.2
-MONGO_TOOLS_COMMIT=887641268977
-MONGO_TOOLS_MODULE_VERSION=v0.0.0-20250715155915-${MONGO_TOOLS_COMMIT}
-
-# A real Kubernetes API server and its etcd, for the cluster-side tests (no kubelet or controllers run).
-KUBERNETES_VERSION=v1.34.4
-KUBERNETES_STAGING_VERSION=v0.34.4
-ETCD_VERSION=v3.6.16
-KUSTOMIZE_VERSION=v5.7.1
+source "$(dirname "$0")/build_lib.sh"
 
 CACHE="${VAULTUI_TESTBED_CACHE:-$HOME/.cache/vaultui-testbed}"
 FERRETDB_DIR="$CACHE/ferretdb-$FERRETDB_VERSION"
@@ -24,23 +13,6 @@ KUBE_DIR="$CACHE/kubernetes-$KUBERNETES_VERSION-etcd-$ETCD_VERSION"
 KUSTOMIZE_DIR="$CACHE/kustomize-$KUSTOMIZE_VERSION"
 
 command -v go >/dev/null || { echo "testbed: Go is required (https://go.dev); it builds FerretDB and mongo-tools" >&2; exit 1; }
-
-export GOFLAGS="-mod=mod -buildvcs=false"
-# The checksum database does not know mongo-tools' untagged pseudo-versions; the proxy still serves them.
-export GONOSUMDB="github.com/mongodb/mongo-tools"
-
-timed() { # timed LABEL command...: run and print how long it took
-  local label=$1 start=$SECONDS; shift
-  echo "testbed: building $label ..."
-  "$@"
-  echo "testbed: built $label in $((SECONDS - start)) s"
-}
-
-consumer_module() { # consumer_module DIR MODULE@VERSION: a throwaway go.mod that requires MODULE
-  local dir=$1 requirement=$2
-  rm -rf "$dir" && mkdir -p "$dir"
-  (cd "$dir" && go mod init vaultui.testbed/build >/dev/null 2>&1 && go get "$requirement" >/dev/null)
-}
 
 build_ferretdb() {
   # Built from a writable copy of the module source: FerretDB embeds build/version/version.txt, which
@@ -67,18 +39,9 @@ build_mongo_tools() {
 }
 
 build_kubernetes() {
-  # k8s.io/kubernetes replaces its staging modules with folders of its own repository; a consumer module
-  # must point each of them at its published version instead.
-  local work staging; work=$(mktemp -d)
-  (cd "$work" && go mod init vaultui.testbed/kubernetes >/dev/null 2>&1)
-  staging=$(cd "$work" && go list -m -json "k8s.io/kubernetes@$KUBERNETES_VERSION" \
-    | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p' \
-    | xargs sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p')
-  for module in $staging; do
-    (cd "$work" && go mod edit -replace "$module=$module@$KUBERNETES_STAGING_VERSION")
-  done
-  (cd "$work" && go get "k8s.io/kubernetes@$KUBERNETES_VERSION" >/dev/null \
-    && go build -trimpath -o "$KUBE_DIR/bin/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver)
+  local work; work=$(mktemp -d)
+  kubernetes_module "$work"
+  build_kube_command "$work" kube-apiserver "$KUBE_DIR/bin"
   # etcd gets a module of its own, whose dependency versions differ from the API server's: a tiny main
   # that runs the real etcd server.
   mkdir -p "$work/etcd"
@@ -96,7 +59,6 @@ GO
   (cd "$work/etcd" && go mod init vaultui.testbed/etcd >/dev/null 2>&1 \
     && go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >/dev/null && go mod tidy >/dev/null 2>&1 \
     && go build -trimpath -o "$KUBE_DIR/bin/etcd.tmp" .)
-  mv "$KUBE_DIR/bin/kube-apiserver.tmp" "$KUBE_DIR/bin/kube-apiserver"
   mv "$KUBE_DIR/bin/etcd.tmp" "$KUBE_DIR/bin/etcd"
   rm -rf "$work"
 }

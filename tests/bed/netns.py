@@ -1,0 +1,52 @@
+"""Runs a command inside a network namespace the bed makes for it, and removes the namespace afterwards.
+
+    python -m tests.bed.netns -- COMMAND...
+
+The cluster's addresses (the node's, the pod bridge and pods, the service range) exist only in there: the node
+address sits on the namespace's own loopback device, the pod bridge is made inside it by CNI, and nothing routes
+out. `ip netns exec` also gives the command a mount namespace of its own, so what the kubelet and containerd
+mount goes away with the processes. The command's exit code is this one's.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+NODE_ADDRESS = "10.203.0.2"  # the node's InternalIP: on the namespace's lo only
+
+
+def run(command: list[str]) -> int:
+    name = f"vaultui-node-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        inside = ["ip", "netns", "exec", name]
+        subprocess.run([*inside, "ip", "link", "set", "lo", "up"], check=True)
+        subprocess.run([*inside, "ip", "addr", "add", f"{NODE_ADDRESS}/32", "dev", "lo"], check=True)
+        # Pods reach the node (CoreDNS, the API server) through the bridge: forwarding within the namespace.
+        subprocess.run([*inside, "sysctl", "-qw", "net.ipv4.ip_forward=1"], check=True)
+        environment = dict(os.environ, VAULTUI_NODE_NETNS=name, VAULTUI_NODE_ADDRESS=NODE_ADDRESS)
+        child = subprocess.Popen([*inside, *command], env=environment)
+        # An interrupt reaches the child through the terminal's process group; a TERM from CI is passed on.
+        signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
+        return child.wait()
+    finally:
+        # Processes still in the namespace (a crashed run's shims) would keep it alive in the kernel.
+        leftover = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.split()
+        for pid in leftover:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+        subprocess.run(["ip", "netns", "delete", name], check=False)
+
+
+if __name__ == "__main__":
+    arguments = sys.argv[1:]
+    if arguments[:1] == ["--"]:
+        arguments = arguments[1:]
+    if not arguments:
+        sys.exit("usage: python -m tests.bed.netns -- COMMAND...")
+    sys.exit(run(arguments))
