@@ -100,17 +100,22 @@ build_python_rootfs() {
   # python3, a venv at /opt/vaultui filled with the locked wheels (hash-checked, wheels only) by a build venv's
   # pip that is not kept, and the vaultui user. The project itself is a layer of its own, made per test session.
   local root; root=$(mktemp -d)
+  trap "rm -rf '$root'" EXIT
   debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates "$DEBIAN_SUITE" "$root" \
     "$(sed -n 's/^URIs: //p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1 || echo http://deb.debian.org/debian)" >/dev/null
   cp requirements/build.lock requirements/image.lock "$root/tmp/"
   cp /etc/resolv.conf "$root/etc/resolv.conf"
-  chroot "$root" /bin/sh -ec '
+  # The machine's own CA bundle, for the build venv's pip only (some networks reach PyPI through a proxy with a
+  # CA of their own); removed with the build venv.
+  cp /etc/ssl/certs/ca-certificates.crt "$root/tmp/build-ca.crt"
+  # A clean environment: the machine's own PIP_* and SSL_* settings name files of the machine, not of the root.
+  env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 chroot "$root" /bin/sh -ec '
     export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
     python3 -m venv /opt/build
     python3 -m venv --without-pip /opt/vaultui
-    /opt/build/bin/pip --python /opt/vaultui/bin/python install --quiet --require-hashes --no-deps \
-      --only-binary=:all: -r /tmp/image.lock
-    rm -rf /opt/build /tmp/build.lock /tmp/image.lock
+    /opt/build/bin/pip --python /opt/vaultui/bin/python install --quiet --cert /tmp/build-ca.crt \
+      --require-hashes --no-deps --only-binary=:all: -r /tmp/image.lock
+    rm -rf /opt/build /tmp/build.lock /tmp/image.lock /tmp/build-ca.crt
     useradd --uid 10001 --user-group --no-create-home --home-dir /tmp --shell /usr/sbin/nologin vaultui
     apt-get clean
     rm -rf /var/lib/apt/lists/* /var/cache/apt/*

@@ -4,8 +4,7 @@
 
 The cluster's addresses (the node's, the pod bridge and pods, the service range) exist only in there: the node
 address sits on the namespace's own loopback device, the pod bridge is made inside it by CNI, and nothing routes
-out. `ip netns exec` also gives the command a mount namespace of its own, so what the kubelet and containerd
-mount goes away with the processes. The command's exit code is this one's.
+out. The command also gets a mount namespace of its own. Its exit code is this one's.
 """
 
 from __future__ import annotations
@@ -28,7 +27,11 @@ def run(command: list[str]) -> int:
         # Pods reach the node (CoreDNS, the API server) through the bridge: forwarding within the namespace.
         subprocess.run([*inside, "sysctl", "-qw", "net.ipv4.ip_forward=1"], check=True)
         environment = dict(os.environ, VAULTUI_NODE_NETNS=name, VAULTUI_NODE_ADDRESS=NODE_ADDRESS)
-        child = subprocess.Popen([*inside, *command], env=environment)
+        # Not `ip netns exec`: it mounts a sysfs of the namespace over /sys, which hides the cgroup hierarchies
+        # the kubelet needs. The network namespace alone, and a mount namespace of the command's own (slave
+        # to the machine's), so what the kubelet and containerd mount goes away with their processes.
+        enter = ["nsenter", f"--net=/run/netns/{name}", "unshare", "--mount", "--propagation", "slave", "--"]
+        child = subprocess.Popen([*enter, *command], env=environment)
         # An interrupt reaches the child through the terminal's process group; a TERM from CI is passed on.
         signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
         return child.wait()

@@ -177,9 +177,7 @@ current-context: on-call
 @pytest.fixture(scope="session")
 def vaultui_env(shop: Shop) -> dict[str, str]:
     """The environment the CLI runs in on the on-call engineer's side: the restore identity's kubeconfig."""
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("VAULTUI_")}
-    environment["KUBECONFIG"] = str(shop.restore_kubeconfig)
-    return environment
+    return {"KUBECONFIG": str(shop.restore_kubeconfig)}
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
