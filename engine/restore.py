@@ -83,6 +83,10 @@ class RestoreRequest:
     two_pass: bool = False  # verify first, then load straight into the targets (servers that cannot rename)
     wait_ready_seconds: float = 0.0
     rto_seconds: float = DEFAULT_RTO_SECONDS
+    # A restore to a point in time (as given: an ISO time or an oplog timestamp T:I) plans its own base, so it
+    # travels in the request too: a restore Job plans and replays where it runs.
+    to_time: str | None = None
+    across_restores: bool = False
 
     @property
     def single_pass(self) -> bool:

@@ -38,6 +38,8 @@ RESTORE_FROM_SETTINGS = {
 }
 RESTORE_PER_RUN = {
     "latest",
+    "to_time",
+    "across_restores",
     "archive",
     "day",
     "namespaces",

@@ -46,6 +46,8 @@ requests = choice.flatmap(
         two_pass=st.booleans(),
         wait_ready_seconds=st.floats(0, 3600, allow_nan=False),
         rto_seconds=st.floats(1, 86400, allow_nan=False),
+        to_time=st.one_of(st.none(), st.just("2026-11-25T14:32:05Z"), st.just("1796220981:7")),
+        across_restores=st.booleans(),
     )
 )
 
@@ -68,9 +70,11 @@ def test_the_strategy_sets_every_field() -> None:
         "keep_index_specs",
         "wait_ready_seconds",
         "rto_seconds",
+        "to_time",
+        "across_restores",
     }
     assert {item.name for item in fields(RestoreRequest)} == covered
-    assert len(covered) == 15
+    assert len(covered) == 17
 
 
 @settings(max_examples=300, deadline=None)

@@ -311,12 +311,10 @@ def restore_in_cluster(arguments: argparse.Namespace, request: RestoreRequest) -
 
 def restore(arguments: argparse.Namespace) -> ExitCode:
     request = _request_from_env(arguments) if arguments.request_env else _request_from_flags(arguments)
-    if arguments.to_time:
-        if arguments.pod or arguments.request_env:
-            raise ConfigError("--to-time restores run here for now: drop --pod (aim --target-host at the pod)")
-        return _restore_to_time(arguments, request)
-    if arguments.pod:
+    if arguments.pod:  # a restore to a time too: the Job plans it and replays where it runs
         return restore_in_cluster(arguments, request)
+    if request.to_time:
+        return _restore_to_time(arguments, request)
     return _restore_here(arguments, request)
 
 
@@ -327,7 +325,8 @@ def _restore_to_time(arguments: argparse.Namespace, request: RestoreRequest) -> 
     from engine.pitr import forecast_seconds, plan_point_in_time
 
     storage = _storage(arguments)
-    plan = plan_point_in_time(storage, arguments.to_time)
+    assert request.to_time is not None
+    plan = plan_point_in_time(storage, request.to_time)
     until = f"{timestamp_time(plan.until):%Y-%m-%d %H:%M:%S} UTC"
     forecast = forecast_seconds(list_runs(storage, "restore", limit=20), plan)
     print(
@@ -339,8 +338,8 @@ def _restore_to_time(arguments: argparse.Namespace, request: RestoreRequest) -> 
         print(f"  oplog chunks {plan.chunks[0].chunk} … {plan.chunks[-1].chunk}")
     for caveat in plan.caveats:
         print(f"vaultui: WARNING: {caveat}", file=sys.stderr)
-    if plan.restores_between and (arguments.across_restores or request.dry_run):
-        going_on = "going on (--across-restores): " if arguments.across_restores else ""
+    if plan.restores_between and (request.across_restores or request.dry_run):
+        going_on = "going on (--across-restores): " if request.across_restores else ""
         print(f"vaultui: WARNING: {going_on}{plan.interference()}", file=sys.stderr)
     base_request = replace(request, latest=False, day=None, archive=plan.base.name)
     return _restore_here(arguments, base_request, plan)
@@ -356,6 +355,7 @@ def _request_from_env(arguments: argparse.Namespace) -> RestoreRequest:
             ("--latest", arguments.latest),
             ("--archive", arguments.archive),
             ("--date", arguments.date),
+            ("--to-time", arguments.to_time),
         )
         if value
     ]
@@ -381,6 +381,8 @@ def _request_from_flags(arguments: argparse.Namespace) -> RestoreRequest:
         indexes=not arguments.no_indexes,
         keep_index_specs=arguments.keep_index_specs,
         two_pass=arguments.two_pass,
+        to_time=arguments.to_time,
+        across_restores=arguments.across_restores,
     )
     request.validate()
     return request
@@ -403,7 +405,7 @@ def _restore_here(arguments: argparse.Namespace, request: RestoreRequest, plan: 
     try:
         if plan is not None and not request.dry_run:
             result = restore_to_time(
-                storage, uri, request, plan, progress=reporter, across_restores=arguments.across_restores
+                storage, uri, request, plan, progress=reporter, across_restores=request.across_restores
             )
         else:
             result = run_restore(storage, uri, request, progress=reporter)

@@ -110,7 +110,8 @@ class Node:
         for task in subprocess.run([*ctr, "tasks", "ls", "-q"], capture_output=True, text=True).stdout.split():
             subprocess.run([*ctr, "tasks", "kill", "-s", "SIGKILL", task], capture_output=True)
             subprocess.run([*ctr, "tasks", "delete", "-f", task], capture_output=True)
-        for container in subprocess.run([*ctr, "containers", "ls", "-q"], capture_output=True, text=True).stdout.split():
+        listed = subprocess.run([*ctr, "containers", "ls", "-q"], capture_output=True, text=True).stdout
+        for container in listed.split():
             subprocess.run([*ctr, "containers", "delete", container], capture_output=True)
 
 
@@ -167,7 +168,8 @@ def start_node(images: list[Image]) -> Node:
             "--leader-elect=false", "--bind-address=127.0.0.1", "--v=0",
         ])  # fmt: skip
         _write_containerd_config(work)
-        node.processes["containerd"] = _spawn(work, "containerd", ["containerd", "--config", str(work / "containerd.toml")])
+        node.processes["containerd"] = _spawn(work, "containerd",
+                                              ["containerd", "--config", str(work / "containerd.toml")])  # fmt: skip
         _wait(lambda: node.containerd_socket.exists(), 60, "containerd's socket", node, "containerd")
         import_images(node.containerd_socket, images, work / "images")
         _write_coredns_config(work, address)
@@ -200,14 +202,16 @@ def _make_pki(pki: Path, address: str) -> Path:
 
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
             "-subj", "/CN=vaultui-bed-ca")  # fmt: skip
-    names = ",".join([f"IP:{address}", "IP:127.0.0.1", "IP:10.96.0.1", "DNS:kubernetes", "DNS:kubernetes.default",
-                      "DNS:kubernetes.default.svc", "DNS:kubernetes.default.svc.cluster.local", "DNS:localhost"])  # fmt: skip
+    names = ",".join([f"IP:{address}", "IP:127.0.0.1", "IP:10.96.0.1", "DNS:localhost", "DNS:kubernetes",
+                      "DNS:kubernetes.default", "DNS:kubernetes.default.svc",
+                      "DNS:kubernetes.default.svc.cluster.local"])  # fmt: skip
     for name, subject, extension in (
         ("apiserver", "/CN=kube-apiserver", f"subjectAltName={names}\nextendedKeyUsage=serverAuth"),
         ("kubelet-client", "/O=system:masters/CN=kube-apiserver-kubelet-client", "extendedKeyUsage=clientAuth"),
     ):
         (pki / f"{name}.ext").write_text(extension + "\n")
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subject)
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                "-subj", subject)  # fmt: skip
         openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
                 "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext")  # fmt: skip
     openssl("genrsa", "-out", "service-account.key", "2048")

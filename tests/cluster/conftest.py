@@ -169,7 +169,8 @@ contexts:
 current-context: on-call
 """)
     installed = Shop(node, backups, data, restore_kubeconfig)
-    wait_for(lambda: installed.pod_ready("mongodb-0"), 180, "MongoDB pod Ready", lambda: installed.describe("pod/mongodb-0"))
+    wait_for(lambda: installed.pod_ready("mongodb-0"), 180, "MongoDB pod Ready",
+             lambda: installed.describe("pod/mongodb-0"))  # fmt: skip
     installed.run_job("mongodb-initiate-replica-set")
     return installed
 

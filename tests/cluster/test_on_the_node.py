@@ -3,7 +3,9 @@ comes back empty (and on one that comes back with live data), the on-call restor
 vaultui-restore identity and its admission policy, the oplog capture and a restore to a second between two
 writes, and the purge CronJob on a volume holding 100 days of archives.
 
-The tests share one install and run in file order: each leaves the state the next starts from."""
+The tests share one install and run in file order: each leaves the state the next starts from. The restore to a
+time comes before the lost disk: FerretDB keeps an oplog only while the capped local.oplog.rs the set-up Job made
+exists, and a lost disk takes it along (as a one-member replica set must be initiated again after one)."""
 
 from __future__ import annotations
 
@@ -74,6 +76,38 @@ def test_the_cronjob_fires_on_its_schedule(shop: Shop) -> None:
     assert len(list_archives(open_storage(str(shop.backups)))) == before + 1
 
 
+def test_the_oplog_capture_lets_a_job_restore_to_a_second_between_two_writes(shop: Shop,
+                                                                             vaultui_env: dict[str, str]) -> None:
+    storage = open_storage(str(shop.backups))
+    # Running, not in a crash-loop's pause: it may have started before the set-up Job made the oplog (exit 12).
+    wait_for(lambda: '"oplog.started"' in shop.logs("deployment/vaultui-oplog"), 240, "oplog capture started",
+             lambda: shop.describe("deployment/vaultui-oplog"))  # fmt: skip
+    # A base after the capture began, so its oplog covers from the base on.
+    job_from_cronjob(shop, "vaultui-backup", "backup-before-writes")
+    with shop.mongo() as client:
+        client.shop.orders.insert_one({"_id": "first", "at": datetime.now(UTC)})
+        first = datetime.now(UTC)
+        wait_for(lambda: datetime.now(UTC) >= first.replace(microsecond=0) + timedelta(seconds=2), 5, "two seconds on")
+        between = first.replace(microsecond=0) + timedelta(seconds=1)
+        client.shop.orders.insert_one({"_id": "second", "at": datetime.now(UTC)})
+
+    def captured_past_second() -> bool:
+        from engine.coverage import compute_coverage
+
+        coverage = compute_coverage(storage, list_archives(storage), {}, datetime.now(UTC))
+        # Restorable to `between`: the capture holds the first write's second whole (it has seen the second).
+        return any(span.start <= between <= span.end for span in coverage.spans)
+
+    wait_for(captured_past_second, 120, "oplog chunks up to the second between the writes",
+             lambda: shop.logs("deployment/vaultui-oplog"))  # fmt: skip
+    result = vaultui(vaultui_env, "restore", "--to-time", between.isoformat(), "--drop", "--pod", "mongodb-0",
+                     "--namespace", NAMESPACE)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    with shop.mongo() as client:
+        assert client.shop.orders.find_one({"_id": "first"}) is not None
+        assert client.shop.orders.find_one({"_id": "second"}) is None
+
+
 def test_a_pod_that_comes_back_empty_is_restored_and_one_with_live_data_is_left_alone(shop: Shop) -> None:
     old = shop.get("pod", "mongodb-0")
     assert old is not None
@@ -96,9 +130,13 @@ def test_a_pod_that_comes_back_empty_is_restored_and_one_with_live_data_is_left_
 
     wait_for(served, RTO_SECONDS, "restored data served", lambda: shop.logs("mongodb-0", "-c", "vaultui-restore"))
     recovered = time.monotonic() - deleted
-    RESULTS.append(f"seed's recovery (restore-at-start, {ORDERS + 1} documents): pod deleted → Ready {ready:.1f} s, "
-                   f"→ data served {recovered:.1f} s; RTO {RTO_SECONDS} s ({recovered / RTO_SECONDS:.1%} of it)")  # fmt: skip
+    RESULTS.append(f"seed's recovery (restore-at-start, {ORDERS + 1} documents): pod deleted → Ready "
+                   f"{ready:.1f} s, → data served {recovered:.1f} s; RTO {RTO_SECONDS} s "
+                   f"({recovered / RTO_SECONDS:.1%} of it)")  # fmt: skip
     assert recovered < RTO_SECONDS
+    # The data is served a moment before the restore's process has ended and the sidecar says so.
+    wait_for(lambda: "restore-at-start exited with" in shop.logs("mongodb-0", "-c", "vaultui-restore"), 60,
+             "the sidecar's verdict")  # fmt: skip
     sidecar = shop.logs("mongodb-0", "-c", "vaultui-restore")
     assert "restore-at-start exited with 0" in sidecar, sidecar
 
@@ -128,8 +166,9 @@ def test_the_on_call_restore_runs_as_a_job_under_the_restore_identity(shop: Shop
                      "--namespace", NAMESPACE)  # fmt: skip
     took = time.monotonic() - started
     assert result.returncode == 0, result.stdout + result.stderr
+    said = result.stdout.strip().splitlines()[-1][:160] if result.stdout.strip() else ""
     RESULTS.append(f"on-call restore (restore --pod through a Job): {took:.1f} s from the command to its report; "
-                   f"it said: {result.stdout.strip().splitlines()[-1][:160] if result.stdout.strip() else ''}")  # fmt: skip
+                   f"it said: {said}")  # fmt: skip
     with shop.mongo() as client:
         assert client.shop.orders.find_one({"_id": "after the archives"}) is None
         assert client.shop.orders.count_documents({}) == ORDERS
@@ -167,37 +206,6 @@ def _kubectl_binary() -> str:
     from tests.bed.node import node_paths
 
     return f"{node_paths()['VAULTUI_NODE_BIN']}/kubectl"
-
-
-def test_the_oplog_capture_lets_a_job_restore_to_a_second_between_two_writes(shop: Shop,
-                                                                             vaultui_env: dict[str, str]) -> None:
-    storage = open_storage(str(shop.backups))
-    wait_for(lambda: shop.get("deployment", "vaultui-oplog") and
-             shop.get("deployment", "vaultui-oplog").get("status", {}).get("readyReplicas") == 1, 180,
-             "oplog capture running", lambda: shop.logs("deployment/vaultui-oplog"))  # fmt: skip
-    # A base after the capture began, so its oplog covers from the base on.
-    job_from_cronjob(shop, "vaultui-backup", "backup-before-writes")
-    with shop.mongo() as client:
-        client.shop.orders.insert_one({"_id": "first", "at": datetime.now(UTC)})
-        first = datetime.now(UTC)
-        wait_for(lambda: datetime.now(UTC) >= first.replace(microsecond=0) + timedelta(seconds=2), 5, "two seconds on")
-        between = first.replace(microsecond=0) + timedelta(seconds=1)
-        client.shop.orders.insert_one({"_id": "second", "at": datetime.now(UTC)})
-        written = datetime.now(UTC)
-
-    def captured_past_second() -> bool:
-        from engine.coverage import compute_coverage
-
-        coverage = compute_coverage(storage, list_archives(storage), {}, datetime.now(UTC))
-        return any(span.start <= between and span.end >= written.replace(microsecond=0) for span in coverage.spans)
-
-    wait_for(captured_past_second, 120, "oplog chunks past the second write", lambda: shop.logs("deployment/vaultui-oplog"))
-    result = vaultui(vaultui_env, "restore", "--to-time", between.isoformat(), "--drop", "--pod", "mongodb-0",
-                     "--namespace", NAMESPACE)  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    with shop.mongo() as client:
-        assert client.shop.orders.find_one({"_id": "first"}) is not None
-        assert client.shop.orders.find_one({"_id": "second"}) is None
 
 
 def test_the_purge_cronjob_applies_retention_to_100_days_of_archives(shop: Shop, tmp_path) -> None:  # type: ignore[no-untyped-def]
