@@ -118,8 +118,14 @@ class MongoPod:
 
 
 def _runs_mongodb(statefulset: client.V1StatefulSet, image_hint: str) -> bool:
+    """A container whose image looks like MongoDB's, or that serves the MongoDB port (27017, or a port named
+    mongo…): a wire-compatible server under another image name (FerretDB, a private build) is one too."""
     containers = statefulset.spec.template.spec.containers or []
-    return any(image_hint in (container.image or "").rsplit("/", 1)[-1] for container in containers)
+    return any(
+        image_hint in (container.image or "").rsplit("/", 1)[-1]
+        or any(port.container_port == 27017 or "mongo" in (port.name or "") for port in container.ports or [])
+        for container in containers
+    )
 
 
 def list_mongodb_pods(

@@ -15,6 +15,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pymongo
+import pytest
 
 from engine.catalog import list_archives
 from engine.ledger import list_runs
@@ -174,6 +175,52 @@ def test_the_on_call_restore_runs_as_a_job_under_the_restore_identity(shop: Shop
         assert client.shop.orders.count_documents({}) == ORDERS
     jobs = json.loads(shop.kubectl("get", "jobs", "-l", "app.kubernetes.io/component=restore", "-o", "json"))["items"]
     assert jobs and all(job["spec"]["template"]["spec"]["serviceAccountName"] == "vaultui-restore-job" for job in jobs)
+
+
+async def test_the_dashboard_restores_into_the_pod_through_a_job(shop: Shop, vaultui_env: dict[str, str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The on-call engineer at the dashboard: the restore screen lists the StatefulSet's pod (a FerretDB image,
+    found by its MongoDB port), the pod target with drop mode and the typed confirmation starts the Job under
+    the restore identity, and the screen reports it completed."""
+    from textual.widgets import RadioButton, Static
+
+    from engine.retention import RetentionPolicy
+    from tests.helpers import settle
+    from vaultui.app import make_app
+    from vaultui.screens.dialogs import TypedConfirmScreen
+    from vaultui.screens.restore import RestoreScreen
+    from vaultui.settings import AppSettings
+
+    monkeypatch.setenv("KUBECONFIG", vaultui_env["KUBECONFIG"])
+    with shop.mongo() as client:
+        client.shop.orders.insert_one({"_id": "before the dashboard's restore"})
+    settings = AppSettings(storage_url=str(shop.backups), targets={}, refresh_seconds=0, kube_namespace=NAMESPACE,
+                           policy=RetentionPolicy(max_age_days=90))  # fmt: skip
+    app = make_app(settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("r")
+        await settle(app, pilot)
+        assert isinstance(app.screen, RestoreScreen)
+        screen = app.screen
+        assert screen.query("#target-pod-mongodb-0"), str(screen.query_one("#pods", Static).render())
+        screen.query_one("#target-pod-mongodb-0", RadioButton).value = True
+        screen.query_one("#mode-drop", RadioButton).value = True
+        await pilot.click("#restore")
+        await settle(app, pilot)
+        assert isinstance(app.screen, TypedConfirmScreen)
+        await pilot.press(*"mongodb-0", "enter")
+
+        def reported() -> str:
+            return str(screen.query_one("#restore-result", Static).render())
+
+        deadline = time.monotonic() + 300
+        while "completed" not in reported() and "FAILED" not in reported() and time.monotonic() < deadline:
+            await pilot.pause(0.2)
+        assert "completed" in reported(), reported()
+    with shop.mongo() as client:
+        assert client.shop.orders.find_one({"_id": "before the dashboard's restore"}) is None
+        assert client.shop.orders.count_documents({}) == ORDERS
 
 
 def test_a_job_the_policy_must_refuse_is_refused(shop: Shop) -> None:

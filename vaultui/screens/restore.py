@@ -218,14 +218,11 @@ class RestoreScreen(VaultScreen):
             self.start(dry_run=True, then_confirm=True)
 
     def confirm_pod(self, pod: str) -> None:
-        if self.to_time:
-            self.notify(
-                "a restore to a time runs from here, not in a pod Job: choose a saved target (or aim one at the pod)",
-                severity="warning",
-            )
-            return
         try:
             request = self.request(dry_run=False)
+            if self.to_time:  # the Job plans the base and the oplog where it runs, and checks them first
+                request = replace(request, latest=True, archive=None, day=None, to_time=self.to_time)
+                request.validate()
         except VaultError as error:
             self.notify(str(error), severity="error")
             return
@@ -233,9 +230,13 @@ class RestoreScreen(VaultScreen):
             "drop": "[b red]drop and replace[/b red] the restored collections",
             "guarded": "refuse if the pod's database holds data",
         }.get(request.mode, request.mode)
+        checks = (
+            "plans the base archive and the oplog up to that time and checks them" if self.to_time
+            else "verifies the archive"
+        )  # fmt: skip
         body = (
             f"Restore {self.subject} into pod [b]{pod}[/b] through a Kubernetes Job.\n"
-            f"The Job verifies the archive first, then will {mode}.\n"
+            f"The Job {checks} first, then will {mode}.\n"
             f"It keeps running in the cluster if this terminal goes away."
         )
         self.app.push_screen(
