@@ -23,7 +23,7 @@ FERRETDB_LAYER="$IMAGES_DIR/ferretdb-$FERRETDB_VERSION-static.tar"
 
 debian_packages() {
   local missing=() package
-  for package in containerd runc containernetworking-plugins iptables conntrack debootstrap; do
+  for package in containerd runc containernetworking-plugins iptables conntrack debootstrap iproute2 util-linux; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
   done
   [ ${#missing[@]} -eq 0 ] && return

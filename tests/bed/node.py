@@ -359,9 +359,18 @@ def _wait(condition, timeout: float, what: str, node: Node, component: str) -> N
 
 
 def _api_ready(node: Node) -> bool:
-    result = subprocess.run(["curl", "-sk", "--max-time", "2", "-H", f"Authorization: Bearer {_token('admin')}",
-                             f"https://{node.address}:{API_PORT}/readyz"], capture_output=True, text=True)  # fmt: skip
-    return result.stdout.strip() == "ok"
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    context = ssl.create_default_context(cafile=str(node.work / "pki" / "ca.crt"))
+    request = urllib.request.Request(f"https://{node.address}:{API_PORT}/readyz",
+                                     headers={"Authorization": f"Bearer {_token('admin')}"})  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=2, context=context) as response:
+            return response.read().strip() == b"ok"
+    except (OSError, urllib.error.URLError):
+        return False
 
 
 def _node_ready(node: Node) -> bool:

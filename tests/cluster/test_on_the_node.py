@@ -167,6 +167,8 @@ def test_the_on_call_restore_runs_as_a_job_under_the_restore_identity(shop: Shop
                      "--namespace", NAMESPACE)  # fmt: skip
     took = time.monotonic() - started
     assert result.returncode == 0, result.stdout + result.stderr
+    # It follows the Job to its end and shows the Job's own report, the RTO verdict among it.
+    assert "RTO target 10m00s: met" in result.stdout and "completed" in result.stdout, result.stdout
     said = result.stdout.strip().splitlines()[-1][:160] if result.stdout.strip() else ""
     RESULTS.append(f"on-call restore (restore --pod through a Job): {took:.1f} s from the command to its report; "
                    f"it said: {said}")  # fmt: skip
