@@ -125,7 +125,8 @@ def start_node(images: list[Image]) -> Node:
     from tests.bed.servers import binary_paths
 
     etcd_binary = binary_paths()["etcd"]
-    work = Path(tempfile.mkdtemp(prefix="vaultui-node-"))
+    # Under the folder tests.bed.netns removes when its run ends, however this one ends.
+    work = Path(tempfile.mkdtemp(prefix="node-", dir=os.environ.get("VAULTUI_NODE_ROOT")))
     node = Node(work, address, work / "admin.kubeconfig", work / "containerd" / "containerd.sock")
     started = time.monotonic()
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -40,10 +41,17 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, explain: C
         time.sleep(0.25)
 
 
+def _interrupted(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @pytest.fixture(scope="session")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     if not os.environ.get("VAULTUI_NODE_NETNS"):
         pytest.fail("the cluster tests run inside the bed's network namespace: make test-cluster")
+    # A TERM (CI's time limit, tests.bed.netns passing one on) ends the run as Ctrl-C does: through the
+    # fixtures' teardown, so the node stops its pods and removes what it made.
+    signal.signal(signal.SIGTERM, _interrupted)
     started = time.monotonic()
     images = bed_images(node_paths(), tmp_path_factory.mktemp("images"))
     images_seconds = time.monotonic() - started
