@@ -32,6 +32,7 @@ def run(command: list[str]) -> int:
     pods_before = any(CGROUPS.glob("*/kubepods"))
     netns_before = set(NETNS_FILES.iterdir()) if NETNS_FILES.is_dir() else set()
     root = Path(tempfile.mkdtemp(prefix=f"{name}-"))
+    netns_mounted_before = _mounted(NETNS_FILES)  # `ip netns add` makes /run/netns a mount of its own
     subprocess.run(["ip", "netns", "add", name], check=True)
     try:
         inside = ["ip", "netns", "exec", name]
@@ -59,16 +60,24 @@ def run(command: list[str]) -> int:
                 pass
         subprocess.run(["ip", "netns", "delete", name], check=False)
         if not pods_before:  # containers live in namespaces of their own: found by their cgroups
-            _kill_and_remove_pod_cgroups()
+            remove_pod_cgroups(kill=True)
         for path in set(NETNS_FILES.iterdir()) - netns_before if NETNS_FILES.is_dir() else ():
             if path.name.startswith("cni-"):
                 subprocess.run(["umount", "-l", str(path)], capture_output=True)
                 path.unlink(missing_ok=True)
         shutil.rmtree(root, ignore_errors=True)
+        if not netns_mounted_before and _mounted(NETNS_FILES) and not any(NETNS_FILES.iterdir()):
+            subprocess.run(["umount", str(NETNS_FILES)], check=False)
 
 
-def _kill_and_remove_pod_cgroups() -> None:
-    for top in CGROUPS.glob("*/kubepods"):
+def _mounted(path: Path) -> bool:
+    return any(line.split()[4] == str(path) for line in Path("/proc/self/mountinfo").read_text().splitlines())
+
+
+def remove_pod_cgroups(kill: bool) -> None:
+    """The kubelet's `kubepods` cgroups in every hierarchy, removed bottom-up; with `kill`, the processes still
+    in them are killed first (only for what a run of this bed made)."""
+    for top in CGROUPS.glob("*/kubepods") if kill else ():
         for procs in top.rglob("cgroup.procs"):
             for pid in procs.read_text().split():
                 try:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.bed.images import Image, import_images
+from tests.bed.netns import remove_pod_cgroups
 from tests.bed.servers import CACHE
 
 NODE_NAME = "vaultui-node"
@@ -99,7 +100,7 @@ class Node:
         for pid in _pids_named("containerd-shim"):
             _kill(int(pid))
         _unmount_under(self.work)
-        _remove_pod_cgroups()
+        remove_pod_cgroups(kill=False)
         shutil.rmtree(self.work, ignore_errors=True)
 
     def _remove_containers(self) -> None:
@@ -432,20 +433,3 @@ def _unmount_under(root: Path) -> None:
             return
         for mount in inside:
             subprocess.run(["umount", "-l", mount], capture_output=True)
-
-
-def _remove_pod_cgroups() -> None:
-    """The kubelet's `kubepods` cgroups in every v1 hierarchy (and v2's), removed bottom-up once empty."""
-    for hierarchy in Path("/sys/fs/cgroup").iterdir():
-        top = hierarchy / "kubepods"
-        if not top.is_dir():
-            continue
-        for folder in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
-            try:
-                folder.rmdir()
-            except OSError:
-                pass
-        try:
-            top.rmdir()
-        except OSError:
-            pass
