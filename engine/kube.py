@@ -117,13 +117,17 @@ class MongoPod:
         return f"{self.name}.{self.service}.{self.namespace}.svc.cluster.local"
 
 
+def _serves_mongodb(port: client.V1ContainerPort) -> bool:
+    return port.container_port == 27017 or "mongo" in (port.name or "")
+
+
 def _runs_mongodb(statefulset: client.V1StatefulSet, image_hint: str) -> bool:
     """A container whose image looks like MongoDB's, or that serves the MongoDB port (27017, or a port named
     mongo…): a wire-compatible server under another image name (FerretDB, a private build) is one too."""
     containers = statefulset.spec.template.spec.containers or []
     return any(
         image_hint in (container.image or "").rsplit("/", 1)[-1]
-        or any(port.container_port == 27017 or "mongo" in (port.name or "") for port in container.ports or [])
+        or any(_serves_mongodb(port) for port in container.ports or [])
         for container in containers
     )
 
@@ -200,7 +204,7 @@ def mongodb_port(target: KubeTarget, pod: MongoPod) -> int:
     spec = client.CoreV1Api(target.api).read_namespaced_pod(pod.name, target.namespace).spec
     for container in spec.containers:
         for port in container.ports or []:
-            if "mongo" in (port.name or "") or port.container_port == 27017:
+            if _serves_mongodb(port):
                 return int(port.container_port)
     return 27017
 

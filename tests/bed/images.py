@@ -11,6 +11,7 @@ image config into the `docker save` layout, which `ctr images import` reads into
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import subprocess
 import sys
@@ -87,8 +88,6 @@ def write_archive(images: list[Image], archive: Path) -> None:
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, body: bytes) -> None:
-    import io
-
     info = tarfile.TarInfo(name)
     info.size = len(body)
     tar.addfile(info, io.BytesIO(body))

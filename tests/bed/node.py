@@ -9,6 +9,7 @@ by CoreDNS, and no pod talks to the API server).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -37,6 +38,7 @@ TOKENS = {
 }
 
 
+@functools.cache
 def node_paths() -> dict[str, Path | str]:
     """The cached node binaries and image layers, built first when needed (tests/bed/build_node.sh)."""
     paths_file = CACHE / "node-paths.env"
@@ -134,7 +136,8 @@ def start_node(images: list[Image]) -> Node:
         pki = _make_pki(work / "pki", address)
         _write_tokens(work)
         for user in TOKENS:
-            _write_kubeconfig(work / f"{user}.kubeconfig", f"https://{address}:{API_PORT}", pki / "ca.crt", user)
+            write_kubeconfig(work / f"{user}.kubeconfig", f"https://{address}:{API_PORT}", pki / "ca.crt", user,
+                             _token(user))  # fmt: skip
         client, peer = ETCD_PORTS
         node.processes["etcd"] = _spawn(work, "etcd", [
             str(etcd_binary), f"--data-dir={work / 'etcd'}", "--name=node",
@@ -230,7 +233,8 @@ def _write_tokens(work: Path) -> None:
     (work / "tokens.csv").write_text("\n".join(lines) + "\n")
 
 
-def _write_kubeconfig(path: Path, server: str, ca: Path, user: str) -> None:
+def write_kubeconfig(path: Path, server: str, ca: Path, user: str, token: str, namespace: str = "default") -> None:
+    """A kubeconfig of one user, by bearer token, trusting the bed's CA."""
     path.write_text(f"""apiVersion: v1
 kind: Config
 clusters:
@@ -241,13 +245,13 @@ clusters:
 users:
 - name: {user}
   user:
-    token: {_token(user)}
+    token: {token}
 contexts:
 - name: bed
   context:
     cluster: bed
     user: {user}
-    namespace: default
+    namespace: {namespace}
 current-context: bed
 """)
 

@@ -21,7 +21,7 @@ import pymongo
 import pytest
 
 from tests.bed.images import bed_images
-from tests.bed.node import Node, node_paths, start_node
+from tests.bed.node import Node, node_paths, start_node, write_kubeconfig
 from tests.bed.servers import binary_paths
 
 NAMESPACE = "shop"
@@ -157,25 +157,8 @@ def shop(node: Node) -> Shop:
     node.kubectl("apply", "-f", "-", input=rendered)
     token = node.kubectl("-n", NAMESPACE, "create", "token", "vaultui-restore", "--duration=2h").strip()
     restore_kubeconfig = node.work / "vaultui-restore.kubeconfig"
-    restore_kubeconfig.write_text(f"""apiVersion: v1
-kind: Config
-clusters:
-- name: bed
-  cluster:
-    server: {node.api_url}
-    certificate-authority: {node.work / 'pki' / 'ca.crt'}
-users:
-- name: vaultui-restore
-  user:
-    token: {token}
-contexts:
-- name: on-call
-  context:
-    cluster: bed
-    user: vaultui-restore
-    namespace: {NAMESPACE}
-current-context: on-call
-""")
+    write_kubeconfig(restore_kubeconfig, node.api_url, node.work / "pki" / "ca.crt", "vaultui-restore", token,
+                     NAMESPACE)  # fmt: skip
     installed = Shop(node, backups, data, restore_kubeconfig)
     wait_for(lambda: installed.pod_ready("mongodb-0"), 180, "MongoDB pod Ready",
              lambda: installed.describe("pod/mongodb-0"))  # fmt: skip
