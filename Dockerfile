@@ -23,7 +23,7 @@ RUN python -m venv /opt/build \
     && python -m venv --without-pip /opt/vaultui \
     && /opt/build/bin/pip --python /opt/vaultui/bin/python install --no-cache-dir \
         --require-hashes --no-deps --only-binary=:all: -r requirements/image.lock
-# A C compiler for vaultui's own BSON checker (engine/_bsoncheck.c), in this stage only. Debian's gcc is taken
+# A C compiler for vaultui's own BSON checker (engine/archive/_bsoncheck.c), in this stage only. Debian's gcc is taken
 # as bookworm ships it: its point releases replace the exact version, so a version pin would break the build.
 # hadolint ignore=DL3008
 RUN apt-get update \
@@ -38,7 +38,7 @@ COPY vaultui ./vaultui
 RUN /opt/build/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation --no-index --wheel-dir /wheels . \
     && /opt/build/bin/pip --python /opt/vaultui/bin/python install --no-cache-dir --no-deps --no-index \
         /wheels/vaultui-*.whl \
-    && /opt/vaultui/bin/python -c "import engine._bsoncheck"
+    && /opt/vaultui/bin/python -c "import engine.archive._bsoncheck"
 
 # --- runtime: the base image plus the venv; no pip, no setuptools, no build tools ---
 FROM ${PYTHON_IMAGE}

@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 # --no-compile: Python compiles what it imports when it imports it; compiling every installed module up front
 # (the kubernetes client alone has thousands) took a fifth of the set-up here. uv was measured too and was
 # slower on this machine (it ignores PIP_FIND_LINKS and stalled on the index): pip stays.
-$(INSTALLED): pyproject.toml engine/_bsoncheck.c
+$(INSTALLED): pyproject.toml engine/archive/_bsoncheck.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --no-compile -e '.[test]'
 	touch $@

@@ -26,16 +26,16 @@ import pymongo
 from pyrage import x25519
 
 from bench.sample import documents_for, seed_bench
-from engine.archive import open_compressor, open_decompressor, parse_archive_name
-from engine.backup import BackupOptions, BackupResult, read_back, run_backup
-from engine.catalog import find_archive
-from engine.encryption import AgeReader, AgeWriter, use_identity_file
-from engine.manifest import Manifest
-from engine.remap import Rename
-from engine.restore import RestoreRequest, run_restore
-from engine.source import NamespaceFilter
+from engine.archive.catalog import find_archive
+from engine.archive.encryption import AgeReader, AgeWriter, use_identity_file
+from engine.archive.format import open_compressor, open_decompressor, parse_archive_name
+from engine.archive.manifest import Manifest
+from engine.backup.run import BackupOptions, BackupResult, read_back, run_backup
+from engine.evidence.verify import name_scheme, scan_archive
+from engine.mongo.connect import NamespaceFilter
+from engine.mongo.remap import Rename
+from engine.restore.run import RestoreRequest, run_restore
 from engine.storage import open_storage
-from engine.verify import name_scheme, scan_archive
 from tests.bed import servers
 
 DATABASE = "bench"

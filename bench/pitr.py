@@ -21,14 +21,14 @@ import time
 import pymongo
 from bson import Timestamp
 
-from engine.backup import BackupOptions, run_backup
-from engine.ledger import list_runs
-from engine.oplog import CaptureStats, capture
-from engine.oplog_store import ChunkManifest, list_chunk_refs
-from engine.pitr import plan_point_in_time, restore_to_time
-from engine.remap import Rename
-from engine.restore import RestoreRequest
-from engine.source import NamespaceFilter
+from engine.backup.run import BackupOptions, run_backup
+from engine.evidence.ledger import list_runs
+from engine.mongo.connect import NamespaceFilter
+from engine.mongo.remap import Rename
+from engine.pitr.capture import CaptureStats, capture
+from engine.pitr.plan import plan_point_in_time, restore_to_time
+from engine.pitr.store import ChunkManifest, list_chunk_refs
+from engine.restore.run import RestoreRequest
 from engine.storage import Storage, open_storage
 from tests.bed import servers
 from tests.helpers import seed

@@ -11,14 +11,14 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.compliance import Schedule
-from engine.config import Settings
-from engine.namespaces import NamespaceFilter
-from engine.retention import RetentionPolicy
+from engine.common.config import Settings
+from engine.common.namespaces import NamespaceFilter
+from engine.sla.compliance import Schedule
+from engine.sla.retention import RetentionPolicy
 
 if TYPE_CHECKING:
-    from engine.backup import BackupOptions
-    from engine.restore import RestoreRequest
+    from engine.backup.run import BackupOptions
+    from engine.restore.run import RestoreRequest
 
 # option → the setting it comes from
 BACKUP_FROM_SETTINGS = {
@@ -68,7 +68,7 @@ def _mapped(settings: Settings, mapping: dict[str, str]) -> dict[str, Any]:
 def backup_options(
     settings: Settings, *, system_databases: bool = False, spool_dir: Path | None = None, read_back: bool = True
 ) -> BackupOptions:
-    from engine.backup import BackupOptions
+    from engine.backup.run import BackupOptions
 
     options = BackupOptions(
         namespaces=namespace_filter(settings, system_databases),
@@ -83,7 +83,7 @@ def backup_options(
 def restore_request(settings: Settings, **per_run: Any) -> RestoreRequest:
     """A restore request: the settings' loader, workers, wait and RTO, and what this run chose (`per_run`,
     names of RESTORE_PER_RUN); namespaces default to the settings' db/ns filters."""
-    from engine.restore import RestoreRequest
+    from engine.restore.run import RestoreRequest
 
     if unknown := set(per_run) - RESTORE_PER_RUN:
         raise TypeError(f"not per-run restore options: {sorted(unknown)}")

@@ -10,11 +10,11 @@ from pathlib import Path
 import bson
 from bson import Timestamp
 
-from engine.archive import parse_archive_name
-from engine.catalog import ArchiveEntry
-from engine.ledger import RunRecord
-from engine.oplog import write_chunk
-from engine.oplog_store import Gap, gap_key
+from engine.archive.catalog import ArchiveEntry
+from engine.archive.format import parse_archive_name
+from engine.evidence.ledger import RunRecord
+from engine.pitr.capture import write_chunk
+from engine.pitr.store import Gap, gap_key
 from engine.storage import open_storage, write_bytes
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

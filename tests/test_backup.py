@@ -11,8 +11,8 @@ from pathlib import Path
 import pymongo
 import pytest
 
-from engine.catalog import list_archives
-from engine.ledger import list_runs
+from engine.archive.catalog import list_archives
+from engine.evidence.ledger import list_runs
 from engine.storage import open_storage
 from tests.helpers import raw_documents, run_vaultui, seed, storage_url
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pymongo
 import pytest
 
-from engine.backup import BackupOptions, run_backup
-from engine.catalog import list_archives
-from engine.errors import StorageError, VerificationError
-from engine.ledger import LEDGER_PREFIX, list_runs
-from engine.source import NamespaceFilter
+from engine.archive.catalog import list_archives
+from engine.backup.run import BackupOptions, run_backup
+from engine.common.errors import StorageError, VerificationError
+from engine.evidence.ledger import LEDGER_PREFIX, list_runs
+from engine.mongo.connect import NamespaceFilter
 from engine.storage import AtomicWriter, Storage, open_storage
 from tests.bed.servers import free_port
 from tests.helpers import run_vaultui, seed
@@ -131,7 +131,7 @@ def test_large_s3_archive_goes_up_in_parts_and_verifies(
     storage = open_storage(f"s3://{s3_bucket}/big")
     result = run_backup(storage, mongo_uri, BackupOptions(namespaces=NamespaceFilter(databases=(database_name,))))
     assert result.manifest.archive_bytes > 12 * 1024 * 1024
-    from engine.verify import verify_archive
+    from engine.evidence.verify import verify_archive
 
     report = verify_archive(storage, list_archives(storage)[0])
     assert report.ok, report.problems
@@ -288,7 +288,7 @@ def test_writes_left_by_killed_runs_are_shown_then_swept_by_the_next_backup(
     and the next backup removes what is older than any run can be."""
     from datetime import UTC, datetime, timedelta
 
-    from engine.status import summarize
+    from engine.sla.status import summarize
 
     if backend == "folder":
         storage: Storage = open_storage(str(tmp_path))

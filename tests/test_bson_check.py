@@ -1,4 +1,4 @@
-"""The BSON checker in C (engine/_bsoncheck.c) against the reference, pymongo's decoder: on every document,
+"""The BSON checker in C (engine/archive/_bsoncheck.c) against the reference, pymongo's decoder: on every document,
 whole or mutated, both give the same verdict; framing a stream in C (iter_checked) counts and hashes exactly
 what iter_bson frames; and a document only the C check refuses is still judged by pymongo. `make fuzz` runs
 25 times as many mutations with a new seed (printed)."""
@@ -16,9 +16,9 @@ import pytest
 from bson import Code, Decimal128, MaxKey, MinKey, Timestamp
 from bson.binary import Binary
 
-from engine import bson_check
-from engine.archive import iter_bson, iter_checked
-from engine.errors import VerificationError
+from engine.archive import bson_check
+from engine.archive.format import iter_bson, iter_checked
+from engine.common.errors import VerificationError
 from tests.helpers import sample_document
 
 EXPLORE = os.environ.get("VAULTUI_HYPOTHESIS") == "explore"
@@ -97,7 +97,7 @@ def mutate(document: bytes, rng: random.Random) -> bytes:
 
 def test_the_c_checker_is_built() -> None:
     assert bson_check.NATIVE, (
-        "engine._bsoncheck is not built: verify falls back to pymongo's decoder (about 40x slower). "
+        "engine.archive._bsoncheck is not built: verify falls back to pymongo's decoder (about 40x slower). "
         "Reinstall with a C compiler present (`make` does: pip install -e .)"
     )
 
@@ -179,7 +179,7 @@ def test_a_document_only_c_refuses_is_judged_by_pymongo(monkeypatch: pytest.Monk
 
 def test_without_the_extension_pymongo_checks_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
     """An install without a C compiler: the same counts, bytes and verdicts, pymongo doing the checking."""
-    from engine import archive
+    from engine.archive import format as archive
 
     good = b"".join(corpus() * 50)
     bad = good + raw_document(element(0x02, b"s", string(b"\xff")))

@@ -12,9 +12,9 @@ from pathlib import Path
 import pymongo
 import pytest
 
-from engine.catalog import find_archive
+from engine.archive.catalog import find_archive
+from engine.evidence.verify import verify_archive
 from engine.storage import open_storage
-from engine.verify import verify_archive
 from tests.helpers import files_tar_gz, raw_documents, run_vaultui, tar_gz
 from vaultui.exit_codes import ExitCode
 

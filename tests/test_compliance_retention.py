@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from engine.compliance import Evidence, Schedule, compute_compliance
-from engine.errors import ConfigError
-from engine.holds import Hold
-from engine.retention import RetentionPolicy, plan_purge
+from engine.archive.holds import Hold
+from engine.common.errors import ConfigError
+from engine.sla.compliance import Evidence, Schedule, compute_compliance
+from engine.sla.retention import RetentionPolicy, plan_purge
 from tests.history import NOW, archives_of, nightly_runs, record
 
 
@@ -120,8 +120,8 @@ def test_a_corrupt_newest_archive_never_lets_the_good_older_ones_go() -> None:
 
 
 def test_incomplete_and_legacy_archives() -> None:
-    from engine.archive import parse_archive_name
-    from engine.catalog import ArchiveEntry
+    from engine.archive.catalog import ArchiveEntry
+    from engine.archive.format import parse_archive_name
 
     def entry(name: str, manifest: bool) -> ArchiveEntry:
         ref = parse_archive_name(name)

@@ -22,8 +22,8 @@ import pymongo
 import pytest
 from bson import json_util
 
-from engine.indexes import index_specs
-from engine.names import NameScheme, UndecodableName, collection_from_stem, unescape_collection
+from engine.archive.collection_files import NameScheme, UndecodableName, collection_from_stem, unescape_collection
+from engine.mongo.indexes import index_specs
 from tests.helpers import raw_documents, run_vaultui
 
 ROOTS = ("mongorestore/testdata", "test/qa-tests/jstests/restore/testdata")
@@ -213,9 +213,9 @@ def test_a_shortened_name_maps_back_to_its_collection(tmp_path: Path, bed_binari
     """longcollectionname: FerretDB refuses 247-character names, so it is not restored above; what vaultui reads
     from it is checked here: the shortened file maps to the real name in its metadata, and the stray file at
     the top of the dump is listed as not restored."""
-    from engine.catalog import find_archive
+    from engine.archive.catalog import find_archive
+    from engine.evidence.verify import verify_archive
     from engine.storage import open_storage
-    from engine.verify import verify_archive
 
     fixture = bed_binaries["mongo_tools_source"] / "mongorestore/testdata/longcollectionname"
     shutil.copytree(fixture, tmp_path / "work" / DAY)

@@ -18,11 +18,11 @@ import pyrage
 import pytest
 from pyrage import x25519
 
-from engine.catalog import list_archives
-from engine.encryption import AgeReader, AgeWriter
-from engine.errors import VerificationError
-from engine.ledger import list_runs
-from engine.oplog_store import list_chunks
+from engine.archive.catalog import list_archives
+from engine.archive.encryption import AgeReader, AgeWriter
+from engine.common.errors import VerificationError
+from engine.evidence.ledger import list_runs
+from engine.pitr.store import list_chunks
 from engine.storage import open_storage
 from engine.storage.errors import TransientFault
 from tests.bed import servers
@@ -360,8 +360,8 @@ def test_an_age_stream_cut_between_chunks_is_corrupt() -> None:
 
 def test_a_keyless_verify_never_overrides_a_verdict_on_the_contents() -> None:
     """Only the stored bytes were checked: an older failure on the contents stands; alone it decides nothing."""
-    from engine.ledger import RunRecord
-    from engine.states import latest_verifications
+    from engine.common.states import latest_verifications
+    from engine.evidence.ledger import RunRecord
 
     def verify(started: str, result: str, **details: object) -> RunRecord:
         return RunRecord("verify", started, started, result, archive="A.tar.zst.age", details=dict(details))

@@ -21,15 +21,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.backup import BackupOptions, run_backup
-from engine.catalog import list_archives
-from engine.errors import VaultError
-from engine.ledger import LEDGER_PREFIX, read_runs, run_keys
-from engine.retention import RetentionPolicy, make_plan
-from engine.source import NamespaceFilter
-from engine.status import summarize
+from engine.archive.catalog import list_archives
+from engine.backup.run import BackupOptions, run_backup
+from engine.common.errors import VaultError
+from engine.evidence.ledger import LEDGER_PREFIX, read_runs, run_keys
+from engine.evidence.verify import verify_archive
+from engine.mongo.connect import NamespaceFilter
+from engine.sla.retention import RetentionPolicy, make_plan
+from engine.sla.status import summarize
 from engine.storage import open_storage
-from engine.verify import verify_archive
 from tests.helpers import files_tar_gz, seed
 
 FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

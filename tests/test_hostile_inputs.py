@@ -9,9 +9,9 @@ from pathlib import Path
 import bson
 import pytest
 
-from engine.catalog import find_archive
+from engine.archive.catalog import find_archive
+from engine.evidence.verify import verify_archive
 from engine.storage import open_storage
-from engine.verify import verify_archive
 from tests.helpers import files_tar_gz, run_vaultui
 from vaultui.exit_codes import ExitCode
 

@@ -1,5 +1,5 @@
 """The kill matrix: backup, restore (drop and guarded) and purge are killed with SIGKILL at points spread over
-their whole run (engine.faults: every progress event and every step boundary is a point), and after each kill
+their whole run (engine.common.faults: every progress event and every step boundary is a point), and after each kill
 the state must be safe and the next run must finish the job:
 - a restore's target is untouched or fully restored, or carries the marker that makes the next if-empty
   restore redo it; after that rerun it is fully restored (or, untouched, still exactly the old data);
@@ -17,9 +17,9 @@ from pathlib import Path
 import pymongo
 import pytest
 
-from engine.catalog import list_archives
+from engine.archive.catalog import list_archives
+from engine.evidence.verify import verify_archive
 from engine.storage import open_storage
-from engine.verify import verify_archive
 from tests.helpers import EXERCISED, files_tar_gz, raw_documents, run_vaultui, seed
 from tests.test_restore_guarantees import leftovers
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from engine import ledger_cache, status
-from engine.ledger import RunRecord, check_ledger, list_runs, read_raw, record_run, run_keys
-from engine.status import summarize
+from engine.evidence import ledger_cache
+from engine.evidence.ledger import RunRecord, check_ledger, list_runs, read_raw, record_run, run_keys
+from engine.sla import status
+from engine.sla.status import summarize
 from engine.storage import open_storage
 from tests.helpers import run_vaultui
 from tests.history import record

@@ -11,8 +11,7 @@ from bson import Decimal128, Int64, json_util
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from engine.indexes import index_specs
-from engine.names import (
+from engine.archive.collection_files import (
     MAX_STEM_BYTES,
     NameScheme,
     UndecodableName,
@@ -22,6 +21,7 @@ from engine.names import (
     is_truncated,
     unescape_collection,
 )
+from engine.mongo.indexes import index_specs
 
 TESTDATA = "mongorestore/testdata"
 

@@ -12,10 +12,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from engine.catalog import list_archives
-from engine.config import DEFAULT_MAX_AGE_DAYS
-from engine.holds import list_holds, place_hold, release_hold
-from engine.retention import RetentionPolicy, apply_purge
+from engine.archive.catalog import list_archives
+from engine.archive.holds import list_holds, place_hold, release_hold
+from engine.common.config import DEFAULT_MAX_AGE_DAYS
+from engine.sla.retention import RetentionPolicy, apply_purge
 from engine.storage import FolderStorage, ObjectLock, write_bytes
 from engine.storage.errors import AccessDenied
 from engine.storage.s3 import S3Storage

@@ -15,9 +15,9 @@ import pymongo
 import pytest
 from bson import json_util
 
-from engine.namespaces import NamespaceFilter
-from engine.oplog_apply import OplogApplier, apply_diff
-from engine.remap import Rename
+from engine.common.namespaces import NamespaceFilter
+from engine.mongo.remap import Rename
+from engine.pitr.apply import OplogApplier, apply_diff
 from tests.bed import servers
 
 TESTDATA = servers.binary_paths()["mongo_tools_source"] / "mongorestore" / "testdata"

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from engine.catalog import list_archives
-from engine.coverage import compute_coverage, describe_window
-from engine.holds import place_hold
-from engine.oplog_store import list_chunk_refs
-from engine.retention import RetentionPolicy, apply_purge, make_plan
-from engine.status import summarize
+from engine.archive.catalog import list_archives
+from engine.archive.holds import place_hold
+from engine.pitr.coverage import compute_coverage, describe_window
+from engine.pitr.store import list_chunk_refs
+from engine.sla.retention import RetentionPolicy, apply_purge, make_plan
+from engine.sla.status import summarize
 from engine.storage import open_storage
 from tests.helpers import run_vaultui
 from tests.history import capture_history, oplog_ts
@@ -142,8 +142,8 @@ def test_status_shows_the_window_and_fails_past_the_rpo(layout: Path) -> None:
 
 
 def test_the_monthly_report_gives_the_restorable_share(layout: Path) -> None:
-    from engine.compliance import Schedule
-    from engine.report import build_report, render
+    from engine.sla.compliance import Schedule
+    from engine.sla.report import build_report, render
 
     report = build_report(
         open_storage(str(layout)), f"{NOW:%Y-%m}", schedule=Schedule(), policy=RetentionPolicy(), now=NOW
@@ -156,7 +156,7 @@ def test_the_monthly_report_gives_the_restorable_share(layout: Path) -> None:
 def test_a_chunk_whose_manifest_never_came_is_swept_once_old(layout: Path) -> None:
     """A capture killed between a chunk and its manifest leaves the chunk: never read, and removed by the
     next backup's sweep once older than any run (never while a capture may still commit it)."""
-    from engine.backup import sweep_unfinished
+    from engine.backup.run import sweep_unfinished
 
     orphan = layout / "oplog" / "1700000000.0000000001-1700000001.0000000001.bson.zst"
     orphan.write_bytes(b"cut short")

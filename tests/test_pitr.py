@@ -16,10 +16,10 @@ import pymongo
 import pytest
 from bson import Timestamp
 
-from engine.catalog import list_archives
-from engine.coverage import compute_coverage
-from engine.ledger import list_runs
-from engine.oplog_store import list_chunks, list_gaps
+from engine.archive.catalog import list_archives
+from engine.evidence.ledger import list_runs
+from engine.pitr.coverage import compute_coverage
+from engine.pitr.store import list_chunks, list_gaps
 from engine.storage import open_storage
 from tests.bed import servers
 from tests.helpers import raw_documents, run_vaultui
@@ -117,8 +117,8 @@ def test_a_window_holding_a_restore_and_a_drill_is_refused_and_never_replays_vau
     database. The capture now leaves vaultui's own writes out, a restore to a time across a recorded restore is
     refused (naming it) unless confirmed, and on a server that logs no drops or renames (the bed's FerretDB)
     the result says it is not faithful instead of claiming the state of that time."""
-    from engine.namespaces import vaultui_namespace
-    from engine.oplog import read_entries
+    from engine.common.namespaces import vaultui_namespace
+    from engine.pitr.capture import read_entries
 
     client: pymongo.MongoClient = pymongo.MongoClient(replica.url)
     client.night.orders.insert_many([{"_id": f"base-{n}"} for n in range(20)])
@@ -199,9 +199,9 @@ def test_a_base_archive_is_consistent_at_its_oplog_end(
     """Writes that land while a dump runs (here: after it read the collections, before it ended) are in the
     archive's own oplog.bson, like `mongodump --oplog`; a restore of the archive alone replays them, so it
     equals the database at the archive's oplog_end. Writes to a database the backup left out stay out."""
-    import engine.backup as backup_module
-    from engine.backup import BackupOptions, run_backup
-    from engine.namespaces import NamespaceFilter
+    import engine.backup.run as backup_module
+    from engine.backup.run import BackupOptions, run_backup
+    from engine.common.namespaces import NamespaceFilter
 
     client: pymongo.MongoClient = pymongo.MongoClient(replica.url)
     client.dumped.items.insert_many([{"_id": n, "v": 0} for n in range(30)])
@@ -321,8 +321,8 @@ def test_a_first_capture_on_an_empty_oplog_records_no_gap(tmp_path: Path) -> Non
     while the capture was down") while the capture ran: it had started on an empty oplog, and took the first
     entry that came, seconds after the base, for what was left after a rollover. A first capture on an empty
     oplog records no gap, and its chunks cover the stretch from the base on."""
-    from engine.clock import utc_now
-    from engine.oplog import CaptureStats, _Capture
+    from engine.common.clock import utc_now
+    from engine.pitr.capture import CaptureStats, _Capture
 
     server = servers.start_ferretdb()
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pymongo
 import pytest
 
-from engine.catalog import list_archives
+from engine.archive.catalog import list_archives
 from engine.storage import open_storage
 from tests.bed import demo
 from tests.helpers import run_vaultui

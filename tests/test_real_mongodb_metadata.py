@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from bson import Int64, json_util
 
-from engine.indexes import index_specs as specs_and_changes
-from engine.load import create_options
+from engine.mongo.indexes import index_specs as specs_and_changes
+from engine.restore.load import create_options
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import bson
 import pymongo
 import pytest
 
-from engine.ledger import list_runs
+from engine.evidence.ledger import list_runs
 from engine.storage import open_storage
 from tests.bed import servers
 from tests.helpers import index_definitions, old_pipeline_archive, raw_documents, run_vaultui, seed, tar_gz
@@ -324,7 +324,7 @@ def test_latest_is_one_time_order_and_ignores_a_clock_that_ran_ahead(
 ) -> None:
     """A vaultui archive of 40 days ago, yesterday's old-pipeline archive, and one stamped in 2099: --latest
     takes yesterday's, says why it skipped the 2099 one, and retention does not protect the 2099 one."""
-    from engine.retention import RetentionPolicy, make_plan
+    from engine.sla.retention import RetentionPolicy, make_plan
 
     made = backup(mongo_uri, str(backups), source)
     old_name = (datetime.now(UTC) - timedelta(days=40)).strftime("%Y%m%dT%H%M%SZ") + ".tar.zst"

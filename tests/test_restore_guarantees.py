@@ -17,9 +17,9 @@ import bson
 import pymongo
 import pytest
 
-from engine.lease import EXCLUSIVE_KEY, SHARED_PREFIX, LeaseInfo
-from engine.ledger import list_runs
-from engine.staging import MARKER_COLLECTION, MARKER_DATABASE, STAGING_PREFIX
+from engine.evidence.lease import EXCLUSIVE_KEY, SHARED_PREFIX, LeaseInfo
+from engine.evidence.ledger import list_runs
+from engine.restore.staging import MARKER_COLLECTION, MARKER_DATABASE, STAGING_PREFIX
 from engine.storage import open_storage
 from tests.bed.faulty_proxy import FaultyProxy
 from tests.helpers import EXERCISED, raw_documents, run_vaultui, seed, tar_gz
@@ -206,7 +206,7 @@ def test_s3_connection_resets_are_resumed_and_never_called_corruption(
 
 HOLD_LEASE = """
 import sys
-from engine.lease import StorageLease
+from engine.evidence.lease import StorageLease
 from engine.storage import open_storage
 with StorageLease(open_storage(sys.argv[1]), "backup", exclusive=True):
     print("held", flush=True)

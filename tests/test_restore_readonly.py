@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pymongo
 
-from engine.backup import BackupOptions, run_backup
-from engine.remap import Rename
-from engine.restore import RestoreRequest, run_restore
-from engine.source import NamespaceFilter
+from engine.backup.run import BackupOptions, run_backup
+from engine.mongo.connect import NamespaceFilter
+from engine.mongo.remap import Rename
+from engine.mongo.tools import uri_config
+from engine.restore.run import RestoreRequest, run_restore
 from engine.storage import AtomicWriter, Storage, open_storage
 from engine.storage.errors import AccessDenied
-from engine.tools import uri_config
 from tests.helpers import raw_documents, seed
 
 

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.errors import ConfigError
-from engine.remap import Rename
-from engine.restore import LOADERS, MODES, RestoreRequest, request_from_json, request_to_json
-from engine.source import NamespaceFilter
+from engine.common.errors import ConfigError
+from engine.mongo.connect import NamespaceFilter
+from engine.mongo.remap import Rename
+from engine.restore.run import LOADERS, MODES, RestoreRequest, request_from_json, request_to_json
 
 words = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="*."), min_size=1, max_size=12)
 patterns = st.builds(lambda db, coll: f"{db}.{coll}", words, st.one_of(words, st.just("*")))

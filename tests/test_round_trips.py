@@ -26,10 +26,10 @@ from bson import Binary, Int64, ObjectId, Regex, Timestamp
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from engine.backup import BackupOptions, run_backup
-from engine.remap import Rename
-from engine.restore import RestoreRequest, run_restore
-from engine.source import NamespaceFilter
+from engine.backup.run import BackupOptions, run_backup
+from engine.mongo.connect import NamespaceFilter
+from engine.mongo.remap import Rename
+from engine.restore.run import RestoreRequest, run_restore
 from engine.storage import open_storage
 from tests.helpers import raw_documents
 

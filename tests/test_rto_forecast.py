@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from engine.ledger import RunRecord
-from engine.rto_forecast import archive_growth, fit_restores, forecast_rto
+from engine.evidence.ledger import RunRecord
+from engine.sla.forecast import archive_growth, fit_restores, forecast_rto
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 MIB = 1024 * 1024

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import DEFAULT_RTO_SECONDS, Settings, env_name
-from engine.errors import ConfigError
+from engine.common.config import DEFAULT_RTO_SECONDS, Settings, env_name
+from engine.common.errors import ConfigError
 from vaultui.cli import build_parser, typed_flags
 
 
@@ -65,8 +65,8 @@ def test_help_lists_every_setting() -> None:
 def test_every_run_option_comes_from_a_setting_or_is_chosen_per_run() -> None:
     """A new field of BackupOptions or RestoreRequest fails here until it is mapped to a setting (or named as
     chosen per run) in engine.run_options, so no face can silently run it with its default."""
-    from engine.backup import BackupOptions
-    from engine.restore import RestoreRequest
+    from engine.backup.run import BackupOptions
+    from engine.restore.run import RestoreRequest
     from engine.run_options import (
         BACKUP_FROM_SETTINGS,
         BACKUP_PER_RUN,
@@ -133,7 +133,9 @@ def test_engine_knobs_follow_the_settings_in_force_not_the_environment(
 ) -> None:
     """The unpack ceiling, the tools folder, the lease length and the age identity come from what the face
     resolved (here a settings file), never from the engine reading VAULTUI_* itself."""
-    from engine import config, encryption, lease, limits
+    from engine.archive import encryption
+    from engine.common import config, limits
+    from engine.evidence import lease
 
     monkeypatch.setenv("VAULTUI_MAX_UNPACKED_GIB", "99")  # never read by the engine: the face resolved 2
     settings = Settings.resolve({}, environ={}, file=_odd_settings_file(tmp_path))

@@ -11,15 +11,15 @@ import pymongo
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from engine.catalog import list_archives
-from engine.compliance import Schedule
-from engine.drill import compare_collection, scratch_names
-from engine.holds import Hold
-from engine.ledger import list_runs, record_run
-from engine.report import build_report, render
-from engine.retention import RetentionPolicy
+from engine.archive.catalog import list_archives
+from engine.archive.holds import Hold
+from engine.evidence.ledger import list_runs, record_run
+from engine.evidence.verify import CollectionFound, add_to_digest
+from engine.restore.drill import compare_collection, scratch_names
+from engine.sla.compliance import Schedule
+from engine.sla.report import build_report, render
+from engine.sla.retention import RetentionPolicy
 from engine.storage import open_storage
-from engine.verify import CollectionFound, add_to_digest
 from tests.bed.servers import free_port
 from tests.helpers import run_vaultui, seed
 from tests.history import NOW, nightly_runs, record
@@ -336,7 +336,7 @@ def test_retention_adherence_is_judged_per_archive_from_the_month_s_own_facts(tm
     one left past its limit until a purge in December was overdue at November's end (today's state, where it
     is gone, must not hide that), one deleted at 90.5 days is on time, one deleted at 40 days early, a held one
     is kept with its reason. December's report then counts the December deletion as late."""
-    from engine.retention_audit import Verdict, judge_month
+    from engine.sla.retention_audit import Verdict, judge_month
 
     def made(day: datetime) -> str:
         return day.strftime("%Y%m%dT%H%M%SZ") + ".tar.zst"

@@ -13,8 +13,8 @@ import pymongo
 import pytest
 from textual.widgets import DataTable, Input, Static
 
-from engine.catalog import list_archives
-from engine.retention import RetentionPolicy
+from engine.archive.catalog import list_archives
+from engine.sla.retention import RetentionPolicy
 from engine.storage import open_storage
 from tests.bed import demo
 from tests.helpers import raw_documents, settle
@@ -171,7 +171,7 @@ async def test_leaving_the_restore_screen_while_it_runs(
 ) -> None:
     """An on-call engineer starts a restore and goes back to the archives while it runs: the app keeps working
     and the restore's end is told by a notification (found by bench.dashboard_scale: the app crashed here)."""
-    from engine import restore as restore_module
+    from engine.restore import run as restore_module
 
     verified, leave = threading.Event(), threading.Event()
 
@@ -201,7 +201,7 @@ class HeldRestore:
     progress report once confirmed (the preview before it reports progress too, and runs freely)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from engine import progress as progress_module
+        from engine.common import progress as progress_module
 
         self.armed, self.reached, self.release = threading.Event(), threading.Event(), threading.Event()
         monkeypatch.setattr(progress_module, "checkpoint", self.hold)
@@ -229,7 +229,7 @@ async def test_quit_while_a_restore_runs_asks_and_never_vanishes(
     """`q` during a restore quit into a blank terminal while the restore went on (a tired person then pressed
     ctrl+c mid-replay). Now it asks: keep working (focused), quit when it ends, or cancel it safely; the
     header says what runs on every view; the app quits only once the restore has ended, printing how."""
-    from engine.ledger import list_runs
+    from engine.evidence.ledger import list_runs
     from vaultui.screens.dialogs import QuitWhileBusyScreen
 
     held = HeldRestore(monkeypatch)
@@ -452,7 +452,7 @@ async def test_enter_opens_an_archive_and_a_run_whole(settings: AppSettings) -> 
 
 
 async def test_runs_hide_verify_records_and_filter(settings: AppSettings, backups: Path) -> None:
-    from engine.verify import verify_and_record
+    from engine.evidence.verify import verify_and_record
 
     storage = open_storage(str(backups))
     for entry in list_archives(storage)[:3]:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.ledger import record_run
-from engine.manifest import CollectionEntry, Manifest
+from engine.archive.manifest import CollectionEntry, Manifest
+from engine.evidence.ledger import record_run
 from engine.storage import open_storage
 from tests.helpers import settle
 from tests.history import NOW, capture_history, nightly_runs, record

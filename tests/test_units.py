@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 import bson
 import pytest
 
-from engine.archive import archive_name, iter_bson, parse_archive_name
-from engine.bson_check import count_documents
-from engine.errors import ConfigError, VerificationError
-from engine.secrets import redact_uri, scrub
+from engine.archive.bson_check import count_documents
+from engine.archive.format import archive_name, iter_bson, parse_archive_name
+from engine.common.errors import ConfigError, VerificationError
+from engine.common.redact import redact_uri, scrub
 from engine.storage import FolderStorage, open_storage
 from engine.storage.s3 import S3Storage
 
@@ -73,14 +73,14 @@ def test_secrets_never_survive_redaction() -> None:
 
 
 def test_engine_never_imports_textual() -> None:
-    code = "import sys, engine.backup, engine.verify, engine.catalog; sys.exit('textual' in sys.modules)"
+    code = "import sys, engine.backup.run, engine.evidence.verify, engine.archive.catalog; sys.exit('textual' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
 @pytest.mark.parametrize("host", ["[::1", "::1:27017", "[::1]:99999", "host:abc", "", "[zz::1]:1"])
 def test_a_malformed_target_host_is_one_line_not_a_traceback(host: str) -> None:
-    from engine.errors import ConfigError
-    from engine.secrets import with_host
+    from engine.common.errors import ConfigError
+    from engine.common.redact import with_host
 
     with pytest.raises(ConfigError, match="is not HOST:PORT"):
         with_host("mongodb://u:p@db:27017/", host)
@@ -104,7 +104,7 @@ def test_compression_threads_follow_the_container_cpu_limit(tmp_path, files: dic
     """cgroup v2 cpu.max or v1's CFS quota cap the threads; without a limit, the process's CPU affinity."""
     import os
 
-    from engine.cpus import usable_cpus
+    from engine.common.cpus import usable_cpus
 
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)

@@ -15,18 +15,18 @@ from textual.screen import Screen
 from textual.widgets import DataTable
 from textual.worker import WorkerState
 
-from engine import kube
-from engine.backup import run_backup
-from engine.catalog import ArchiveEntry, list_archives
-from engine.drill import run_drill
-from engine.errors import ConfigError, VaultError
-from engine.holds import place_hold, release_hold
-from engine.progress import Cancelled, Progress, ProgressCallback
-from engine.rto import verdict
+from engine.archive.catalog import ArchiveEntry, list_archives
+from engine.archive.holds import place_hold, release_hold
+from engine.backup.run import run_backup
+from engine.common.errors import ConfigError, VaultError
+from engine.common.progress import Cancelled, Progress, ProgressCallback
+from engine.evidence.verify import verify_and_record
+from engine.kube import cluster as kube
+from engine.restore.drill import run_drill
 from engine.run_options import backup_options
-from engine.status import StatusSummary, summarize
+from engine.sla.rto import verdict
+from engine.sla.status import StatusSummary, summarize
 from engine.storage import Storage, open_storage
-from engine.verify import verify_and_record
 from vaultui.formatting import duration_text
 from vaultui.messages import ActionFinished, ArchivesListed, StateFailed, StateLoaded, WorkProgressed
 from vaultui.screens.archives import ArchivesScreen

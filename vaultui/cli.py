@@ -11,9 +11,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from engine.config import Settings, put_in_force, settings_help
-from engine.errors import VaultError
-from engine.printable import ERROR_HANDLER
+from engine.common.config import Settings, put_in_force, settings_help
+from engine.common.errors import VaultError
+from engine.common.printable import ERROR_HANDLER
 from vaultui import __version__, headless
 from vaultui.exit_codes import ExitCode, exit_code_for, message_for
 
@@ -351,7 +351,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 def _printable_streams() -> None:
     """Whatever a name holds (bytes that are not UTF-8, terminal escapes), output never fails on it: what a
-    stream cannot encode is written escaped (engine.printable)."""
+    stream cannot encode is written escaped (engine.common.printable)."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(AttributeError, ValueError):  # replaced streams (tests) may not reconfigure
             stream.reconfigure(errors=ERROR_HANDLER)  # type: ignore[union-attr]

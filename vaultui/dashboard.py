@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from engine.config import Settings, drill_uri, saved_targets, source_uri
-from engine.errors import ConfigError
+from engine.common.config import Settings, drill_uri, saved_targets, source_uri
+from engine.common.errors import ConfigError
 from engine.run_options import retention_policy, schedule
 from vaultui.settings import VIEWS, AppSettings
 

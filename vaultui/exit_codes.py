@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from engine.errors import (
+from engine.common.errors import (
     ConfigError,
     KubernetesError,
     NoOplog,
@@ -14,7 +14,7 @@ from engine.errors import (
     VaultError,
     VerificationError,
 )
-from engine.lease import LeaseHeld
+from engine.evidence.lease import LeaseHeld
 from engine.storage.errors import StorageFault
 
 

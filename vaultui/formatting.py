@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from engine.clock import duration_text
+from engine.common.clock import duration_text
 
 __all__ = ["duration_text", "short_age"]
 

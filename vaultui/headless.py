@@ -13,28 +13,28 @@ from typing import TYPE_CHECKING
 
 import humanize
 
-from engine.catalog import ArchiveEntry, clock_skew, find_archive, list_archives
-from engine.compliance import Schedule
-from engine.config import drill_uri, handed_over, source_uri, target_uri
-from engine.errors import ConfigError, VaultError
-from engine.holds import place_hold, release_hold
-from engine.ledger import RunRecord
-from engine.namespaces import NamespaceFilter
-from engine.retention import PurgePlan, PurgeResult, RetentionPolicy, apply_purge, make_plan
-from engine.rto import recovery_met, verdict
+from engine.archive.catalog import ArchiveEntry, clock_skew, find_archive, list_archives
+from engine.archive.holds import place_hold, release_hold
+from engine.common.config import drill_uri, handed_over, source_uri, target_uri
+from engine.common.errors import ConfigError, VaultError
+from engine.common.namespaces import NamespaceFilter
+from engine.common.states import RestoreAction, RestoreMode, archive_state, read_verifications
+from engine.evidence.ledger import RunRecord
 from engine.run_options import backup_options, namespace_filter, restore_request, retention_policy
 from engine.run_options import schedule as schedule_from
-from engine.states import RestoreAction, RestoreMode, archive_state, read_verifications
-from engine.status import StatusSummary, summarize
+from engine.sla.compliance import Schedule
+from engine.sla.retention import PurgePlan, PurgeResult, RetentionPolicy, apply_purge, make_plan
+from engine.sla.rto import recovery_met, verdict
+from engine.sla.status import StatusSummary, summarize
 from engine.storage import IGNORED_REASON, Storage, ignored_names, open_storage
 from vaultui.exit_codes import ExitCode
 from vaultui.output import log_event, print_json
 
 if TYPE_CHECKING:  # the heavy engine modules (MongoDB driver, codecs) load inside the commands that use them
-    from engine.oplog import CaptureStats
-    from engine.pitr import PointInTime
-    from engine.restore import RestoreRequest
-    from engine.verify import VerifyReport
+    from engine.evidence.verify import VerifyReport
+    from engine.pitr.capture import CaptureStats
+    from engine.pitr.plan import PointInTime
+    from engine.restore.run import RestoreRequest
 from vaultui.formatting import duration_text, short_age
 
 
@@ -93,7 +93,7 @@ def _metrics_after(arguments: argparse.Namespace, storage: Storage) -> Iterator[
     finally:
         if metrics_file or pushgateway:
             try:
-                from engine.metrics import publish
+                from engine.sla.metrics import publish
 
                 publish(_summary(arguments, storage), metrics_file=metrics_file, pushgateway=pushgateway or None)
             except VaultError as error:
@@ -102,7 +102,7 @@ def _metrics_after(arguments: argparse.Namespace, storage: Storage) -> Iterator[
 
 def _oplog_plan_line(plan: PurgePlan) -> str:
     """The oplog's part of a purge plan, in one line."""
-    from engine.oplog_store import timestamp_time
+    from engine.pitr.store import timestamp_time
 
     if not plan.chunks:
         return f"keep   oplog: all {plan.chunks_kept} chunks (kept archives replay from them)"
@@ -127,7 +127,7 @@ def backup(arguments: argparse.Namespace) -> ExitCode:
 
 
 def _backup(arguments: argparse.Namespace, storage: Storage) -> ExitCode:
-    from engine.backup import run_backup
+    from engine.backup.run import run_backup
     from vaultui.output import ProgressReporter
 
     policy = _policy(arguments) if arguments.purge else None
@@ -221,12 +221,12 @@ def _report_json(report: VerifyReport) -> dict[str, object]:
 
 
 def verify(arguments: argparse.Namespace) -> ExitCode:
-    from engine.verify import verify_and_record
+    from engine.evidence.verify import verify_and_record
     from vaultui.output import ProgressReporter
 
     storage = _storage(arguments)
     if arguments.ledger:
-        from engine.ledger import check_ledger
+        from engine.evidence.ledger import check_ledger
 
         check = check_ledger(storage)
         if arguments.json:
@@ -280,8 +280,8 @@ def _day(text: str) -> date:
 
 
 def restore_in_cluster(arguments: argparse.Namespace, request: RestoreRequest) -> ExitCode:
-    from engine import kube  # the Kubernetes client loads only for commands that need it
-    from engine.pod_restore import restore_into_pod
+    from engine.kube import cluster as kube  # the Kubernetes client loads only for commands that need it
+    from engine.kube.pod_restore import restore_into_pod
 
     target = kube.connect(arguments.kube_context, arguments.kube_namespace)
 
@@ -320,9 +320,9 @@ def restore(arguments: argparse.Namespace) -> ExitCode:
 
 def _restore_to_time(arguments: argparse.Namespace, request: RestoreRequest) -> ExitCode:
     """Plans first (the base, every chunk checked), shows the plan, then restores the base and replays."""
-    from engine.ledger import list_runs
-    from engine.oplog_store import timestamp_time
-    from engine.pitr import forecast_seconds, plan_point_in_time
+    from engine.evidence.ledger import list_runs
+    from engine.pitr.plan import forecast_seconds, plan_point_in_time
+    from engine.pitr.store import timestamp_time
 
     storage = _storage(arguments)
     assert request.to_time is not None
@@ -347,7 +347,7 @@ def _restore_to_time(arguments: argparse.Namespace, request: RestoreRequest) -> 
 
 def _request_from_env(arguments: argparse.Namespace) -> RestoreRequest:
     """What a restore Job runs: the whole request, as the CLI or dashboard that started the Job made it."""
-    from engine.restore import REQUEST_ENV, request_from_json
+    from engine.restore.run import REQUEST_ENV, request_from_json
 
     given = [
         flag
@@ -368,7 +368,7 @@ def _request_from_env(arguments: argparse.Namespace) -> RestoreRequest:
 
 
 def _request_from_flags(arguments: argparse.Namespace) -> RestoreRequest:
-    from engine.remap import build_renames
+    from engine.mongo.remap import build_renames
 
     request = restore_request(
         arguments.settings,
@@ -389,9 +389,9 @@ def _request_from_flags(arguments: argparse.Namespace) -> RestoreRequest:
 
 
 def _restore_here(arguments: argparse.Namespace, request: RestoreRequest, plan: PointInTime | None = None) -> ExitCode:
-    from engine.pitr import restore_to_time
-    from engine.restore import run_restore
-    from engine.secrets import with_host
+    from engine.common.redact import with_host
+    from engine.pitr.plan import restore_to_time
+    from engine.restore.run import run_restore
     from vaultui.output import ProgressReporter
 
     storage = _storage(arguments)
@@ -520,7 +520,7 @@ def unhold(arguments: argparse.Namespace) -> ExitCode:
 
 
 def holds_command(arguments: argparse.Namespace) -> ExitCode:
-    from engine.holds import list_holds
+    from engine.archive.holds import list_holds
 
     found = list_holds(_storage(arguments))
     if arguments.json:
@@ -537,9 +537,9 @@ def holds_command(arguments: argparse.Namespace) -> ExitCode:
 
 
 def oplog_command(arguments: argparse.Namespace) -> ExitCode:
-    from engine.oplog import CaptureStats, capture
-    from engine.oplog_store import ChunkManifest, timestamp_time
-    from engine.source import connect
+    from engine.mongo.connect import connect
+    from engine.pitr.capture import CaptureStats, capture
+    from engine.pitr.store import ChunkManifest, timestamp_time
 
     storage = _storage(arguments)
     uri = source_uri(arguments.mongo_uri_file)
@@ -586,7 +586,7 @@ def _publish_capture(arguments: argparse.Namespace, stats: CaptureStats) -> None
     """The capture's own figures, after each chunk, where metrics are asked for (a textfile or a gateway)."""
     from prometheus_client import CollectorRegistry, Gauge
 
-    from engine.metrics import push_registry
+    from engine.sla.metrics import push_registry
 
     registry = CollectorRegistry()
     Gauge("vaultui_oplog_lag_seconds", "Age of the newest oplog entry committed", registry=registry).set(
@@ -609,7 +609,7 @@ def _publish_capture(arguments: argparse.Namespace, stats: CaptureStats) -> None
 
 
 def unlock(arguments: argparse.Namespace) -> ExitCode:
-    from engine.lease import unlock as clear_leases
+    from engine.evidence.lease import unlock as clear_leases
 
     removed, kept = clear_leases(_storage(arguments), everything=arguments.all)
     for lease in removed:
@@ -785,7 +785,7 @@ def _long_duration(seconds: float) -> str:
 
 
 def _print_recovery_point(summary: StatusSummary) -> None:
-    from engine.coverage import describe_window
+    from engine.pitr.coverage import describe_window
 
     coverage = summary.coverage
     print(
@@ -809,7 +809,7 @@ def _print_recovery_point(summary: StatusSummary) -> None:
 
 
 def drill(arguments: argparse.Namespace) -> ExitCode:
-    from engine.drill import run_drill
+    from engine.restore.drill import run_drill
     from vaultui.output import ProgressReporter
 
     storage = _storage(arguments)
@@ -841,7 +841,7 @@ def drill(arguments: argparse.Namespace) -> ExitCode:
 
 
 def report(arguments: argparse.Namespace) -> ExitCode:
-    from engine.report import build_report, render
+    from engine.sla.report import build_report, render
 
     storage = _storage(arguments)
     data = build_report(

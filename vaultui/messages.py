@@ -7,9 +7,9 @@ from typing import Any
 
 from textual.message import Message
 
-from engine.catalog import ArchiveEntry
-from engine.progress import Progress
-from engine.status import StatusSummary
+from engine.archive.catalog import ArchiveEntry
+from engine.common.progress import Progress
+from engine.sla.status import StatusSummary
 
 
 class StateLoaded(Message):

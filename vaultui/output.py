@@ -11,12 +11,12 @@ import humanize
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from engine.printable import printable, printable_json
-from engine.progress import Progress as EngineProgress
+from engine.common.printable import printable, printable_json
+from engine.common.progress import Progress as EngineProgress
 
 
 def json_text(value: Any, indent: int | None = None) -> str:
-    """JSON for output: valid UTF-8 whatever bytes the names held (engine.printable), anything else as str."""
+    """JSON for output: valid UTF-8 whatever bytes the names held (engine.common.printable), anything else as str."""
     return json.dumps(printable_json(value), indent=indent, default=lambda other: printable(str(other)))
 
 

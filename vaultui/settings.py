@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from engine.clock import Clock, utc_now
-from engine.compliance import Schedule
-from engine.config import DEFAULT_TARGET_PERCENT, DEFAULT_WINDOW_DAYS, Settings
-from engine.retention import RetentionPolicy
-from engine.rto import DEFAULT_RTO_SECONDS
-from engine.secrets import redact_uri
+from engine.common.clock import Clock, utc_now
+from engine.common.config import DEFAULT_TARGET_PERCENT, DEFAULT_WINDOW_DAYS, Settings
+from engine.common.redact import redact_uri
+from engine.sla.compliance import Schedule
+from engine.sla.retention import RetentionPolicy
+from engine.sla.rto import DEFAULT_RTO_SECONDS
 
 VIEWS = ("archives", "runs", "compliance", "purge")
 

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from engine.errors import ConfigError
+from engine.common.errors import ConfigError
 from engine.storage.base import (
     IGNORED_REASON,
     AtomicWriter,

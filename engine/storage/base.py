@@ -8,7 +8,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import BinaryIO, Protocol
 
-from engine.limits import MAX_SIDECAR_BYTES, check_size
+from engine.common.limits import MAX_SIDECAR_BYTES, check_size
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ archive or a run (a missing object may be a missing archive; a transient fault i
 
 from __future__ import annotations
 
-from engine.errors import VaultError
+from engine.common.errors import VaultError
 
 
 class StorageFault(VaultError):

@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO
 
-from engine.printable import printable, undecodable
+from engine.common.printable import printable, undecodable
 from engine.storage.base import AtomicWriter, ObjectInfo, ObjectLock
 from engine.storage.errors import AccessDenied, ObjectMissing, StorageFault
 

@@ -53,6 +53,6 @@ build_kube_command() { # build_kube_command MODULE_DIR NAME OUT_DIR: one of k8s.
   local minor=${KUBERNETES_VERSION#v1.}; minor=${minor%%.*}
   (cd "$1" && go build -trimpath -ldflags "-X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION \
       -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" \
-    -o "$3/$2.tmp" "k8s.io/kubernetes/cmd/$2")
-  mv "$3/$2.tmp" "$3/$2"
+    -o "$3/$2.tmp" "k8s.io/kubernetes/cmd/$2") \
+    && mv "$3/$2.tmp" "$3/$2"  # `&&`: set -e is off inside a function called from `||`
 }

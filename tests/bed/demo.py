@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pymongo
 
-from engine.backup import BackupOptions, run_backup
-from engine.errors import VaultError
-from engine.holds import place_hold
-from engine.oplog import capture
-from engine.source import NamespaceFilter
+from engine.archive.holds import place_hold
+from engine.backup.run import BackupOptions, run_backup
+from engine.common.errors import VaultError
+from engine.mongo.connect import NamespaceFilter
+from engine.pitr.capture import capture
 from engine.storage import open_storage
 from tests.bed import servers
 

@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 import pymongo
 import pytest
 
-from engine.catalog import list_archives
-from engine.ledger import list_runs
+from engine.archive.catalog import list_archives
+from engine.evidence.ledger import list_runs
 from engine.storage import open_storage
 from tests.cluster.conftest import NAMESPACE, RESULTS, Shop, wait_for
 from tests.helpers import run_vaultui
@@ -93,7 +93,7 @@ def test_the_oplog_capture_lets_a_job_restore_to_a_second_between_two_writes(sho
         client.shop.orders.insert_one({"_id": "second", "at": datetime.now(UTC)})
 
     def captured_past_second() -> bool:
-        from engine.coverage import compute_coverage
+        from engine.pitr.coverage import compute_coverage
 
         coverage = compute_coverage(storage, list_archives(storage), {}, datetime.now(UTC))
         # Restorable to `between`: the capture holds the first write's second whole (it has seen the second).
@@ -186,7 +186,7 @@ async def test_the_dashboard_restores_into_the_pod_through_a_job(shop: Shop, vau
     the restore identity, and the screen reports it completed."""
     from textual.widgets import RadioButton, Static
 
-    from engine.retention import RetentionPolicy
+    from engine.sla.retention import RetentionPolicy
     from tests.helpers import settle
     from vaultui.app import make_app
     from vaultui.screens.dialogs import TypedConfirmScreen

@@ -15,12 +15,12 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
-from engine.catalog import ArchiveEntry
-from engine.errors import VaultError
-from engine.holds import read_holds
-from engine.manifest import Manifest
-from engine.retention import Decision
-from engine.status import StatusSummary
+from engine.archive.catalog import ArchiveEntry
+from engine.archive.holds import read_holds
+from engine.archive.manifest import Manifest
+from engine.common.errors import VaultError
+from engine.sla.retention import Decision
+from engine.sla.status import StatusSummary
 from vaultui.formatting import short_age
 from vaultui.screens.base import VaultScreen
 from vaultui.screens.dialogs import DetailScreen

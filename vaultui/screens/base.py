@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from textual.screen import Screen
 
 if TYPE_CHECKING:
-    from engine.catalog import ArchiveEntry
-    from engine.progress import ProgressCallback
-    from engine.status import StatusSummary
+    from engine.archive.catalog import ArchiveEntry
+    from engine.common.progress import ProgressCallback
+    from engine.sla.status import StatusSummary
     from engine.storage import Storage
     from vaultui.messages import ActionFinished
     from vaultui.settings import AppSettings

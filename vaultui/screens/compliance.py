@@ -10,9 +10,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Digits, Static
 
-from engine.rto import recovery_met
-from engine.states import NOT_A_RECOVERY
-from engine.status import StatusSummary
+from engine.common.states import NOT_A_RECOVERY
+from engine.sla.rto import recovery_met
+from engine.sla.status import StatusSummary
 from vaultui.formatting import duration_text
 from vaultui.screens.base import VaultScreen
 from vaultui.widgets.footer import VaultFooter

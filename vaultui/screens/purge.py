@@ -12,8 +12,8 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from engine.errors import VaultError
-from engine.retention import PurgePlan, apply_purge, make_plan
+from engine.common.errors import VaultError
+from engine.sla.retention import PurgePlan, apply_purge, make_plan
 from vaultui.messages import ActionFinished, WorkProgressed
 from vaultui.screens.base import VaultScreen
 from vaultui.screens.dialogs import ConfirmScreen
@@ -21,7 +21,7 @@ from vaultui.widgets.footer import VaultFooter
 from vaultui.widgets.table import VaultTable
 
 if TYPE_CHECKING:
-    from engine.progress import ProgressCallback
+    from engine.common.progress import ProgressCallback
 
 
 class PlanLoaded(Message):

@@ -15,20 +15,20 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, RadioButton, RadioSet, Static
 
-from engine.catalog import ArchiveEntry
-from engine.config import split_list
-from engine.errors import VaultError
-from engine.kube import JobOutcome, KubernetesError, MongoPod, connect, list_mongodb_pods
-from engine.oplog_store import timestamp_time
-from engine.pitr import PointInTime, plan_point_in_time, restore_to_time
-from engine.pod_restore import restore_into_pod
-from engine.remap import build_renames
-from engine.restore import RestoreRequest, RestoreResult, run_restore
-from engine.rto import verdict
+from engine.archive.catalog import ArchiveEntry
+from engine.common.config import split_list
+from engine.common.errors import VaultError
+from engine.common.redact import redact_uri
+from engine.common.states import RestoreAction, RestoreMode
+from engine.kube.cluster import JobOutcome, KubernetesError, MongoPod, connect, list_mongodb_pods
+from engine.kube.pod_restore import restore_into_pod
+from engine.mongo.connect import NamespaceFilter
+from engine.mongo.remap import build_renames
+from engine.pitr.plan import PointInTime, plan_point_in_time, restore_to_time
+from engine.pitr.store import timestamp_time
+from engine.restore.run import RestoreRequest, RestoreResult, run_restore
 from engine.run_options import restore_request
-from engine.secrets import redact_uri
-from engine.source import NamespaceFilter
-from engine.states import RestoreAction, RestoreMode
+from engine.sla.rto import verdict
 from vaultui.formatting import duration_text
 from vaultui.messages import ActionFinished, WorkProgressed
 from vaultui.screens.base import VaultScreen
@@ -37,7 +37,7 @@ from vaultui.widgets.footer import VaultFooter
 from vaultui.widgets.table import VaultTable
 
 if TYPE_CHECKING:
-    from engine.progress import ProgressCallback
+    from engine.common.progress import ProgressCallback
 
 
 class PodsLoaded(Message):

@@ -13,8 +13,8 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
-from engine.errors import VaultError
-from engine.ledger import RunRecord, list_runs
+from engine.common.errors import VaultError
+from engine.evidence.ledger import RunRecord, list_runs
 from vaultui.screens.base import VaultScreen
 from vaultui.screens.dialogs import DetailScreen
 from vaultui.widgets.footer import VaultFooter

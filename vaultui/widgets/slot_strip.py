@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from engine.compliance import ComplianceReport
+from engine.sla.compliance import ComplianceReport
 
 # Explicit colours: ANSI green on a near-black background fell below a 4.5:1 contrast.
 MET, MISSED, PENDING = "#5fd75f", "#ff5f5f", "#ffd75f"

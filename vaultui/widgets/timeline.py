@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from rich.text import Text
 from textual.widgets import Static
 
-from engine.catalog import ArchiveEntry
-from engine.coverage import Coverage, compact_window, describe_window
+from engine.archive.catalog import ArchiveEntry
+from engine.pitr.coverage import Coverage, compact_window, describe_window
 from vaultui.formatting import duration_text
 
 DAY = timedelta(days=1)
