@@ -22,13 +22,14 @@ import pymongo
 from bson import Timestamp
 
 from engine.backup.run import BackupOptions, run_backup
+from engine.common.remap import Rename
 from engine.evidence.ledger import list_runs
 from engine.mongo.connect import NamespaceFilter
-from engine.mongo.remap import Rename
 from engine.pitr.capture import CaptureStats, capture
-from engine.pitr.plan import plan_point_in_time, restore_to_time
+from engine.pitr.plan import plan_point_in_time
 from engine.pitr.store import ChunkManifest, list_chunk_refs
-from engine.restore.run import RestoreRequest
+from engine.restore.request import RestoreRequest
+from engine.restore.to_time import restore_to_time
 from engine.storage import Storage, open_storage
 from tests.bed import servers
 from tests.helpers import seed
@@ -81,12 +82,13 @@ def main() -> None:
         stop.set()
         capturer.join()
 
-        plan = plan_point_in_time(storage, f"{newest.time}:{newest.inc}")
+        to_time = f"{newest.time}:{newest.inc}"
+        plan = plan_point_in_time(storage, to_time)
         request = RestoreRequest(
-            archive=plan.base.name, renames=(Rename(f"{DATABASE}.*", f"{DATABASE}_at.*"),), rto_seconds=600
+            latest=True, to_time=to_time, renames=(Rename(f"{DATABASE}.*", f"{DATABASE}_at.*"),), rto_seconds=600
         )
         wall = time.perf_counter()
-        restore_to_time(storage, server.url, request, plan)
+        restore_to_time(storage, server.url, request, plan=plan)
         wall = time.perf_counter() - wall
         [record] = list_runs(storage, "restore", limit=1)
         replay = float(record.details["replay_seconds"])

@@ -18,7 +18,7 @@ from engine.sla.retention import RetentionPolicy
 
 if TYPE_CHECKING:
     from engine.backup.run import BackupOptions
-    from engine.restore.run import RestoreRequest
+    from engine.restore.request import RestoreRequest
 
 # option → the setting it comes from
 BACKUP_FROM_SETTINGS = {
@@ -83,7 +83,7 @@ def backup_options(
 def restore_request(settings: Settings, **per_run: Any) -> RestoreRequest:
     """A restore request: the settings' loader, workers, wait and RTO, and what this run chose (`per_run`,
     names of RESTORE_PER_RUN); namespaces default to the settings' db/ns filters."""
-    from engine.restore.run import RestoreRequest
+    from engine.restore.request import RestoreRequest
 
     if unknown := set(per_run) - RESTORE_PER_RUN:
         raise TypeError(f"not per-run restore options: {sorted(unknown)}")

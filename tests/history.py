@@ -13,7 +13,7 @@ from bson import Timestamp
 from engine.archive.catalog import ArchiveEntry
 from engine.archive.format import parse_archive_name
 from engine.evidence.ledger import RunRecord
-from engine.pitr.capture import write_chunk
+from engine.pitr.chunks import write_chunk
 from engine.pitr.store import Gap, gap_key
 from engine.storage import open_storage, write_bytes
 

@@ -360,8 +360,8 @@ def test_an_age_stream_cut_between_chunks_is_corrupt() -> None:
 
 def test_a_keyless_verify_never_overrides_a_verdict_on_the_contents() -> None:
     """Only the stored bytes were checked: an older failure on the contents stands; alone it decides nothing."""
-    from engine.common.states import latest_verifications
     from engine.evidence.ledger import RunRecord
+    from engine.evidence.verifications import latest_verifications
 
     def verify(started: str, result: str, **details: object) -> RunRecord:
         return RunRecord("verify", started, started, result, archive="A.tar.zst.age", details=dict(details))

@@ -20,9 +20,9 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
+from engine.common.remap import Rename
 from engine.kube import cluster as kube
-from engine.mongo.remap import Rename
-from engine.restore.run import REQUEST_ENV, RestoreRequest, request_to_json
+from engine.restore.request import REQUEST_ENV, RestoreRequest, request_to_json
 from tests.bed.kubernetes import Cluster
 from tests.helpers import run_vaultui
 from vaultui.exit_codes import ExitCode

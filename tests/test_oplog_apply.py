@@ -16,7 +16,7 @@ import pytest
 from bson import json_util
 
 from engine.common.namespaces import NamespaceFilter
-from engine.mongo.remap import Rename
+from engine.common.remap import Rename
 from engine.pitr.apply import OplogApplier, apply_diff
 from tests.bed import servers
 

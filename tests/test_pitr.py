@@ -118,7 +118,7 @@ def test_a_window_holding_a_restore_and_a_drill_is_refused_and_never_replays_vau
     refused (naming it) unless confirmed, and on a server that logs no drops or renames (the bed's FerretDB)
     the result says it is not faithful instead of claiming the state of that time."""
     from engine.common.namespaces import vaultui_namespace
-    from engine.pitr.capture import read_entries
+    from engine.pitr.chunks import read_entries
 
     client: pymongo.MongoClient = pymongo.MongoClient(replica.url)
     client.night.orders.insert_many([{"_id": f"base-{n}"} for n in range(20)])

@@ -28,7 +28,7 @@ from engine.archive.catalog import list_archives
 from engine.evidence.ledger import list_runs
 from engine.kube import cluster as kube
 from engine.kube.pod_restore import restore_into_pod
-from engine.restore.run import RestoreRequest, request_to_json
+from engine.restore.request import RestoreRequest, request_to_json
 from engine.storage import write_bytes
 from engine.storage.errors import AccessDenied
 from engine.storage.s3 import S3Storage

@@ -11,10 +11,11 @@ from pathlib import Path
 import pymongo
 
 from engine.backup.run import BackupOptions, run_backup
+from engine.common.remap import Rename
 from engine.mongo.connect import NamespaceFilter
-from engine.mongo.remap import Rename
 from engine.mongo.tools import uri_config
-from engine.restore.run import RestoreRequest, run_restore
+from engine.restore.request import RestoreRequest
+from engine.restore.run import run_restore
 from engine.storage import AtomicWriter, Storage, open_storage
 from engine.storage.errors import AccessDenied
 from tests.helpers import raw_documents, seed

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.common.errors import ConfigError
+from engine.common.remap import Rename
 from engine.mongo.connect import NamespaceFilter
-from engine.mongo.remap import Rename
-from engine.restore.run import LOADERS, MODES, RestoreRequest, request_from_json, request_to_json
+from engine.restore.request import LOADERS, MODES, RestoreRequest, request_from_json, request_to_json
 
 words = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="*."), min_size=1, max_size=12)
 patterns = st.builds(lambda db, coll: f"{db}.{coll}", words, st.one_of(words, st.just("*")))

@@ -27,9 +27,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from engine.backup.run import BackupOptions, run_backup
+from engine.common.remap import Rename
 from engine.mongo.connect import NamespaceFilter
-from engine.mongo.remap import Rename
-from engine.restore.run import RestoreRequest, run_restore
+from engine.restore.request import RestoreRequest
+from engine.restore.run import run_restore
 from engine.storage import open_storage
 from tests.helpers import raw_documents
 

@@ -66,7 +66,7 @@ def test_every_run_option_comes_from_a_setting_or_is_chosen_per_run() -> None:
     """A new field of BackupOptions or RestoreRequest fails here until it is mapped to a setting (or named as
     chosen per run) in engine.run_options, so no face can silently run it with its default."""
     from engine.backup.run import BackupOptions
-    from engine.restore.run import RestoreRequest
+    from engine.restore.request import RestoreRequest
     from engine.run_options import (
         BACKUP_FROM_SETTINGS,
         BACKUP_PER_RUN,

@@ -6,7 +6,7 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,8 +18,9 @@ from engine.archive.holds import place_hold, release_hold
 from engine.common.config import drill_uri, handed_over, source_uri, target_uri
 from engine.common.errors import ConfigError, VaultError
 from engine.common.namespaces import NamespaceFilter
-from engine.common.states import RestoreAction, RestoreMode, archive_state, read_verifications
+from engine.common.states import RestoreAction, RestoreMode
 from engine.evidence.ledger import RunRecord
+from engine.evidence.verifications import archive_state, read_verifications
 from engine.run_options import backup_options, namespace_filter, restore_request, retention_policy
 from engine.run_options import schedule as schedule_from
 from engine.sla.compliance import Schedule
@@ -34,7 +35,7 @@ if TYPE_CHECKING:  # the heavy engine modules (MongoDB driver, codecs) load insi
     from engine.evidence.verify import VerifyReport
     from engine.pitr.capture import CaptureStats
     from engine.pitr.plan import PointInTime
-    from engine.restore.run import RestoreRequest
+    from engine.restore.request import RestoreRequest
 from vaultui.formatting import duration_text, short_age
 
 
@@ -321,14 +322,15 @@ def restore(arguments: argparse.Namespace) -> ExitCode:
 def _restore_to_time(arguments: argparse.Namespace, request: RestoreRequest) -> ExitCode:
     """Plans first (the base, every chunk checked), shows the plan, then restores the base and replays."""
     from engine.evidence.ledger import list_runs
-    from engine.pitr.plan import forecast_seconds, plan_point_in_time
+    from engine.pitr.plan import plan_point_in_time
     from engine.pitr.store import timestamp_time
+    from engine.sla.forecast import restore_seconds
 
     storage = _storage(arguments)
     assert request.to_time is not None
     plan = plan_point_in_time(storage, request.to_time)
     until = f"{timestamp_time(plan.until):%Y-%m-%d %H:%M:%S} UTC"
-    forecast = forecast_seconds(list_runs(storage, "restore", limit=20), plan)
+    forecast = restore_seconds(list_runs(storage, "restore", limit=20), plan.base.size, plan.entries)
     print(
         f"to {until}: base {plan.base.name}, then {humanize.intcomma(plan.entries)} oplog entries from "
         f"{len(plan.chunks)} chunk{'s' if len(plan.chunks) != 1 else ''} (checked); expected duration "
@@ -341,13 +343,12 @@ def _restore_to_time(arguments: argparse.Namespace, request: RestoreRequest) -> 
     if plan.restores_between and (request.across_restores or request.dry_run):
         going_on = "going on (--across-restores): " if request.across_restores else ""
         print(f"vaultui: WARNING: {going_on}{plan.interference()}", file=sys.stderr)
-    base_request = replace(request, latest=False, day=None, archive=plan.base.name)
-    return _restore_here(arguments, base_request, plan)
+    return _restore_here(arguments, request, plan)
 
 
 def _request_from_env(arguments: argparse.Namespace) -> RestoreRequest:
     """What a restore Job runs: the whole request, as the CLI or dashboard that started the Job made it."""
-    from engine.restore.run import REQUEST_ENV, request_from_json
+    from engine.restore.request import REQUEST_ENV, request_from_json
 
     given = [
         flag
@@ -368,7 +369,7 @@ def _request_from_env(arguments: argparse.Namespace) -> RestoreRequest:
 
 
 def _request_from_flags(arguments: argparse.Namespace) -> RestoreRequest:
-    from engine.mongo.remap import build_renames
+    from engine.common.remap import build_renames
 
     request = restore_request(
         arguments.settings,
@@ -390,8 +391,8 @@ def _request_from_flags(arguments: argparse.Namespace) -> RestoreRequest:
 
 def _restore_here(arguments: argparse.Namespace, request: RestoreRequest, plan: PointInTime | None = None) -> ExitCode:
     from engine.common.redact import with_host
-    from engine.pitr.plan import restore_to_time
     from engine.restore.run import run_restore
+    from engine.restore.to_time import restore_to_time
     from vaultui.output import ProgressReporter
 
     storage = _storage(arguments)
@@ -403,10 +404,8 @@ def _restore_here(arguments: argparse.Namespace, request: RestoreRequest, plan: 
     reporter = ProgressReporter()
     log_event("restore.started", storage=storage.url, mode=request.mode, loader=request.loader)
     try:
-        if plan is not None and not request.dry_run:
-            result = restore_to_time(
-                storage, uri, request, plan, progress=reporter, across_restores=request.across_restores
-            )
+        if request.to_time:
+            result = restore_to_time(storage, uri, request, plan=plan, progress=reporter)
         else:
             result = run_restore(storage, uri, request, progress=reporter)
     finally:

@@ -223,7 +223,8 @@ def members(tar: tarfile.TarFile, where: str) -> Iterator[tarfile.TarInfo]:
 @dataclass(frozen=True)
 class MemberPath:
     """Where a tar member sits in the mongodump layout: <stamp>/<db>/<stem>.<kind>. `stem` is the collection's
-    file name as written (escaped as mongodump escapes it; see engine.archive.collection_files), not yet its real name."""
+    file name as written (escaped as mongodump escapes it; see engine.archive.collection_files), not yet its
+    real name."""
 
     stamp: str
     database: str

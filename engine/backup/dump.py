@@ -95,7 +95,7 @@ def dump_into_tar(
     entries: list[CollectionEntry] = []
 
     def add_to_tar(dumped: DumpedCollection) -> None:
-        # The file names mongodump itself would write (escaped, long ones shortened): see engine.archive.collection_files.
+        # The file names mongodump itself would write (escaped, long ones shortened): engine.archive.collection_files.
         folder = f"{stamp}/{dumped.plan.database}/{collection_stem(dumped.plan.collection)}"
         # Metadata first: a one-pass reader can then create the collection (options, collation) before its data.
         add_bytes(tar, f"{folder}.metadata.json", dumped.metadata, started)

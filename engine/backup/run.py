@@ -25,6 +25,7 @@ from engine.archive.format import (
 )
 from engine.archive.manifest import Encryption, Manifest, write_manifest
 from engine.backup.dump import dump_into_tar
+from engine.backup.mongodump import add_dump_folder, mongodump_into_folder
 from engine.common.clock import Clock, iso, utc_now
 from engine.common.config import DEFAULT_CODEC
 from engine.common.errors import ConfigError, StorageError, VaultError, VerificationError
@@ -34,7 +35,7 @@ from engine.evidence.lease import StorageLease
 from engine.evidence.ledger import RunRecord, recorded_run
 from engine.evidence.verify import check_stored_bytes, compare_with_manifest, name_scheme, scan_archive
 from engine.mongo.connect import NamespaceFilter, connect, oplog_time, plan_dump, server_version
-from engine.mongo.tools import add_dump_folder, mongodump_into_folder, tool_version
+from engine.mongo.tools import tool_version
 from engine.pitr.dump_oplog import add_dump_oplog
 from engine.pitr.store import discard_uncommitted_chunks
 from engine.storage import Storage

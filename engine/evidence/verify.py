@@ -321,7 +321,8 @@ def _parse_metadata(data: bytes, where: str) -> dict[str, Any]:
 @dataclass
 class MetadataShape:
     """The fields of a mongodump metadata.json the loader relies on, with their types (the values inside
-    options and index specs are any BSON: the allow-lists in engine.restore.load and engine.mongo.indexes filter them)."""
+    options and index specs are any BSON: the allow-lists in engine.restore.load and engine.mongo.indexes filter
+    them)."""
 
     options: dict[str, Any] = field(default_factory=dict)
     indexes: list[dict[str, Any]] = field(default_factory=list)

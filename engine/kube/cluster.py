@@ -16,7 +16,7 @@ from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError
 
 from engine.common.errors import KubernetesError
-from engine.restore.run import REQUEST_ENV
+from engine.restore.request import REQUEST_ENV
 
 DEFAULT_IMAGE_HINT = "mongo"
 # Restore Jobs run as this token-less ServiceAccount, never as the backup's (k8s/base/serviceaccount.yaml).

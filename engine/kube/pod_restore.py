@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from engine.kube import cluster as kube
-from engine.restore.run import RestoreRequest, request_to_json
+from engine.restore.request import RestoreRequest, request_to_json
 
 
 def restore_into_pod(

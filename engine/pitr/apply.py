@@ -22,8 +22,8 @@ from pymongo.errors import OperationFailure, PyMongoError
 
 from engine.common.errors import SourceError
 from engine.common.namespaces import NamespaceFilter, vaultui_database, vaultui_namespace
+from engine.common.remap import Rename, rename, split_namespace
 from engine.mongo.indexes import index_specs
-from engine.mongo.remap import Rename, rename, split_namespace
 
 # Server error codes that mean "already so": replaying an entry whose effect is there already.
 ALREADY = {

@@ -26,7 +26,7 @@ from engine.archive.format import HashingReader, add_member, iter_bson, members,
 from engine.archive.manifest import DumpOplog, Manifest
 from engine.common.errors import SourceError, VerificationError
 from engine.common.namespaces import NamespaceFilter
-from engine.mongo.remap import Rename
+from engine.common.remap import Rename
 from engine.pitr.apply import OplogApplier
 from engine.storage import Storage
 

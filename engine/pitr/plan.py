@@ -1,32 +1,24 @@
-"""Restore to a point in time: the newest base archive that ended before that time and from which the
-captured oplog reaches the time without a hole, restored as any archive is (verified, guarded, staged), then
-the oplog entries from the base's start up to and including that time replayed onto it. Replaying entries
-the base already holds changes nothing: oplog entries are idempotent."""
+"""Planning a restore to a point in time: the newest base archive that ended before that time and from which the
+captured oplog reaches the time without a hole, every chunk read and checked, and what the replay can and
+cannot be faithful about. engine.restore.to_time carries the plan out."""
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-import pymongo
 from bson import Timestamp
 
 from engine.archive.catalog import ArchiveEntry, list_archives
-from engine.archive.manifest import Manifest
-from engine.common.clock import Clock, parse_iso, utc_now
-from engine.common.errors import ConfigError, VerificationError
-from engine.common.namespaces import BothFilters
-from engine.common.progress import ProgressCallback
-from engine.common.states import NOT_A_RECOVERY, read_verifications
+from engine.common.clock import utc_now
+from engine.common.errors import VerificationError
+from engine.common.states import NOT_A_RECOVERY
 from engine.evidence.ledger import RunRecord, list_runs
-from engine.pitr.apply import OplogApplier
-from engine.pitr.capture import chain_chunks, read_entries
+from engine.evidence.verifications import read_verifications
+from engine.pitr.base import base_end, base_start
+from engine.pitr.chunks import chain_chunks, read_entries
 from engine.pitr.coverage import compute_coverage
 from engine.pitr.store import ChunkManifest, parse_time, timestamp_time
-from engine.restore.run import RestoreRequest, RestoreResult, run_restore
-from engine.sla.forecast import restore_seconds
 from engine.storage import Storage
 
 
@@ -77,24 +69,6 @@ class PointInTime:
             "never had: choose a time before the first of them, take a backup after them (a new base), or "
             "confirm (--across-restores) to replay only the other writes"
         )
-
-
-def base_start(storage: Storage, entry: ArchiveEntry) -> Timestamp:
-    """Where replay begins for a base: its dump's oplog start when it recorded one, else its start second
-    (entries of that second are replayed again: harmless)."""
-    manifest = entry.manifest(storage)
-    if manifest is not None and manifest.oplog_start:
-        return Timestamp(int(manifest.oplog_start["t"]), int(manifest.oplog_start["i"]))
-    started = parse_iso(manifest.started_at) if manifest is not None else entry.ref.time
-    return Timestamp(int(started.timestamp()), 0)
-
-
-def base_end(manifest: Manifest) -> Timestamp:
-    """The time a base alone restores to: its dump's oplog end, else the second its run finished (a dump is
-    fuzzy while it runs; replaying the oplog from its start to any time after its end makes it exact)."""
-    if manifest.oplog_end:
-        return Timestamp(int(manifest.oplog_end["t"]), int(manifest.oplog_end["i"]))
-    return Timestamp(int(parse_iso(manifest.finished_at).timestamp()) + 1, 0)
 
 
 def plan_point_in_time(storage: Storage, to_time: str, *, now: datetime | None = None) -> PointInTime:
@@ -167,55 +141,3 @@ def replay_caveats(chunks: list[ChunkManifest]) -> list[str]:
             "and index changes between the base and the time are not replayed"
         ]
     return []
-
-
-class RestoresInWindow(ConfigError):
-    """A restore to a time across restores vaultui ran, not confirmed."""
-
-
-def restore_to_time(
-    storage: Storage,
-    target_uri: str,
-    request: RestoreRequest,
-    plan: PointInTime,
-    *,
-    progress: ProgressCallback | None = None,
-    clock: Clock = utc_now,
-    across_restores: bool = False,
-) -> RestoreResult:
-    """Restores the planned base (the request's mode and filters), then replays the oplog onto it, both in
-    one recorded run: the replay's time counts against the RTO. Refused, changing nothing, when restores ran
-    within the replayed stretch (PointInTime.interference) unless `across_restores`."""
-    if plan.restores_between and not across_restores and not request.dry_run:
-        raise RestoresInWindow(plan.interference(), setting="across_restores")
-    base_request = replace(request, latest=False, day=None, archive=plan.base.name)
-
-    manifest = plan.base.manifest(storage)
-    scope = manifest.scope_filter() if manifest is not None else None
-    # Within what the base was made to cover: the oplog holds every database's writes, the archive may not.
-    namespaces = BothFilters(request.namespaces, scope) if scope is not None else request.namespaces
-
-    def replay(client: pymongo.MongoClient) -> dict[str, Any]:
-        began = time.monotonic()
-        applier = OplogApplier(client, namespaces, request.renames)  # type: ignore[arg-type]
-        for entry in read_entries(storage, plan.after, plan.until, plan.chunks):
-            applier.apply(dict(entry))
-        seconds = time.monotonic() - began
-        plan.entries = applier.stats.applied + applier.stats.skipped
-        return {
-            "to_time": f"{timestamp_time(plan.until):%Y-%m-%dT%H:%M:%SZ}",
-            "to_timestamp": f"{plan.until.time}:{plan.until.inc}",
-            "oplog_chunks": len(plan.chunks),
-            "oplog_entries": plan.entries,
-            "replay_seconds": round(seconds, 3),
-            "caveats": plan.caveats,
-            "across_restores": [run.started_at for run in plan.restores_between],
-        }
-
-    return run_restore(storage, target_uri, base_request, progress=progress, clock=clock, then=replay)
-
-
-def forecast_seconds(runs: list[RunRecord], plan: PointInTime) -> float | None:
-    """How long this restore to a time should take: the one restore-duration model (engine.sla.forecast) for
-    the base's size and the entries to replay; None before the needed kinds were measured."""
-    return restore_seconds(runs, plan.base.size, plan.entries)

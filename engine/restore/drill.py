@@ -16,11 +16,16 @@ from engine.common.errors import SourceError, VerificationError
 from engine.common.namespaces import DRILL_DATABASE_PREFIX
 from engine.common.progress import ProgressCallback
 from engine.common.redact import hosts_of
+from engine.common.remap import Rename, split_namespace
+from engine.common.states import RestoreStatus, RunKind
 from engine.evidence.ledger import RunRecord, recorded_run
 from engine.evidence.verify import CollectionFound, add_to_digest
 from engine.mongo.connect import connect
-from engine.mongo.remap import Rename, split_namespace
-from engine.restore.run import RestoreRequest, RestoreResult, choose_verified, load_into, plan_items
+from engine.restore.choose import choose_verified, plan_items
+from engine.restore.context import RestoreRun
+from engine.restore.request import RestoreRequest
+from engine.restore.result import RestoreResult
+from engine.restore.two_pass import load_into
 from engine.sla.rto import DEFAULT_RTO_SECONDS, rto_met
 from engine.storage import Storage
 
@@ -87,7 +92,7 @@ def run_drill(
         latest=archive is None, archive=archive, rto_seconds=rto_seconds, insert_workers=insert_workers
     )
     details = {"rto_seconds": rto_seconds, "target": hosts_of(target_uri)}
-    with recorded_run(storage, "drill", clock, [target_uri], details=details) as record:
+    with recorded_run(storage, RunKind.DRILL, clock, [target_uri], details=details) as record:
         request.validate()
         began = time.monotonic()
         entry, report, _ = choose_verified(storage, request, progress, clock, digests=True)
@@ -104,8 +109,9 @@ def run_drill(
         try:
             for name in scratch.values():
                 client.drop_database(name)  # leftovers of an interrupted drill: ours by name
-            loaded = RestoreResult(entry.name, "restored", [], rto_seconds=rto_seconds)
-            load_into(client, storage, entry, report, items, renamed, target_uri, loaded, progress)
+            loaded = RestoreResult(entry.name, RestoreStatus.RESTORED, [], rto_seconds=rto_seconds)
+            run = RestoreRun(storage, client, renamed, target_uri, clock=clock, progress=progress, mode=renamed.mode)
+            load_into(run, entry, report, items, loaded)
             duration = round(time.monotonic() - began, 3)
             mismatches = [
                 problem

@@ -17,8 +17,8 @@ from pymongo.errors import BulkWriteError, CollectionInvalid, PyMongoError
 
 from engine.common.errors import SourceError
 from engine.common.progress import ProgressTracker
+from engine.common.remap import split_namespace
 from engine.mongo.indexes import index_specs
-from engine.mongo.remap import split_namespace
 
 DUPLICATE_KEY = 11000
 NAMESPACE_EXISTS = 48

@@ -13,8 +13,9 @@ from croniter import croniter
 from engine.archive.format import parse_archive_name
 from engine.common.config import DEFAULT_SCHEDULE, DEFAULT_TARGET_PERCENT, DEFAULT_WINDOW_DAYS
 from engine.common.errors import ConfigError
-from engine.common.states import SlotStatus, latest_verifications
+from engine.common.states import SlotStatus
 from engine.evidence.ledger import RunRecord
+from engine.evidence.verifications import latest_verifications
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ from engine.archive.catalog import list_archives
 from engine.archive.holds import read_holds
 from engine.common.config import DEFAULT_TARGET_PERCENT
 from engine.common.errors import ConfigError
-from engine.common.states import NOT_A_RECOVERY, read_verifications
+from engine.common.states import NOT_A_RECOVERY
 from engine.evidence.ledger import check_ledger, list_runs
+from engine.evidence.verifications import read_verifications
 from engine.pitr.coverage import compute_coverage
 from engine.sla.compliance import Evidence, Schedule, compute_compliance
 from engine.sla.forecast import forecast_newest

@@ -16,9 +16,10 @@ from engine.common.config import DEFAULT_KEEP_LAST, DEFAULT_MAX_AGE_DAYS
 from engine.common.errors import ConfigError
 from engine.common.faults import checkpoint
 from engine.common.progress import ProgressCallback, ProgressTracker
-from engine.common.states import PurgeAction, read_verifications
+from engine.common.states import PurgeAction
 from engine.evidence.lease import StorageLease, archives_being_read
 from engine.evidence.ledger import recorded_run
+from engine.evidence.verifications import read_verifications
 from engine.pitr.store import (
     GAP_PREFIX,
     MANIFEST_SUFFIX,

@@ -11,10 +11,11 @@ from engine.archive.encryption import IDENTITIES
 from engine.archive.holds import read_holds
 from engine.common.config import DEFAULT_RPO_SECONDS
 from engine.common.errors import VaultError
-from engine.common.states import NOT_A_RECOVERY, ArchiveState, archive_state, evidence_keys, latest_verifications
+from engine.common.states import NOT_A_RECOVERY, ArchiveState
 from engine.evidence.lease import LeaseInfo, read_leases
 from engine.evidence.ledger import LedgerCheck, RunRecord, check_chain, read_raw, read_runs, run_listing, select_keys
 from engine.evidence.ledger_cache import read_cached
+from engine.evidence.verifications import archive_state, evidence_keys, latest_verifications
 from engine.pitr.coverage import Coverage, compute_coverage
 from engine.sla.compliance import (
     DEFAULT_TARGET_PERCENT,

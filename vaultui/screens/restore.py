@@ -3,7 +3,6 @@ the target; then live progress and the result against the RTO."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
@@ -18,15 +17,19 @@ from textual.widgets import Button, DataTable, Input, Label, ProgressBar, RadioB
 from engine.archive.catalog import ArchiveEntry
 from engine.common.config import split_list
 from engine.common.errors import VaultError
+from engine.common.progress import Progress
 from engine.common.redact import redact_uri
+from engine.common.remap import build_renames
 from engine.common.states import RestoreAction, RestoreMode
 from engine.kube.cluster import JobOutcome, KubernetesError, MongoPod, connect, list_mongodb_pods
 from engine.kube.pod_restore import restore_into_pod
 from engine.mongo.connect import NamespaceFilter
-from engine.mongo.remap import build_renames
-from engine.pitr.plan import PointInTime, plan_point_in_time, restore_to_time
+from engine.pitr.plan import PointInTime, plan_point_in_time
 from engine.pitr.store import timestamp_time
-from engine.restore.run import RestoreRequest, RestoreResult, run_restore
+from engine.restore.request import RestoreRequest
+from engine.restore.result import RestoreResult
+from engine.restore.run import run_restore
+from engine.restore.to_time import restore_to_time, to_time_request
 from engine.run_options import restore_request
 from engine.sla.rto import verdict
 from vaultui.formatting import duration_text
@@ -181,18 +184,18 @@ class RestoreScreen(VaultScreen):
                 Text("the choices changed since the preview: F5 previews again", style="yellow")
             )
 
-    def request(self, dry_run: bool) -> RestoreRequest:
+    def request(self, dry_run: bool, across_restores: bool = False) -> RestoreRequest:
+        """What the form asks for; aimed at the screen's time when it restores to one (the plan picks the base)."""
         mode_button = self.query_one("#mode", RadioSet).pressed_button
         renames = build_renames(
             [value] if (value := self.query_one("#ns-from", Input).value.strip()) else None,
             [value] if (value := self.query_one("#ns-to", Input).value.strip()) else None,
         )
         include = self.query_one("#include", Input).value.strip()
-        base = self.entry or (self.plan.base if self.plan else None)
-        return restore_request(
+        request = restore_request(
             self.vault.settings.resolved,
-            archive=base.name if base else None,
-            latest=base is None,  # a point in time not planned yet: the preview names the base
+            archive=self.entry.name if self.entry else None,
+            latest=self.entry is None,
             namespaces=NamespaceFilter(
                 databases=split_list(self.query_one("#databases", Input).value), include=(include,) if include else ()
             ),
@@ -200,6 +203,9 @@ class RestoreScreen(VaultScreen):
             mode=mode_button.name if mode_button and mode_button.name else "guarded",
             dry_run=dry_run,
         )
+        if self.to_time:
+            return to_time_request(request, self.to_time, across_restores=across_restores)
+        return request
 
     def target_name(self) -> str | None:
         button = self.query_one("#target", RadioSet).pressed_button
@@ -219,10 +225,8 @@ class RestoreScreen(VaultScreen):
 
     def confirm_pod(self, pod: str) -> None:
         try:
-            request = self.request(dry_run=False)
-            if self.to_time:  # the Job plans the base and the oplog where it runs, and checks them first
-                request = replace(request, latest=True, archive=None, day=None, to_time=self.to_time)
-                request.validate()
+            request = self.request(dry_run=False)  # to a time: the Job plans and checks where it runs
+            request.validate()
         except VaultError as error:
             self.notify(str(error), severity="error")
             return
@@ -303,17 +307,17 @@ class RestoreScreen(VaultScreen):
         vault = self.vault
         assert vault.storage is not None
         plan = None
+        uri, clock = vault.settings.targets[target], vault.settings.clock
+
+        def progress(done: Progress) -> None:
+            self.post_message(WorkProgressed(done))
+
         try:
-            if self.to_time:
-                plan = plan_point_in_time(vault.storage, self.to_time, now=vault.now())
-                request = replace(request, archive=plan.base.name, latest=False)
-            result = run_restore(
-                vault.storage,
-                vault.settings.targets[target],
-                request,
-                progress=lambda progress: self.post_message(WorkProgressed(progress)),
-                clock=vault.settings.clock,
-            )
+            if request.to_time:
+                plan = plan_point_in_time(vault.storage, request.to_time, now=vault.now())
+                result = restore_to_time(vault.storage, uri, request, plan=plan, progress=progress, clock=clock)
+            else:
+                result = run_restore(vault.storage, uri, request, progress=progress, clock=clock)
         except VaultError as error:
             self.post_message(PreviewFinished(None, str(error), target, then_confirm))
             return
@@ -423,17 +427,15 @@ class RestoreScreen(VaultScreen):
     def confirmed(self, yes: bool | None, target: str) -> None:
         if not yes:
             return
-        vault, request, plan = self.vault, self.request(dry_run=False), self.plan
+        # The typed confirmation showed the restores within the stretch: it is the confirmation.
+        vault, request, plan = self.vault, self.request(dry_run=False, across_restores=True), self.plan
 
         def restore(progress: ProgressCallback) -> tuple[bool, str, object]:
             assert vault.storage is not None
             uri, clock = vault.settings.targets[target], vault.settings.clock
             what = result_archive = ""
             if plan is not None:
-                # The typed confirmation showed the restores within the stretch: it is the confirmation.
-                result = restore_to_time(
-                    vault.storage, uri, request, plan, progress=progress, clock=clock, across_restores=True
-                )
+                result = restore_to_time(vault.storage, uri, request, plan=plan, progress=progress, clock=clock)
                 what = (
                     f" to {timestamp_time(plan.until):%Y-%m-%d %H:%M:%S} UTC (base {result.archive} + "
                     f"{plan.entries} oplog entries{'' if plan.faithful else ', NOT FAITHFUL: see the restore screen'})"
