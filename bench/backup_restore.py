@@ -31,9 +31,9 @@ from engine.archive.encryption import AgeReader, AgeWriter, use_identity_file
 from engine.archive.format import open_compressor, open_decompressor, parse_archive_name
 from engine.archive.manifest import Manifest
 from engine.backup.run import BackupOptions, BackupResult, read_back, run_backup
+from engine.common.namespaces import NamespaceFilter
 from engine.common.remap import Rename
 from engine.evidence.verify import name_scheme, scan_archive
-from engine.mongo.connect import NamespaceFilter
 from engine.restore.request import RestoreRequest
 from engine.restore.run import run_restore
 from engine.storage import open_storage

@@ -23,8 +23,8 @@ from textual.widgets import DataTable, Input
 from bench.sample import documents_for, seed_bench
 from engine.archive.catalog import list_archives
 from engine.backup.run import BackupOptions, run_backup
+from engine.common.namespaces import NamespaceFilter
 from engine.evidence.ledger import list_runs, record_run
-from engine.mongo.connect import NamespaceFilter
 from engine.storage import open_storage
 from tests.bed import servers
 from tests.history import record

@@ -22,9 +22,9 @@ import pymongo
 from bson import Timestamp
 
 from engine.backup.run import BackupOptions, run_backup
+from engine.common.namespaces import NamespaceFilter
 from engine.common.remap import Rename
 from engine.evidence.ledger import list_runs
-from engine.mongo.connect import NamespaceFilter
 from engine.pitr.capture import CaptureStats, capture
 from engine.pitr.plan import plan_point_in_time
 from engine.pitr.store import ChunkManifest, list_chunk_refs

@@ -13,8 +13,8 @@ import pytest
 from engine.archive.catalog import list_archives
 from engine.backup.run import BackupOptions, run_backup
 from engine.common.errors import StorageError, VerificationError
+from engine.common.namespaces import NamespaceFilter
 from engine.evidence.ledger import LEDGER_PREFIX, list_runs
-from engine.mongo.connect import NamespaceFilter
 from engine.storage import AtomicWriter, Storage, open_storage
 from tests.bed.servers import free_port
 from tests.helpers import run_vaultui, seed

@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 from engine.archive.catalog import list_archives
 from engine.backup.run import BackupOptions, run_backup
 from engine.common.errors import VaultError
+from engine.common.namespaces import NamespaceFilter
 from engine.evidence.ledger import LEDGER_PREFIX, read_runs, run_keys
 from engine.evidence.verify import verify_archive
-from engine.mongo.connect import NamespaceFilter
 from engine.sla.retention import RetentionPolicy, make_plan
 from engine.sla.status import summarize
 from engine.storage import open_storage

@@ -11,8 +11,8 @@ from pathlib import Path
 import pymongo
 
 from engine.backup.run import BackupOptions, run_backup
+from engine.common.namespaces import NamespaceFilter
 from engine.common.remap import Rename
-from engine.mongo.connect import NamespaceFilter
 from engine.mongo.tools import uri_config
 from engine.restore.request import RestoreRequest
 from engine.restore.run import run_restore

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.common.errors import ConfigError
+from engine.common.namespaces import NamespaceFilter
 from engine.common.remap import Rename
-from engine.mongo.connect import NamespaceFilter
 from engine.restore.request import LOADERS, MODES, RestoreRequest, request_from_json, request_to_json
 
 words = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="*."), min_size=1, max_size=12)

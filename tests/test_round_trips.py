@@ -27,8 +27,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from engine.backup.run import BackupOptions, run_backup
+from engine.common.namespaces import NamespaceFilter
 from engine.common.remap import Rename
-from engine.mongo.connect import NamespaceFilter
 from engine.restore.request import RestoreRequest
 from engine.restore.run import run_restore
 from engine.storage import open_storage

@@ -18,7 +18,7 @@ from textual.worker import WorkerState
 from engine.archive.catalog import ArchiveEntry, list_archives
 from engine.archive.holds import place_hold, release_hold
 from engine.backup.run import run_backup
-from engine.common.errors import ConfigError, VaultError
+from engine.common.errors import ConfigError, KubernetesError, VaultError
 from engine.common.progress import Cancelled, Progress, ProgressCallback
 from engine.evidence.verify import verify_and_record
 from engine.kube import cluster as kube
@@ -117,7 +117,7 @@ class VaultApp(App[None]):
             try:
                 target = kube.connect(self.settings.kube_context, self.settings.kube_namespace)
                 self.kube_label = f"k8s: {target.context}/{target.namespace}"
-            except kube.KubernetesError:
+            except KubernetesError:
                 self.kube_label = "k8s: not configured"
         if self.storage is None:
             return
@@ -181,7 +181,7 @@ class VaultApp(App[None]):
             return
         self.switch_mode(view)
 
-    def action_back(self) -> None:
+    def action_back(self) -> None:  # type: ignore[override]  # Textual runs synchronous actions too
         if len(self.screen_stack) > 1:
             self.pop_screen()
         elif self.current_mode != "archives":
@@ -333,7 +333,7 @@ class VaultApp(App[None]):
 
     # ---- quitting --------------------------------------------------------------------------------------
 
-    def action_quit(self) -> None:
+    def action_quit(self) -> None:  # type: ignore[override]  # Textual runs synchronous actions too
         """Quits at once when nothing runs; with work running, asks (never vanishes with a restore going on)."""
         if not self.busy:
             self.exit()
@@ -474,10 +474,12 @@ class VaultApp(App[None]):
 
         if entry.held:
             body = f"{entry.name} will become subject to retention again (it may be purged)."
-            self.push_screen(
-                ConfirmScreen("Release hold?", body, "Unhold"),
-                lambda yes: self.start_action("unhold", release) if yes else None,
-            )
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self.start_action("unhold", release)
+
+            self.push_screen(ConfirmScreen("Release hold?", body, "Unhold"), answered)
         else:
             self.push_screen(
                 PromptScreen(f"Hold {entry.name}: reason?", "incident 2026-11-02"),

@@ -16,7 +16,7 @@ import humanize
 from engine.archive.catalog import ArchiveEntry, clock_skew, find_archive, list_archives
 from engine.archive.holds import place_hold, release_hold
 from engine.common.config import drill_uri, handed_over, source_uri, target_uri
-from engine.common.errors import ConfigError, VaultError
+from engine.common.errors import ConfigError, KubernetesError, VaultError
 from engine.common.namespaces import NamespaceFilter
 from engine.common.states import RestoreAction, RestoreMode
 from engine.evidence.ledger import RunRecord
@@ -68,7 +68,7 @@ def _policy(arguments: argparse.Namespace) -> RetentionPolicy:
 
 
 def _rto(arguments: argparse.Namespace) -> float:
-    return arguments.settings.rto_seconds
+    return float(arguments.settings.rto_seconds)
 
 
 def _summary(arguments: argparse.Namespace, storage: Storage) -> StatusSummary:
@@ -305,7 +305,7 @@ def restore_in_cluster(arguments: argparse.Namespace, request: RestoreRequest) -
     if outcome.logs:
         print(outcome.logs.rstrip())
     if not outcome.succeeded:
-        raise kube.KubernetesError(f"restore Job {name} failed ({outcome.reason}); its log is above")
+        raise KubernetesError(f"restore Job {name} failed ({outcome.reason}); its log is above")
     print(f"restore Job {name} completed")
     return ExitCode.OK
 
@@ -412,8 +412,8 @@ def _restore_here(arguments: argparse.Namespace, request: RestoreRequest, plan: 
         reporter.close()
     for name, reason in result.rejected:
         print(f"vaultui: WARNING: {name} was skipped: {reason}", file=sys.stderr)
-    for item in result.not_restored:
-        print(f"vaultui: WARNING: {result.archive}: will not be restored: {item}", file=sys.stderr)
+    for unmapped in result.not_restored:
+        print(f"vaultui: WARNING: {result.archive}: will not be restored: {unmapped}", file=sys.stderr)
     for warning in result.warnings:
         print(f"vaultui: WARNING: {warning}", file=sys.stderr)
     if result.status == "dry-run":

@@ -9,6 +9,8 @@ pymongo's decoder does the whole work, as before."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import bson
 from bson.codec_options import CodecOptions, DatetimeConversion
 from bson.errors import InvalidBSON
@@ -24,7 +26,7 @@ except ImportError:  # pragma: no cover - depends on how the package was install
 NATIVE = _native_check is not None
 # Decoding checks structure only: unicode errors must fail, not be replaced; datetimes out of Python's range
 # stay raw (they are legal BSON).
-DECODE_OPTIONS = CodecOptions(
+DECODE_OPTIONS: CodecOptions[dict[str, Any]] = CodecOptions(
     unicode_decode_error_handler="strict", datetime_conversion=DatetimeConversion.DATETIME_AUTO
 )
 DECODE_ERRORS = (InvalidBSON, ValueError, OverflowError, UnicodeDecodeError, RecursionError)
@@ -88,7 +90,7 @@ def check_documents(documents: bytes | memoryview, where: str) -> None:
 def count_documents(documents: bytes | memoryview) -> int:
     """How many documents a buffer of whole concatenated BSON documents holds (it walks the length prefixes)."""
     if _native_check is not None:
-        return _native_check(documents, MAX_DOCUMENT_BYTES, False, 0)[0]
+        return int(_native_check(documents, MAX_DOCUMENT_BYTES, False, 0)[0])
     count = offset = 0
     size = len(documents)
     while offset < size:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import IO, BinaryIO
+from typing import IO, BinaryIO, cast
 
 import zstandard
 
@@ -22,6 +22,7 @@ from engine.common.cpus import usable_cpus
 from engine.common.errors import ConfigError, VerificationError
 from engine.common.limits import MAX_DOCUMENT_BYTES, MAX_MEMBERS, MAX_TAR_HEADER_BYTES, check_size
 from engine.common.printable import printable, undecodable
+from engine.storage.base import AtomicWriter
 
 CODECS = ("gzip", "zstd")
 EXTENSIONS = {"gzip": ".tar.gz", "zstd": ".tar.zst"}
@@ -99,20 +100,19 @@ def open_compressor(codec: str, raw: IO[bytes]) -> IO[bytes]:
     """A write stream that compresses into `raw`; closing it flushes the codec's trailer, not `raw`."""
     check_codec(codec)
     if codec == "gzip":
-        return gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)
+        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL, mtime=0))
     # Worker threads for the CPUs the container may use (0: compress on this thread when there is one).
     cpus = usable_cpus()
     compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=cpus if cpus > 1 else 0, write_checksum=True)
-    return compressor.stream_writer(raw, closefd=False)  # type: ignore[return-value]
+    return cast(IO[bytes], compressor.stream_writer(raw, closefd=False))
 
 
 def open_decompressor(codec: str, raw: IO[bytes]) -> IO[bytes]:
     """A read stream of the decompressed bytes of `raw`."""
     check_codec(codec)
     if codec == "gzip":
-        return gzip.GzipFile(fileobj=raw, mode="rb")
-    reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=False)
-    return reader  # type: ignore[return-value]
+        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb"))
+    return cast(IO[bytes], zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=False))
 
 
 @contextmanager
@@ -138,7 +138,7 @@ def check_magic(codec: str, head: bytes, name: str) -> None:
 class HashingWriter:
     """Passes bytes through to `raw` while counting them and computing their sha256."""
 
-    def __init__(self, raw: IO[bytes] | BinaryIO) -> None:
+    def __init__(self, raw: IO[bytes] | BinaryIO | AtomicWriter) -> None:
         self._raw = raw
         self.sha256 = hashlib.sha256()
         self.bytes = 0
@@ -196,13 +196,14 @@ def add_bytes(tar: tarfile.TarFile, path: str, data: bytes, mtime: datetime) -> 
 class _BoundedTarInfo(tarfile.TarInfo):
     """Refuses long-name and PAX headers past MAX_TAR_HEADER_BYTES before tarfile reads them into memory."""
 
-    def _proc_gnulong(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+    # tarfile's private header hooks: typeshed does not declare them, so the calls up are typed here.
+    def _proc_gnulong(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
         check_size(self.size, MAX_TAR_HEADER_BYTES, f"the long-name header of {self.name!r}")
-        return super()._proc_gnulong(tarfile)  # type: ignore[misc]
+        return cast(tarfile.TarInfo, super()._proc_gnulong(tar))  # type: ignore[misc]
 
-    def _proc_pax(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+    def _proc_pax(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
         check_size(self.size, MAX_TAR_HEADER_BYTES, f"the PAX header of {self.name!r}")
-        return super()._proc_pax(tarfile)  # type: ignore[misc]
+        return cast(tarfile.TarInfo, super()._proc_pax(tar))  # type: ignore[misc]
 
 
 def tar_reader(stream: IO[bytes]) -> tarfile.TarFile:
@@ -216,7 +217,7 @@ def members(tar: tarfile.TarFile, where: str) -> Iterator[tarfile.TarInfo]:
     gigabyte); a stream never goes back, so each is forgotten once passed."""
     for count, member in enumerate(tar, start=1):
         check_size(count, MAX_MEMBERS, f"the member count of {where}", unit="members")
-        tar.members.clear()
+        tar.members.clear()  # type: ignore[attr-defined]  # tarfile's list of seen members
         yield member
 
 

@@ -48,7 +48,7 @@ def metadata_json(plan: CollectionPlan, indexes: list[dict[str, Any]]) -> bytes:
 
 
 def dump_collection(
-    client: pymongo.MongoClient, plan: CollectionPlan, spool_dir: Path | None, tracker: ProgressTracker
+    client: pymongo.MongoClient[Any], plan: CollectionPlan, spool_dir: Path | None, tracker: ProgressTracker
 ) -> DumpedCollection:
     """Spools one collection's documents, as the server sent them, and its metadata."""
     database = client[plan.database]
@@ -79,7 +79,7 @@ def dump_collection(
 
 
 def dump_into_tar(
-    client: pymongo.MongoClient,
+    client: pymongo.MongoClient[Any],
     plans: list[CollectionPlan],
     tar: tarfile.TarFile,
     stamp: str,

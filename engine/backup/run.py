@@ -30,11 +30,12 @@ from engine.common.clock import Clock, iso, utc_now
 from engine.common.config import DEFAULT_CODEC
 from engine.common.errors import ConfigError, StorageError, VaultError, VerificationError
 from engine.common.faults import checkpoint
+from engine.common.namespaces import NamespaceFilter
 from engine.common.progress import ProgressCallback, ProgressTracker
 from engine.evidence.lease import StorageLease
 from engine.evidence.ledger import RunRecord, recorded_run
 from engine.evidence.verify import check_stored_bytes, compare_with_manifest, name_scheme, scan_archive
-from engine.mongo.connect import NamespaceFilter, connect, oplog_time, plan_dump, server_version
+from engine.mongo.connect import connect, oplog_time, plan_dump, server_version
 from engine.mongo.tools import tool_version
 from engine.pitr.dump_oplog import add_dump_oplog
 from engine.pitr.store import discard_uncommitted_chunks

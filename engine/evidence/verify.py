@@ -275,14 +275,14 @@ def scan_archive(
     found: dict[str, CollectionFound] = {}
     for (database, stem), collection in sorted(by_file.items()):
         suffix = ".bson" if collection.has_bson else ".metadata.json"
-        where = f"{entry.ref.stamp}/{database}/{stem}{suffix}"
+        member_name = f"{entry.ref.stamp}/{database}/{stem}{suffix}"
         try:
             name = collection_from_stem(stem, scheme, (collection.metadata or {}).get("collectionName"))
         except UndecodableName as error:
-            unmapped.append(UnmappedMember(where, f"its name does not decode to a collection: {error}"))
+            unmapped.append(UnmappedMember(member_name, f"its name does not decode to a collection: {error}"))
             continue
         if skipped := SERVER_MANAGED.get(name):
-            unmapped.append(UnmappedMember(where, skipped))
+            unmapped.append(UnmappedMember(member_name, skipped))
             continue
         namespace = f"{database}.{name}"
         if namespace in found:

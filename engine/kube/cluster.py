@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -46,7 +47,7 @@ def connect(context: str | None = None, namespace: str | None = None) -> KubeTar
             configuration = client.Configuration()
             config.load_incluster_config(client_configuration=configuration)
             mounted = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
-            own = open(mounted).read().strip() if os.path.exists(mounted) else "default"
+            own = Path(mounted).read_text().strip() if os.path.exists(mounted) else "default"
             return KubeTarget(client.ApiClient(configuration), namespace or own, "in-cluster")
         except ConfigException as error:
             raise KubernetesError(f"in-cluster Kubernetes configuration is broken: {error}") from None
@@ -154,19 +155,23 @@ def list_mongodb_pods(
         except (ApiException, HTTPError) as error:
             raise explain(error, "list", "pods", target.namespace) from None
         for pod in found:
-            conditions = pod.status.conditions or [] if pod.status else []
-            ready = any(condition.type == "Ready" and condition.status == "True" for condition in conditions)
             pods.append(
                 MongoPod(
                     pod.metadata.name,
                     target.namespace,
                     statefulset.metadata.name,
                     statefulset.spec.service_name or statefulset.metadata.name,
-                    ready,
+                    _ready(pod),
                     pod.status.phase if pod.status and pod.status.phase else "Unknown",
                 )
             )
     return sorted(pods, key=lambda pod: (pod.statefulset, pod.name))
+
+
+def _ready(pod: client.V1Pod) -> bool:
+    """The pod's Ready condition is True (what the kubelet says after the readiness probe)."""
+    conditions = (pod.status.conditions or []) if pod.status else []
+    return any(condition.type == "Ready" and condition.status == "True" for condition in conditions)
 
 
 def find_pod(target: KubeTarget, name: str) -> MongoPod:
@@ -186,15 +191,13 @@ def find_pod(target: KubeTarget, name: str) -> MongoPod:
     try:
         statefulset = apps.read_namespaced_stateful_set(owner.name, target.namespace)
     except (ApiException, HTTPError) as error:
-        raise explain(error, "get", "statefulsets", target.namespace) from None  # type: ignore[arg-type]
-    conditions = (pod.status.conditions or []) if pod.status else []
-    ready = any(condition.type == "Ready" and condition.status == "True" for condition in conditions)
+        raise explain(error, "get", "statefulsets", target.namespace) from None
     return MongoPod(
         name,
         target.namespace,
         owner.name,
         statefulset.spec.service_name or owner.name,
-        ready,
+        _ready(pod),
         pod.status.phase if pod.status and pod.status.phase else "Unknown",
     )
 

@@ -17,12 +17,14 @@ from engine.common.redact import hosts_of, scrub
 _AUTH_FAILED = 18
 
 
-def connect(uri: str, *, role: str = "source", timeout_seconds: float = 10.0, **options: Any) -> pymongo.MongoClient:
+def connect(
+    uri: str, *, role: str = "source", timeout_seconds: float = 10.0, **options: Any
+) -> pymongo.MongoClient[Any]:
     """A client that has answered a ping, or a one-line error naming the server and the fix."""
     if not uri:
         raise ConfigError(f"no MongoDB URI for the {role}: set VAULTUI_MONGO_URI or give a URI file", setting="uri")
     try:
-        client: pymongo.MongoClient = pymongo.MongoClient(
+        client: pymongo.MongoClient[Any] = pymongo.MongoClient(
             uri, serverSelectionTimeoutMS=int(timeout_seconds * 1000), appname="vaultui", **options
         )
     except (ConfigurationError, ValueError, TypeError) as error:
@@ -46,7 +48,7 @@ def connect(uri: str, *, role: str = "source", timeout_seconds: float = 10.0, **
     return client
 
 
-def server_version(client: pymongo.MongoClient) -> str:
+def server_version(client: pymongo.MongoClient[Any]) -> str:
     try:
         info = client.admin.command("buildInfo")
     except PyMongoError:
@@ -57,7 +59,7 @@ def server_version(client: pymongo.MongoClient) -> str:
     return version
 
 
-def oplog_time(client: pymongo.MongoClient) -> dict[str, int] | None:
+def oplog_time(client: pymongo.MongoClient[Any]) -> dict[str, int] | None:
     """The newest oplog timestamp on a replica set member, or None on a standalone server (no oplog). A
     member says it in `hello`; a server that keeps an oplog without saying so (FerretDB, the test bed) is
     asked for its newest entry."""
@@ -66,7 +68,7 @@ def oplog_time(client: pymongo.MongoClient) -> dict[str, int] | None:
         stamp = hello.get("lastWrite", {}).get("opTime", {}).get("ts")
         if not isinstance(stamp, Timestamp) and client.local.list_collection_names(filter={"name": "oplog.rs"}):
             newest = client.local["oplog.rs"].find({}, {"ts": 1}).sort("$natural", -1).limit(1)
-            stamp = next(iter(newest), {}).get("ts")
+            stamp = next(iter(newest), {"ts": None})["ts"]
     except PyMongoError:
         return None
     if isinstance(stamp, Timestamp):
@@ -98,7 +100,7 @@ def _uuid_hex(value: object) -> str | None:
     return None
 
 
-def plan_dump(client: pymongo.MongoClient, chosen: NamespaceFilter) -> tuple[list[CollectionPlan], list[str]]:
+def plan_dump(client: pymongo.MongoClient[Any], chosen: NamespaceFilter) -> tuple[list[CollectionPlan], list[str]]:
     """The namespaces to dump and the ones skipped with why. Unknown databases asked for are an error."""
     try:
         existing = client.list_database_names()

@@ -21,7 +21,7 @@ from bson.son import SON
 from pymongo.errors import OperationFailure, PyMongoError
 
 from engine.common.errors import SourceError
-from engine.common.namespaces import NamespaceFilter, vaultui_database, vaultui_namespace
+from engine.common.namespaces import BothFilters, NamespaceFilter, vaultui_database, vaultui_namespace
 from engine.common.remap import Rename, rename, split_namespace
 from engine.mongo.indexes import index_specs
 
@@ -106,8 +106,8 @@ class OplogApplier:
 
     def __init__(
         self,
-        client: pymongo.MongoClient,
-        namespaces: NamespaceFilter | None = None,
+        client: pymongo.MongoClient[Any],
+        namespaces: NamespaceFilter | BothFilters | None = None,
         renames: tuple[Rename, ...] = (),
     ) -> None:
         self.client = client

@@ -61,7 +61,7 @@ class CaptureStats:
     reconnects: int = 0
 
 
-def oplog_collection(client: pymongo.MongoClient) -> Any:
+def oplog_collection(client: pymongo.MongoClient[Any]) -> Any:
     if "oplog.rs" not in client.local.list_collection_names(filter={"name": "oplog.rs"}):
         raise NoOplog(
             "this MongoDB has no oplog (local.oplog.rs): it is a standalone server. Run it as a replica set "
@@ -70,7 +70,7 @@ def oplog_collection(client: pymongo.MongoClient) -> Any:
     return client.local.get_collection("oplog.rs", codec_options=_RAW)
 
 
-def logs_commands(client: pymongo.MongoClient) -> bool:
+def logs_commands(client: pymongo.MongoClient[Any]) -> bool:
     """Whether the server's oplog holds commands (drops, renames, index builds). MongoDB's does; FerretDB 1.x
     keeps only inserts, updates and deletes, and says it is FerretDB in buildInfo."""
     try:
@@ -93,7 +93,7 @@ class _Capture:
 
     def __init__(
         self,
-        client: pymongo.MongoClient,
+        client: pymongo.MongoClient[Any],
         storage: Storage,
         stats: CaptureStats,
         on_flush: Callable[[ChunkManifest, CaptureStats], None] | None,
@@ -163,7 +163,7 @@ class _Capture:
         if only_vaultui_entry(entry):  # a staging load, a drill: never user data, never replayed
             self.left_out += 1
             return
-        self.buffer.append(entry.raw)
+        self.buffer.append(bytes(entry.raw))  # bytes already: RawBSONDocument keeps what it was given
         self.buffered += len(entry.raw)
 
     def flush(self) -> None:
@@ -216,7 +216,7 @@ class _Capture:
 
 
 def capture(
-    client: pymongo.MongoClient,
+    client: pymongo.MongoClient[Any],
     storage: Storage,
     *,
     flush_seconds: float = DEFAULT_FLUSH_SECONDS,

@@ -69,7 +69,7 @@ def in_scope(entry: RawBSONDocument, scope: NamespaceFilter) -> bool:
 
 
 def add_dump_oplog(
-    client: pymongo.MongoClient,
+    client: pymongo.MongoClient[Any],
     tar: tarfile.TarFile,
     stamp: str,
     started: datetime,
@@ -100,7 +100,7 @@ def add_dump_oplog(
         except PyMongoError as error:
             raise SourceError(f"cannot read the oplog written during the dump: {error}") from None
         spool.seek(0)
-        add_member(tar, f"{stamp}/{DUMP_OPLOG}", spool, found.bson_bytes, started)  # type: ignore[arg-type]
+        add_member(tar, f"{stamp}/{DUMP_OPLOG}", spool, found.bson_bytes, started)
     found.sha256 = digest.hexdigest()
     return found
 
@@ -116,7 +116,7 @@ def read_dump_oplog(storage: Storage, entry: ArchiveEntry, manifest: Manifest | 
             hashed = HashingReader(raw)
             recipients = manifest.recipients if manifest else ()
             with open_archive_stream(entry.ref, hashed, recipients) as plain:  # type: ignore[arg-type]
-                tar = tar_reader(plain)  # type: ignore[arg-type]
+                tar = tar_reader(plain)
                 for member in members(tar, entry.name):
                     if member.name.removeprefix("./") == name and member.isfile():
                         stream = tar.extractfile(member)
@@ -129,7 +129,7 @@ def read_dump_oplog(storage: Storage, entry: ArchiveEntry, manifest: Manifest | 
         if manifest is not None and hashed.sha256.hexdigest() != manifest.archive_sha256:
             raise VerificationError(f"{entry.name} changed since it was verified: its oplog is not replayed")
         spool.seek(0)
-        for batch in iter_bson(spool, f"{entry.name}: {name}"):  # type: ignore[arg-type]
+        for batch in iter_bson(spool, f"{entry.name}: {name}"):
             for raw_entry in batch:
                 document = RawBSONDocument(raw_entry, _RAW)
                 if until is not None and document["ts"] > until:
@@ -138,7 +138,7 @@ def read_dump_oplog(storage: Storage, entry: ArchiveEntry, manifest: Manifest | 
 
 
 def replay_dump_oplog(
-    client: pymongo.MongoClient,
+    client: pymongo.MongoClient[Any],
     storage: Storage,
     entry: ArchiveEntry,
     manifest: Manifest | None,

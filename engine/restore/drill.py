@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import pymongo
 from bson.codec_options import CodecOptions
@@ -59,7 +60,7 @@ def scratch_names(databases: list[str]) -> dict[str, str]:
     return names
 
 
-def compare_collection(client: pymongo.MongoClient, target: str, expected: CollectionFound) -> str | None:
+def compare_collection(client: pymongo.MongoClient[Any], target: str, expected: CollectionFound) -> str | None:
     """None when the target collection holds exactly the archived documents, else what differs."""
     database_name, collection_name = split_namespace(target)
     collection = client[database_name].get_collection(

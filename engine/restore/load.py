@@ -86,7 +86,7 @@ def create_options(metadata: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in metadata.get("options", {}).items() if key in CREATE_OPTIONS}
 
 
-def prepare_targets(client: pymongo.MongoClient, items: list[LoadItem], drop: bool) -> None:
+def prepare_targets(client: pymongo.MongoClient[Any], items: list[LoadItem], drop: bool) -> None:
     """Drops (when asked) and creates each target collection with its archived options, before any data."""
     for item in items:
         database_name, collection_name = split_namespace(item.target)
@@ -106,7 +106,7 @@ def prepare_targets(client: pymongo.MongoClient, items: list[LoadItem], drop: bo
             raise SourceError(f"cannot prepare {item.target} in the target: {error}") from None
 
 
-def create_views(client: pymongo.MongoClient, items: list[LoadItem], *, replace: bool = False) -> None:
+def create_views(client: pymongo.MongoClient[Any], items: list[LoadItem], *, replace: bool = False) -> None:
     """Creates the views among `items` (after the collections they read); `replace` drops one there first."""
     for item in items:
         if item.type != "view":
@@ -132,7 +132,7 @@ class IndexOutcome:
 
 
 def build_indexes(
-    client: pymongo.MongoClient,
+    client: pymongo.MongoClient[Any],
     items: list[LoadItem],
     parallel: int,
     *,
@@ -194,7 +194,7 @@ class BatchInserter:
         self._in_flight: set[Future[None]] = set()
 
     def submit(
-        self, collection: Collection, batch: list[bytes], target: str, stats: LoadStats, tracker: ProgressTracker
+        self, collection: Collection[Any], batch: list[bytes], target: str, stats: LoadStats, tracker: ProgressTracker
     ) -> None:
         self._slots.acquire()
         if self._failures:
@@ -225,7 +225,12 @@ class BatchInserter:
 
 
 def _insert(
-    collection: Collection, batch: list[bytes], target: str, stats: LoadStats, tracker: ProgressTracker, byte_count: int
+    collection: Collection[Any],
+    batch: list[bytes],
+    target: str,
+    stats: LoadStats,
+    tracker: ProgressTracker,
+    byte_count: int,
 ) -> None:
     documents = [RawBSONDocument(raw) for raw in batch]
     duplicates = 0
@@ -282,7 +287,7 @@ class LoadSink:
     creating each destination first, with its archived options when its metadata came before its data."""
 
     def __init__(
-        self, client: pymongo.MongoClient, resolver: Resolver, tracker: ProgressTracker, insert_workers: int
+        self, client: pymongo.MongoClient[Any], resolver: Resolver, tracker: ProgressTracker, insert_workers: int
     ) -> None:
         self.client = client
         self.resolver = resolver

@@ -81,10 +81,11 @@ def run_restore(
         unrecorded += lease.warnings
         outcome.result.warnings = unrecorded  # shared: a record that fails to be written at the end shows here
         record_outcome(record, details, outcome, began)
+    if outcome.result.status == RestoreStatus.DRY_RUN:
+        return outcome.result  # a preview shows what the guard would say; it refuses nothing
     if outcome.refusal is not None:
         raise outcome.refusal
-    if outcome.result.status != RestoreStatus.DRY_RUN:
-        outcome.result.record = record
+    outcome.result.record = record
     return outcome.result
 
 

@@ -51,7 +51,7 @@ class RestoreMarker:
     """The in-progress record of one restore in the target; renewed while the run lives, so that a marker
     nobody renews is known to belong to a dead run."""
 
-    def __init__(self, client: pymongo.MongoClient, run_id: str, archive: str, clock: Clock) -> None:
+    def __init__(self, client: pymongo.MongoClient[Any], run_id: str, archive: str, clock: Clock) -> None:
         self.client = client
         self.run_id = run_id
         self.clock = clock
@@ -137,7 +137,7 @@ class RestoreMarker:
         self._stop.set()
 
 
-def markers(client: pymongo.MongoClient) -> list[dict[str, Any]]:
+def markers(client: pymongo.MongoClient[Any]) -> list[dict[str, Any]]:
     try:
         return list(client[MARKER_DATABASE][MARKER_COLLECTION].find({}))
     except PyMongoError as error:
@@ -166,7 +166,7 @@ def is_dead(marker: dict[str, Any], now: datetime) -> bool:
     return False
 
 
-def partial_restores(client: pymongo.MongoClient) -> list[dict[str, Any]]:
+def partial_restores(client: pymongo.MongoClient[Any]) -> list[dict[str, Any]]:
     """Markers of restores replacing targets now, or that died doing it: those targets may hold partial data.
     Not filtered by age: a pod restarted a second after its restore was killed must see the marker."""
     return [marker for marker in markers(client) if marker.get("state") in PARTIAL_STATES]
@@ -180,7 +180,7 @@ def describe(marker: dict[str, Any]) -> str:
     )
 
 
-def drop_staging(client: pymongo.MongoClient, marker: dict[str, Any]) -> None:
+def drop_staging(client: pymongo.MongoClient[Any], marker: dict[str, Any]) -> None:
     """Drops every staging collection of one run, and the databases only its staging had made (best effort:
     a failure here leaves only hidden leftovers, which the next restore sweeps)."""
     prefix = f"{STAGING_PREFIX}{marker['_id']}_"
@@ -194,7 +194,7 @@ def drop_staging(client: pymongo.MongoClient, marker: dict[str, Any]) -> None:
             continue
 
 
-def sweep_dead_runs(client: pymongo.MongoClient, now: datetime) -> list[str]:
+def sweep_dead_runs(client: pymongo.MongoClient[Any], now: datetime) -> list[str]:
     """Drops the staging collections of restores that died, and the markers of those that died before they
     changed any target. Markers of partial restores stay until a restore replaces those targets."""
     swept = []
@@ -208,7 +208,7 @@ def sweep_dead_runs(client: pymongo.MongoClient, now: datetime) -> list[str]:
     return swept
 
 
-def forget(client: pymongo.MongoClient, marker: dict[str, Any]) -> None:
+def forget(client: pymongo.MongoClient[Any], marker: dict[str, Any]) -> None:
     """Removes another run's marker (best effort: one left behind is removed by the next restore)."""
     try:
         client[MARKER_DATABASE][MARKER_COLLECTION].delete_one({"_id": marker["_id"]})
@@ -216,7 +216,7 @@ def forget(client: pymongo.MongoClient, marker: dict[str, Any]) -> None:
         pass
 
 
-def clear_covered(client: pymongo.MongoClient, run_id: str, targets: set[str]) -> None:
+def clear_covered(client: pymongo.MongoClient[Any], run_id: str, targets: set[str]) -> None:
     """Removes the partial markers of other runs whose every target this restore has just replaced in full."""
     for marker in partial_restores(client):
         if marker["_id"] != run_id and set(marker.get("targets", [])) <= targets:
@@ -231,7 +231,7 @@ class Swapper:
     MongoDB; on a server without dropTarget (FerretDB 1.24) a drop then a rename, under the marker. A name
     the server will not rename into (FerretDB refuses dotted collection names there) is copied instead."""
 
-    def __init__(self, client: pymongo.MongoClient) -> None:
+    def __init__(self, client: pymongo.MongoClient[Any]) -> None:
         self.client = client
         self.drop_target = True
 
@@ -277,7 +277,7 @@ class Swapper:
         return False
 
 
-def copy_collection(client: pymongo.MongoClient, staging: str, target: str, batch_documents: int = 1000) -> int:
+def copy_collection(client: pymongo.MongoClient[Any], staging: str, target: str, batch_documents: int = 1000) -> int:
     """Copies a verified staging collection into its (prepared) target, in bounded batches."""
     source_database, _, source_collection = staging.partition(".")
     target_database, _, target_collection = target.partition(".")

@@ -186,8 +186,8 @@ def compute_compliance(
             failure = next((run for run in reversed(inside) if run.result == "failure"), None)
             cause = f"failed at {failure.started:%Y-%m-%d %H:%M}: {failure.error}" if failure else "no backup ran"
             report.slots.append(Slot(slot_start, slot_end, SlotStatus.MISSED, failure, cause))
-    successes = [run.started for run in backups if run.succeeded and run.started <= now]
-    report.last_success = successes[-1] if successes else None
+    succeeded = [run.started for run in backups if run.succeeded and run.started <= now]
+    report.last_success = succeeded[-1] if succeeded else None
     closed = [slot for slot in report.slots if slot.end <= now]
     report.stale = bool(closed) and (report.last_success is None or report.last_success < closed[-1].start)
     return report

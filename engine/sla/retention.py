@@ -129,7 +129,7 @@ def plan_purge(
     ]
     with_manifest = [entry for entry in restorable if entry.status == "complete"]
     verified = [entry for entry in with_manifest if verifications.get(entry.name)]
-    protected = (verified or with_manifest or restorable or [None])[0]
+    protected = next(iter(verified or with_manifest or restorable), None)
     newest_few = {entry.name for entry in restorable[: policy.keep_last]}
     limit = timedelta(days=policy.max_age_days)
     decisions = []

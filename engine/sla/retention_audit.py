@@ -13,8 +13,9 @@ from enum import StrEnum
 from engine.archive.catalog import ArchiveEntry
 from engine.archive.format import ArchiveRef, parse_archive_name
 from engine.archive.holds import Hold
+from engine.common.states import PurgeAction
 from engine.evidence.ledger import RunRecord
-from engine.sla.retention import PurgeAction, RetentionPolicy, plan_purge
+from engine.sla.retention import RetentionPolicy, plan_purge
 
 # The purge CronJob runs once a day: an archive crosses its limit at any hour and is deleted at the next run.
 GRACE = timedelta(days=1)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from engine.archive.catalog import ArchiveEntry, list_archives
 from engine.archive.encryption import IDENTITIES
 from engine.archive.holds import read_holds
-from engine.common.config import DEFAULT_RPO_SECONDS
+from engine.common.config import DEFAULT_RPO_SECONDS, DEFAULT_TARGET_PERCENT, DEFAULT_WINDOW_DAYS
 from engine.common.errors import VaultError
 from engine.common.states import NOT_A_RECOVERY, ArchiveState
 from engine.evidence.lease import LeaseInfo, read_leases
@@ -18,8 +18,6 @@ from engine.evidence.ledger_cache import read_cached
 from engine.evidence.verifications import archive_state, evidence_keys, latest_verifications
 from engine.pitr.coverage import Coverage, compute_coverage
 from engine.sla.compliance import (
-    DEFAULT_TARGET_PERCENT,
-    DEFAULT_WINDOW_DAYS,
     ComplianceReport,
     Evidence,
     Schedule,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -87,12 +88,14 @@ class Storage(Protocol):
         one wins); False when one exists. What leases are made of."""
         ...
 
-    def unfinished_writes(self, started_before: datetime) -> list[ObjectInfo]:
+    def unfinished_writes(self, started_before: datetime) -> builtins.list[ObjectInfo]:
         """Writes that never committed nor aborted (the writer was killed), started before `started_before`:
         hidden temporary files in a folder, incomplete multipart uploads in S3."""
         ...
 
-    def discard_unfinished(self, started_before: datetime, only: Callable[[str], bool] | None = None) -> list[str]:
+    def discard_unfinished(
+        self, started_before: datetime, only: Callable[[str], bool] | None = None
+    ) -> builtins.list[str]:
         """Removes what `unfinished_writes` lists (with `only`, those whose intended key it accepts); returns
         the keys it removed."""
         ...
@@ -126,7 +129,7 @@ def check_reachable(storage: Storage) -> None:
     next(iter(storage.list("", recursive=False)), None)
 
 
-def ignored_names(storage: Storage) -> list[str]:
+def ignored_names(storage: Storage) -> builtins.list[str]:
     """The objects the storage's listings left out because their names are not UTF-8, escaped for display
     (only a folder can hold such names)."""
     return sorted(getattr(storage, "ignored", ()))

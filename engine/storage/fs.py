@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import errno
 import os
 import uuid
@@ -187,7 +188,7 @@ class FolderStorage:
         finally:
             staged.unlink(missing_ok=True)
 
-    def unfinished_writes(self, started_before: datetime) -> list[ObjectInfo]:
+    def unfinished_writes(self, started_before: datetime) -> builtins.list[ObjectInfo]:
         self._require_root()
         found = []
         try:
@@ -200,7 +201,9 @@ class FolderStorage:
             raise _explain(error, "list", self.root) from error
         return found
 
-    def discard_unfinished(self, started_before: datetime, only: Callable[[str], bool] | None = None) -> list[str]:
+    def discard_unfinished(
+        self, started_before: datetime, only: Callable[[str], bool] | None = None
+    ) -> builtins.list[str]:
         removed = []
         for info in self.unfinished_writes(started_before):
             folder, _, name = info.key.rpartition("/")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import io
 import tempfile
@@ -93,7 +94,9 @@ class S3Storage:
         """A client that tries each call once: for resuming reads, whose own loop retries with backoff."""
         if self._single_try_client is None:
             arguments = dict(self._client_arguments)
-            arguments["config"] = arguments["config"].merge(Config(retries={"total_max_attempts": 1}))
+            config = arguments["config"]
+            assert isinstance(config, Config)
+            arguments["config"] = config.merge(Config(retries={"total_max_attempts": 1}))
             self._single_try_client = boto3.session.Session().client("s3", **arguments)
         return self._single_try_client
 
@@ -227,7 +230,7 @@ class S3Storage:
             except BotoCoreError as error:
                 raise self.explain(error, "delete a version of", key) from error
 
-    def _versions(self, key: str) -> list[str]:
+    def _versions(self, key: str) -> builtins.list[str]:
         """The version ids of `key`: its data oldest first, then its delete markers."""
         full = self.prefix + key
         data: list[str] = []
@@ -304,9 +307,9 @@ class S3Storage:
             raise self.explain(error, "read the legal hold of", key, "s3:GetObjectLegalHold") from error
         except BotoCoreError as error:
             raise self.explain(error, "read the legal hold of", key) from error
-        return answer.get("LegalHold", {}).get("Status") == "ON"
+        return bool(answer.get("LegalHold", {}).get("Status") == "ON")
 
-    def _incomplete_uploads(self, started_before: datetime) -> list[dict[str, Any]]:
+    def _incomplete_uploads(self, started_before: datetime) -> builtins.list[dict[str, Any]]:
         try:
             pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=self.prefix)
             return [
@@ -315,13 +318,15 @@ class S3Storage:
         except (ClientError, BotoCoreError) as error:
             raise self.explain(error, "list uploads of") from error
 
-    def unfinished_writes(self, started_before: datetime) -> list[ObjectInfo]:
+    def unfinished_writes(self, started_before: datetime) -> builtins.list[ObjectInfo]:
         return [
             ObjectInfo(upload["Key"][len(self.prefix) :], 0, upload["Initiated"])
             for upload in self._incomplete_uploads(started_before)
         ]
 
-    def discard_unfinished(self, started_before: datetime, only: Callable[[str], bool] | None = None) -> list[str]:
+    def discard_unfinished(
+        self, started_before: datetime, only: Callable[[str], bool] | None = None
+    ) -> builtins.list[str]:
         removed = []
         for upload in self._incomplete_uploads(started_before):
             if only is not None and not only(upload["Key"][len(self.prefix) :]):

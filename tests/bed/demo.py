@@ -20,7 +20,7 @@ import pymongo
 from engine.archive.holds import place_hold
 from engine.backup.run import BackupOptions, run_backup
 from engine.common.errors import VaultError
-from engine.mongo.connect import NamespaceFilter
+from engine.common.namespaces import NamespaceFilter
 from engine.pitr.capture import capture
 from engine.storage import open_storage
 from tests.bed import servers

@@ -32,7 +32,7 @@ from vaultui.widgets.table import VaultTable
 # Rows drawn at once: 300 cover a 90-day retention at three backups a day; `/` searches every archive. Each
 # drawn row costs DataTable about 0.1 ms, and a key typed into the filter redraws them (under 100 ms here).
 ROW_LIMIT = 300
-STATUS_STYLES = {
+STATUS_STYLES: dict[object, str] = {
     "held": "bold magenta",
     "corrupt": "bold red",
     "verified": "green",
@@ -185,7 +185,9 @@ class ArchivesScreen(VaultScreen):
         if self.filled_from is None or self.filled_from[0] is not source:
             self.facts = {}
         self.filled_from = (source, self.filter_text, self.sort_by)
-        rows, visible, last_day, hidden = [], [], None, 0
+        rows: list[tuple[Text, ...]] = []
+        visible: list[ArchiveEntry] = []
+        last_day, hidden = None, 0
         for entry in entries:
             facts = self.facts.get(entry.name)
             if facts is None:

@@ -16,14 +16,14 @@ from textual.widgets import Button, DataTable, Input, Label, ProgressBar, RadioB
 
 from engine.archive.catalog import ArchiveEntry
 from engine.common.config import split_list
-from engine.common.errors import VaultError
+from engine.common.errors import KubernetesError, VaultError
+from engine.common.namespaces import NamespaceFilter
 from engine.common.progress import Progress
 from engine.common.redact import redact_uri
 from engine.common.remap import build_renames
 from engine.common.states import RestoreAction, RestoreMode
-from engine.kube.cluster import JobOutcome, KubernetesError, MongoPod, connect, list_mongodb_pods
+from engine.kube.cluster import JobOutcome, MongoPod, connect, list_mongodb_pods
 from engine.kube.pod_restore import restore_into_pod
-from engine.mongo.connect import NamespaceFilter
 from engine.pitr.plan import PointInTime, plan_point_in_time
 from engine.pitr.store import timestamp_time
 from engine.restore.request import RestoreRequest
@@ -252,17 +252,12 @@ class RestoreScreen(VaultScreen):
             return
         settings = self.vault.settings
 
+        def started(name: str) -> None:
+            self.post_message(JobProgressed(pod, None, f"Job {name} started; following it…", final=False))
+
         def into_pod(_: ProgressCallback) -> tuple[bool, str, object]:
             target = connect(settings.kube_context, settings.kube_namespace)
-            outcome = restore_into_pod(
-                target,
-                pod,
-                request,
-                poll=1.0,
-                on_started=lambda name: self.post_message(
-                    JobProgressed(pod, None, f"Job {name} started; following it…", final=False)
-                ),
-            )
+            outcome = restore_into_pod(target, pod, request, poll=1.0, on_started=started)
             verdict_text = "completed" if outcome.succeeded else f"FAILED ({outcome.reason})"
             return outcome.succeeded, f"restore Job {outcome.name} into pod {pod}: {verdict_text}", outcome
 

@@ -148,7 +148,7 @@ class RunsScreen(VaultScreen):
         """Escape: clears the filter when there is one, else goes back as everywhere."""
         field = self.query_one("#runs-filter", Input)
         if not field.display and not field.value:
-            self.app.action_back()  # type: ignore[attr-defined]
+            self.app.action_back()  # type: ignore[unused-coroutine]  # VaultApp's is synchronous
             return
         field.value = ""
         field.display = False
