@@ -23,8 +23,11 @@ bed:
 demo: $(INSTALLED) bed
 	$(PY) -m tests.bed.demo $(DEMO_ARGS)
 
+# Style (ruff), types (mypy: strict on engine/) and the layers (import-linter): docs/architecture.md says which.
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check engine vaultui tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 test: $(INSTALLED) bed lint
 	$(PY) -m pytest

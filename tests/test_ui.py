@@ -171,7 +171,7 @@ async def test_leaving_the_restore_screen_while_it_runs(
 ) -> None:
     """An on-call engineer starts a restore and goes back to the archives while it runs: the app keeps working
     and the restore's end is told by a notification (found by bench.dashboard_scale: the app crashed here)."""
-    from engine.restore import run as restore_module
+    from engine.restore import single_pass as restore_module
 
     verified, leave = threading.Event(), threading.Event()
 

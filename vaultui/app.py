@@ -1,4 +1,7 @@
-"""The Textual app: holds the loaded state, runs long work in workers, routes keys and `:` commands."""
+"""The Textual app: holds the loaded state, runs long work in workers, routes keys and `:` commands.
+
+Long because every key and `:` command of the dashboard is routed here, beside the one busy state that keeps
+two changing actions from running at once; each screen holds its own work."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The headless commands: each resolves its settings, calls the engine, prints the result, returns an exit code."""
+"""The headless commands: each resolves its settings, calls the engine, prints the result, returns an exit code.
+
+Long because every command still lives here: vaultui/commands/ (one module per command, typed options,
+callable in-process) is the part of issue 28 not done yet."""
 
 from __future__ import annotations
 

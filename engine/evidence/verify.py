@@ -1,4 +1,7 @@
-"""Re-reads an archive end to end: checksum against its manifest, tar structure, BSON framing, counts."""
+"""Re-reads an archive end to end: checksum against its manifest, tar structure, BSON framing, counts.
+
+Long because the check is one streaming pass (codec, tar, BSON, counts, digests, the loader fed as it goes)
+whose steps share that pass's state; the metadata shape it validates lives here too."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Storage in an S3-compatible bucket through boto3: multipart uploads completed only when the write ends."""
+"""Storage in an S3-compatible bucket through boto3: multipart uploads completed only when the write ends.
+
+Long because it is one whole backend: every call of the protocol, Object Lock's legal holds and versions, and
+the translation of each S3 error into one that names the permission to grant."""
 
 from __future__ import annotations
 

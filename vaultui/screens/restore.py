@@ -1,5 +1,8 @@
 """The restore flow for one archive: target, scope, mode; a verified preview; a typed confirmation naming
-the target; then live progress and the result against the RTO."""
+the target; then live progress and the result against the RTO.
+
+Long because it is one flow with three targets (a URI, a pod through a Job, a point in time) that share the
+form, the preview and the confirmation."""
 
 from __future__ import annotations
 
