@@ -217,8 +217,8 @@ def finish_job(api: client.ApiClient, namespace: str, succeed: bool, after: floa
 
 def request_the_job_runs(container: client.V1Container) -> RestoreRequest:
     """Parses the Job's container args and environment with the CLI's own parser and request reader."""
-    from vaultui import headless
     from vaultui.cli import build_parser
+    from vaultui.commands import restore
 
     assert container.args[:2] == ["--headless", "restore"]
     arguments = build_parser().parse_args(container.args)
@@ -226,7 +226,7 @@ def request_the_job_runs(container: client.V1Container) -> RestoreRequest:
     previous = os.environ.get(REQUEST_ENV)
     os.environ[REQUEST_ENV] = variable.value
     try:
-        return headless._request_from_env(arguments)
+        return restore._request_from_env(restore.Options.from_arguments(arguments))
     finally:
         if previous is None:
             del os.environ[REQUEST_ENV]

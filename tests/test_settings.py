@@ -102,7 +102,8 @@ def test_cli_and_dashboard_build_the_same_runs_from_the_same_settings(
     from dataclasses import asdict
 
     from engine.run_options import backup_options, restore_request
-    from vaultui import headless
+    from vaultui.commands import restore
+    from vaultui.commands.context import Context
     from vaultui.dashboard import settings_from
 
     monkeypatch.setenv("VAULTUI_STORAGE", str(tmp_path))
@@ -114,7 +115,7 @@ def test_cli_and_dashboard_build_the_same_runs_from_the_same_settings(
     dashboard_arguments.settings = Settings.resolve(typed_flags(dashboard_arguments), file=dashboard_arguments.config)
     dashboard = settings_from(dashboard_arguments)
 
-    cli_request = headless._request_from_flags(cli)
+    cli_request = restore._request_from_flags(restore.Options.from_arguments(cli), Context(cli.settings))
     screen_request = restore_request(dashboard.resolved, latest=True)  # what RestoreScreen.request builds
     assert asdict(cli_request) == asdict(screen_request)
     assert (cli_request.loader, cli_request.insert_workers, cli_request.parallel) == ("mongorestore", 7, 3)
@@ -124,7 +125,7 @@ def test_cli_and_dashboard_build_the_same_runs_from_the_same_settings(
     assert asdict(cli_backup) == asdict(backup_options(dashboard.resolved))
     assert cli_backup.codec == "gzip" and cli_backup.recipients and cli_backup.namespaces.exclude == ("*.tmp",)
 
-    assert headless._policy(cli) == dashboard.policy
+    assert Context(cli.settings).policy() == dashboard.policy
     assert (dashboard.policy.max_age_days, dashboard.policy.keep_last) == (30, 5)
 
 

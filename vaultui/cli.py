@@ -14,7 +14,8 @@ from typing import Any
 from engine.common.config import Settings, put_in_force, settings_help
 from engine.common.errors import VaultError
 from engine.common.printable import ERROR_HANDLER
-from vaultui import __version__, headless
+from vaultui import __version__
+from vaultui.commands import run_command
 from vaultui.exit_codes import ExitCode, exit_code_for, message_for
 
 EXIT_CODES = "\n".join(f"  {code.value:>3}  {code.name.lower().replace('_', ' ')}" for code in ExitCode)
@@ -386,10 +387,7 @@ def _main(argv: list[str] | None) -> int:
         if not arguments.headless:
             return run_dashboard(arguments)
         signal.signal(signal.SIGTERM, _terminate)
-        try:
-            return int(headless.COMMANDS[arguments.command](arguments))
-        finally:
-            headless.name_ignored_objects(arguments)
+        return int(run_command(arguments.command, arguments))
     except BrokenPipeError:
         raise
     except VaultError as error:

@@ -5,8 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from engine.common.clock import duration_text
+from engine.sla.rto import verdict
 
-__all__ = ["duration_text", "short_age"]
+__all__ = ["duration_text", "short_age", "against_rto"]
+
+
+def against_rto(duration_seconds: float, rto_seconds: float, met: bool) -> str:
+    """How long a restore or drill took against the RTO, in the words the CLI and the dashboard share."""
+    return f"in {duration_text(duration_seconds)} (RTO target {duration_text(rto_seconds)}: {verdict(met)})"
 
 
 def short_age(age: timedelta) -> str:

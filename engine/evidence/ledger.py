@@ -59,6 +59,15 @@ class RunRecord:
     def succeeded(self) -> bool:
         return self.result == "success"
 
+    def brief(self) -> dict[str, Any]:
+        """The run in four fields, as status --json and the monthly report show a recovery."""
+        return {
+            "started": self.started_at,
+            "archive": self.archive,
+            "result": self.result,
+            "duration_seconds": self.duration_seconds,
+        }
+
     def key_among(self, keys: list[str]) -> str:
         """Its ledger key: the start second, then a sequence number that puts it after the records of the same
         second already written (`keys`), so "newest first" is the order they were written even when several

@@ -67,10 +67,7 @@ def build_report(
     recoveries = [
         {
             "kind": run.kind,
-            "started": run.started_at,
-            "archive": run.archive,
-            "result": run.result,
-            "duration_seconds": run.duration_seconds,
+            **run.brief(),
             "rto_seconds": run.details.get("rto_seconds", rto_seconds),
             "rto_met": recovery_met(run, rto_seconds),
         }

@@ -35,7 +35,7 @@ from engine.restore.run import run_restore
 from engine.restore.to_time import restore_to_time, to_time_request
 from engine.run_options import restore_request
 from engine.sla.rto import verdict
-from vaultui.formatting import duration_text
+from vaultui.formatting import against_rto, duration_text
 from vaultui.messages import ActionFinished, WorkProgressed
 from vaultui.screens.base import VaultScreen
 from vaultui.screens.dialogs import TypedConfirmScreen
@@ -386,8 +386,7 @@ class RestoreScreen(VaultScreen):
             to = f" and replayed {self.plan.entries} oplog entries up to {timestamp_time(self.plan.until):%H:%M:%S} UTC"
         text = (
             f"restored {result.archive}{to} into {target}: {result.documents} documents, {result.indexes} indexes, "
-            f"in {duration_text(result.duration_seconds)} "
-            f"(RTO target {duration_text(result.rto_seconds)}: {verdict(result.rto_met)})"
+            + against_rto(result.duration_seconds, result.rto_seconds, result.rto_met)
         )
         if self.plan is not None and not self.plan.faithful:
             text += f"\n{self.plan.outcome()}"

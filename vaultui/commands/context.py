@@ -1,0 +1,89 @@
+"""What every headless command gets besides its own options: the resolved settings, the storages it opened
+(whose unreadable names are reported once when it ends), and the run options every command builds the same
+way (namespaces, schedule, retention policy, RTO, the status summary, the metrics published at the end)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Self
+
+from engine.common.config import Settings
+from engine.common.errors import VaultError
+from engine.common.namespaces import NamespaceFilter
+from engine.run_options import namespace_filter, retention_policy
+from engine.run_options import schedule as schedule_from
+from engine.sla.compliance import Schedule
+from engine.sla.retention import RetentionPolicy
+from engine.sla.status import StatusSummary, summarize
+from engine.storage import IGNORED_REASON, Storage, ignored_names, open_storage
+
+
+@dataclass(frozen=True)
+class CommandOptions:
+    """A command's own flags, typed; built from the parsed arguments, or directly by a test."""
+
+    @classmethod
+    def from_arguments(cls, arguments: argparse.Namespace) -> Self:
+        return cls(**{item.name: getattr(arguments, item.name) for item in fields(cls)})
+
+
+@dataclass
+class Context:
+    settings: Settings
+    opened: list[Storage] = field(default_factory=list)
+
+    def storage(self) -> Storage:
+        storage = open_storage(self.settings.storage)
+        self.opened.append(storage)
+        return storage
+
+    def name_ignored_objects(self) -> None:
+        """On stderr: the objects the command's listings left out because their names are not UTF-8."""
+        for name in sorted({name for storage in self.opened for name in ignored_names(storage)}):
+            print(f"vaultui: WARNING: {name}: {IGNORED_REASON}", file=sys.stderr)
+
+    def namespaces(self, system: bool = False) -> NamespaceFilter:
+        return namespace_filter(self.settings, system)
+
+    def schedule(self) -> Schedule:
+        return schedule_from(self.settings)
+
+    def policy(self) -> RetentionPolicy:
+        return retention_policy(self.settings)
+
+    def rto(self) -> float:
+        return float(self.settings.rto_seconds)
+
+    def summary(self, storage: Storage) -> StatusSummary:
+        return summarize(
+            storage,
+            datetime.now(UTC),
+            schedule=self.schedule(),
+            policy=self.policy(),
+            window_days=self.settings.window_days,
+            target_percent=self.settings.target_percent,
+            rto_seconds=self.rto(),
+            rpo_seconds=self.settings.rpo_seconds or None,
+        )
+
+    @contextlib.contextmanager
+    def metrics_after(self, storage: Storage) -> Iterator[None]:
+        """Publishes metrics when the command ends, failed or not: a failed backup is what alerts must see."""
+        metrics_file = Path(self.settings.metrics_file) if self.settings.metrics_file else None
+        pushgateway = self.settings.pushgateway
+        try:
+            yield
+        finally:
+            if metrics_file or pushgateway:
+                try:
+                    from engine.sla.metrics import publish
+
+                    publish(self.summary(storage), metrics_file=metrics_file, pushgateway=pushgateway or None)
+                except VaultError as error:
+                    print(f"vaultui: metrics not published: {error}", file=sys.stderr)
