@@ -96,8 +96,12 @@ class VaultApp(App[None]):
 
     def on_mount(self) -> None:
         try:
-            self.storage = self.storage_override or open_storage(self.settings.storage_url)
-            self.storage_label = open_storage(self.settings.storage_url).url
+            if self.storage_override is None:
+                self.storage = open_storage(self.settings.storage_url)
+                self.storage_label = self.storage.url
+            else:
+                self.storage = self.storage_override
+                self.storage_label = open_storage(self.settings.storage_url).url
         except ConfigError as error:
             self.state_error = str(error)
         self.switch_mode("archives")

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from engine.archive.format import HOLD_SUFFIX, MANIFEST_SUFFIX, ArchiveRef, parse_archive_name
 from engine.archive.manifest import Manifest, read_manifest
 from engine.common.errors import ArchiveNotFound
+from engine.common.states import ArchiveStatus
 from engine.storage import Storage
 
 
@@ -28,10 +29,10 @@ class ArchiveEntry:
         return self.ref.name
 
     @property
-    def status(self) -> str:
+    def status(self) -> ArchiveStatus:
         if self.has_manifest:
-            return "complete"
-        return "legacy" if self.ref.legacy else "incomplete"
+            return ArchiveStatus.COMPLETE
+        return ArchiveStatus.LEGACY if self.ref.legacy else ArchiveStatus.INCOMPLETE
 
     def manifest(self, storage: Storage) -> Manifest | None:
         return read_manifest(storage, self.ref) if self.has_manifest else None

@@ -36,7 +36,6 @@ ZSTD_LEVEL = 3
 _CURRENT_NAME = re.compile(r"^(?P<stamp>\d{8}T\d{6}Z)\.tar\.(?P<ext>gz|zst)(?P<age>\.age)?$")
 _LEGACY_NAME = re.compile(r"^(?P<stamp>\d{8})\.tar\.gz$")
 _EXTENSION_CODECS = {"gz": "gzip", "zst": "zstd"}
-_MAGIC = {"gzip": b"\x1f\x8b", "zstd": b"\x28\xb5\x2f\xfd"}
 
 
 @dataclass(frozen=True, order=True)
@@ -128,11 +127,6 @@ def open_archive_stream(ref: ArchiveRef, raw: IO[bytes], recipients: Sequence[st
     identities = IDENTITIES.get(ref.name, recipients)
     with AgeReader(raw, identities, ref.name, recipients) as opened, open_decompressor(ref.codec, opened) as plain:  # type: ignore[arg-type]
         yield plain
-
-
-def check_magic(codec: str, head: bytes, name: str) -> None:
-    if not head.startswith(_MAGIC[codec]):
-        raise VerificationError(f"{name} is not a {codec} stream (its first bytes are wrong): the archive is corrupt")
 
 
 class HashingWriter:

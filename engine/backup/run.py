@@ -32,6 +32,7 @@ from engine.common.errors import ConfigError, StorageError, VaultError, Verifica
 from engine.common.faults import checkpoint
 from engine.common.namespaces import NamespaceFilter
 from engine.common.progress import ProgressCallback, ProgressTracker
+from engine.common.states import ArchiveStatus, RunKind
 from engine.evidence.lease import StorageLease
 from engine.evidence.ledger import RunRecord, recorded_run
 from engine.evidence.verify import check_stored_bytes, compare_with_manifest, name_scheme, scan_archive
@@ -89,7 +90,7 @@ def run_backup(
     options = options or BackupOptions()
     details = {"codec": options.codec, "dumper": options.dumper}
     with (
-        recorded_run(storage, "backup", clock, [mongo_uri], details=details) as record,
+        recorded_run(storage, RunKind.BACKUP, clock, [mongo_uri], details=details) as record,
         StorageLease(storage, "backup", exclusive=True, clock=clock) as lease,
     ):
         options.validate()
@@ -223,7 +224,7 @@ def sweep_unfinished(storage: Storage, now: datetime) -> dict[str, object]:
         # never restored, so nothing is lost by removing it (the old pipeline's archives have no manifest
         # by nature and are left alone).
         for entry in list_archives(storage):
-            if entry.status == "incomplete" and not entry.ref.legacy and entry.ref.time < now:
+            if entry.status == ArchiveStatus.INCOMPLETE and not entry.ref.legacy and entry.ref.time < now:
                 storage.delete(entry.name)
                 removed.append(entry.name)
         # Likewise an oplog chunk whose manifest never came (a capture killed between the two): never read.

@@ -23,7 +23,6 @@ from engine.storage import ObjectInfo, Storage, read_bytes, write_bytes
 from engine.storage.errors import ObjectMissing, StorageFault
 
 LEDGER_PREFIX = "_vaultui/runs/"
-KINDS = ("backup", "restore", "purge", "drill", "verify")
 
 
 @dataclass

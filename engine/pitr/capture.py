@@ -30,7 +30,7 @@ from engine.archive.encryption import parse_recipients
 from engine.common.clock import iso, utc_now
 from engine.common.errors import NoOplog, SourceError
 from engine.common.namespaces import only_vaultui_entry
-from engine.common.states import RunResult
+from engine.common.states import ArchiveStatus, RunResult
 from engine.evidence.ledger import RunRecord, describe_failure, try_record_run
 from engine.pitr.chunks import write_chunk
 from engine.pitr.store import (
@@ -296,5 +296,5 @@ def newest_base_start(storage: Storage) -> Timestamp | None:
     from engine.archive.catalog import list_archives  # only a first capture needs the catalog
     from engine.pitr.base import base_start
 
-    newest = next((entry for entry in list_archives(storage) if entry.status == "complete"), None)
+    newest = next((entry for entry in list_archives(storage) if entry.status == ArchiveStatus.COMPLETE), None)
     return base_start(storage, newest) if newest is not None else None

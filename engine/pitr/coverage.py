@@ -16,6 +16,7 @@ from bson import Timestamp
 
 from engine.archive.catalog import ArchiveEntry, clock_skew
 from engine.common.errors import VerificationError
+from engine.common.states import ArchiveStatus
 from engine.pitr.store import (
     ChunkRef,
     Gap,
@@ -174,7 +175,9 @@ def compute_coverage(
     bases = [
         entry
         for entry in entries
-        if entry.status == "complete" and verifications.get(entry.name) is not False and not clock_skew(entry, now)
+        if entry.status == ArchiveStatus.COMPLETE
+        and verifications.get(entry.name) is not False
+        and not clock_skew(entry, now)
     ]
     spans = [span for entry in bases if (span := base_span(entry, segments)) is not None]
     return Coverage(merge(spans), segments, gaps)

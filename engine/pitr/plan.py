@@ -12,7 +12,7 @@ from bson import Timestamp
 from engine.archive.catalog import ArchiveEntry, list_archives
 from engine.common.clock import utc_now
 from engine.common.errors import VerificationError
-from engine.common.states import NOT_A_RECOVERY
+from engine.common.states import NOT_A_RECOVERY, ArchiveStatus, RunKind
 from engine.evidence.ledger import RunRecord, list_runs
 from engine.evidence.verifications import read_verifications
 from engine.pitr.base import base_end, base_start
@@ -85,7 +85,7 @@ def plan_point_in_time(storage: Storage, to_time: str, *, now: datetime | None =
     for base in (
         entry
         for entry in entries
-        if entry.status == "complete" and entry.ref.time <= moment and entry.name not in failed
+        if entry.status == ArchiveStatus.COMPLETE and entry.ref.time <= moment and entry.name not in failed
     ):
         manifest = base.manifest(storage)
         if manifest is None or base_end(manifest) > until:
@@ -125,7 +125,7 @@ def restores_between(storage: Storage, after: Timestamp, until: Timestamp) -> li
     """Restores of the ledger that ran (or were cut short) while the stretch (after, until] was written. Drills
     write only into their scratch databases, which capture and replay leave out: they do not count."""
     began, ended = timestamp_time(after), timestamp_time(until)
-    runs = list_runs(storage, "restore", since=began - timedelta(hours=LONGEST_RESTORE_HOURS))
+    runs = list_runs(storage, RunKind.RESTORE, since=began - timedelta(hours=LONGEST_RESTORE_HOURS))
     return [run for run in runs if run.result not in NOT_A_RECOVERY and run.started <= ended and run.finished >= began][
         ::-1
     ]

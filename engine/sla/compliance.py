@@ -13,7 +13,7 @@ from croniter import croniter
 from engine.archive.format import parse_archive_name
 from engine.common.config import DEFAULT_SCHEDULE, DEFAULT_TARGET_PERCENT, DEFAULT_WINDOW_DAYS
 from engine.common.errors import ConfigError
-from engine.common.states import SlotStatus
+from engine.common.states import RunKind, RunResult, SlotStatus
 from engine.evidence.ledger import RunRecord
 from engine.evidence.verifications import latest_verifications
 
@@ -125,7 +125,7 @@ class Evidence:
         purged = {
             str(name)
             for run in runs
-            if run.kind == "purge"
+            if run.kind == RunKind.PURGE
             for name in (run.details.get("deleted") or [])
             if isinstance(name, str)
         }
@@ -165,7 +165,7 @@ def compute_compliance(
         raise ConfigError(f"the compliance window must be at least 1 day, not {window_days}")
     end = min(window_end or now, now)
     start = window_start or end - timedelta(days=window_days)
-    backups = sorted((run for run in runs if run.kind == "backup"), key=lambda run: run.started)
+    backups = sorted((run for run in runs if run.kind == RunKind.BACKUP), key=lambda run: run.started)
     starts = [run.started for run in backups]
     fires = schedule.fire_times(start, end)
     report = ComplianceReport(start, end, target_percent, next_slot=schedule.next_after(now))
@@ -183,7 +183,7 @@ def compute_compliance(
             cause = f"the backup at {successes[-1].started:%Y-%m-%d %H:%M} succeeded but {problems[-1]}"
             report.slots.append(Slot(slot_start, slot_end, SlotStatus.MISSED, successes[-1], cause))
         else:
-            failure = next((run for run in reversed(inside) if run.result == "failure"), None)
+            failure = next((run for run in reversed(inside) if run.result == RunResult.FAILURE), None)
             cause = f"failed at {failure.started:%Y-%m-%d %H:%M}: {failure.error}" if failure else "no backup ran"
             report.slots.append(Slot(slot_start, slot_end, SlotStatus.MISSED, failure, cause))
     succeeded = [run.started for run in backups if run.succeeded and run.started <= now]

@@ -17,6 +17,7 @@ from humanize import naturalsize
 
 from engine.archive.catalog import ArchiveEntry
 from engine.common.clock import duration_text
+from engine.common.states import ArchiveStatus, RunKind
 from engine.evidence.ledger import RunRecord
 
 # Fewer restores than this, or sizes within this spread, and the fit has no slope to trust: rate alone.
@@ -118,7 +119,7 @@ def fit_restores(runs: list[RunRecord]) -> tuple[float, float, int] | None:
     points = [
         (float(run.bytes), load_seconds(run))
         for run in runs
-        if run.kind in ("restore", "drill") and run.succeeded and run.bytes and load_seconds(run) > 0
+        if run.kind in (RunKind.RESTORE, RunKind.DRILL) and run.succeeded and run.bytes and load_seconds(run) > 0
     ]
     if not points:
         return None
@@ -146,7 +147,7 @@ def replay_rate(runs: list[RunRecord]) -> float | None:
     rates = [
         float(run.details["replay_seconds"]) / float(run.details["oplog_entries"])
         for run in runs
-        if run.kind == "restore"
+        if run.kind == RunKind.RESTORE
         and run.succeeded
         and isinstance(run.details, dict)
         and isinstance(run.details.get("oplog_entries"), int | float)
@@ -197,7 +198,12 @@ def archive_growth(backups: list[RunRecord]) -> float | None:
 def newest_good(archives: list[ArchiveEntry], verifications: dict[str, bool]) -> ArchiveEntry | None:
     """The newest archive a restore would pick: complete, and not failed its newest verification."""
     return next(
-        (entry for entry in archives if entry.status != "incomplete" and verifications.get(entry.name, True)), None
+        (
+            entry
+            for entry in archives
+            if entry.status != ArchiveStatus.INCOMPLETE and verifications.get(entry.name, True)
+        ),
+        None,
     )
 
 
@@ -231,7 +237,7 @@ def forecast_rto(
     if fitted is None or not newest_bytes:
         return None
     fixed, per_byte, samples = fitted
-    growth = archive_growth([run for run in runs if run.kind == "backup"])
+    growth = archive_growth([run for run in runs if run.kind == RunKind.BACKUP])
     entries = None
     if captured_since is not None and (rate := capture_rate(runs)):
         entries = round(rate * max(0.0, (now - captured_since).total_seconds()))

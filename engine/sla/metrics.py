@@ -8,6 +8,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
 
 from engine.common.errors import ConfigError
+from engine.common.states import RunKind
 from engine.sla.status import StatusSummary
 
 
@@ -21,7 +22,7 @@ def build_registry(summary: StatusSummary) -> CollectorRegistry:
     duration = Gauge(
         "vaultui_last_run_duration_seconds", "Duration of the newest run of each kind", ["kind"], registry=registry
     )
-    for kind in ("backup", "restore", "drill", "purge"):
+    for kind in (RunKind.BACKUP, RunKind.RESTORE, RunKind.DRILL, RunKind.PURGE):
         if (run := summary.last(kind)) is not None:
             duration.labels(kind).set(run.duration_seconds)
     Gauge("vaultui_archive_bytes", "Size of the newest archive", registry=registry).set(
@@ -51,9 +52,9 @@ def build_registry(summary: StatusSummary) -> CollectorRegistry:
         ["kind", "result"],
         registry=registry,
     )
-    for (kind, result), count in Tally((run.kind, str(run.result)) for run in summary.runs).items():
-        runs.labels(kind, result).set(count)
-    restore = summary.last("restore")
+    for (run_kind, result), count in Tally((run.kind, str(run.result)) for run in summary.runs).items():
+        runs.labels(run_kind, result).set(count)
+    restore = summary.last(RunKind.RESTORE)
     Gauge("vaultui_restore_duration_seconds", "Duration of the newest real restore", registry=registry).set(
         restore.duration_seconds if restore else float("nan")
     )

@@ -13,7 +13,7 @@ from engine.archive.catalog import list_archives
 from engine.archive.holds import read_holds
 from engine.common.config import DEFAULT_TARGET_PERCENT
 from engine.common.errors import ConfigError
-from engine.common.states import NOT_A_RECOVERY
+from engine.common.states import NOT_A_RECOVERY, RunKind
 from engine.evidence.ledger import check_ledger, list_runs
 from engine.evidence.verifications import read_verifications
 from engine.pitr.coverage import compute_coverage
@@ -72,7 +72,7 @@ def build_report(
             "rto_met": recovery_met(run, rto_seconds),
         }
         for run in sorted(in_month, key=lambda run: run.started)
-        if run.kind in ("restore", "drill") and run.result not in NOT_A_RECOVERY
+        if run.kind in (RunKind.RESTORE, RunKind.DRILL) and run.result not in NOT_A_RECOVERY
     ]
     coverage = compute_coverage(storage, entries, verifications, now)
     until = min(end, now)

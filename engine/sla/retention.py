@@ -16,7 +16,7 @@ from engine.common.config import DEFAULT_KEEP_LAST, DEFAULT_MAX_AGE_DAYS
 from engine.common.errors import ConfigError
 from engine.common.faults import checkpoint
 from engine.common.progress import ProgressCallback, ProgressTracker
-from engine.common.states import PurgeAction
+from engine.common.states import ArchiveStatus, PurgeAction, RunKind
 from engine.evidence.lease import StorageLease, archives_being_read
 from engine.evidence.ledger import recorded_run
 from engine.evidence.verifications import read_verifications
@@ -123,11 +123,11 @@ def plan_purge(
     restorable = [
         entry
         for entry in ordered
-        if entry.status != "incomplete"
+        if entry.status != ArchiveStatus.INCOMPLETE
         and verifications.get(entry.name) is not False
         and not stamped_in_future(entry, now)  # a clock that ran ahead earns no protection
     ]
-    with_manifest = [entry for entry in restorable if entry.status == "complete"]
+    with_manifest = [entry for entry in restorable if entry.status == ArchiveStatus.COMPLETE]
     verified = [entry for entry in with_manifest if verifications.get(entry.name)]
     protected = next(iter(verified or with_manifest or restorable), None)
     newest_few = {entry.name for entry in restorable[: policy.keep_last]}
@@ -145,7 +145,7 @@ def plan_purge(
                 "verified"
                 if verifications.get(entry.name)
                 else "complete (manifest, not re-verified)"
-                if entry.status == "complete"
+                if entry.status == ArchiveStatus.COMPLETE
                 else "restorable (legacy, unverified)"
             )
             decision = Decision(entry, PurgeAction.KEEP, f"newest {kind} archive", age_days, None)
@@ -236,7 +236,7 @@ def apply_purge(
     lists as nothing, never an archive that looks complete. Deleting is destroying: on a bucket with Object Lock
     every version goes, and one S3 still keeps (a legal hold, retention) is reported and skipped."""
     with (
-        recorded_run(storage, "purge", clock, [], details={"max_age_days": policy.max_age_days}) as record,
+        recorded_run(storage, RunKind.PURGE, clock, [], details={"max_age_days": policy.max_age_days}) as record,
         StorageLease(storage, "purge", exclusive=True, clock=clock) as lease,
     ):
         plan = make_plan(storage, policy, clock())

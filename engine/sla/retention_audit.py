@@ -13,7 +13,7 @@ from enum import StrEnum
 from engine.archive.catalog import ArchiveEntry
 from engine.archive.format import ArchiveRef, parse_archive_name
 from engine.archive.holds import Hold
-from engine.common.states import PurgeAction
+from engine.common.states import PurgeAction, RunKind
 from engine.evidence.ledger import RunRecord
 from engine.sla.retention import RetentionPolicy, plan_purge
 
@@ -46,7 +46,7 @@ class ArchiveFate:
 def deletions(runs: list[RunRecord]) -> dict[str, datetime]:
     """When each archive was deleted, by the first purge on record that deleted it."""
     found: dict[str, datetime] = {}
-    for run in sorted((run for run in runs if run.kind == "purge"), key=lambda run: run.started):
+    for run in sorted((run for run in runs if run.kind == RunKind.PURGE), key=lambda run: run.started):
         for name in run.details.get("deleted") or []:
             found.setdefault(str(name), run.started)
     return found

@@ -11,7 +11,7 @@ from engine.archive.encryption import IDENTITIES
 from engine.archive.holds import read_holds
 from engine.common.config import DEFAULT_RPO_SECONDS, DEFAULT_TARGET_PERCENT, DEFAULT_WINDOW_DAYS
 from engine.common.errors import VaultError
-from engine.common.states import NOT_A_RECOVERY, ArchiveState
+from engine.common.states import NOT_A_RECOVERY, ArchiveState, RunKind
 from engine.evidence.lease import LeaseInfo, read_leases
 from engine.evidence.ledger import LedgerCheck, RunRecord, check_chain, read_raw, read_runs, run_listing, select_keys
 from engine.evidence.ledger_cache import read_cached
@@ -82,7 +82,7 @@ class StatusSummary:
     @property
     def interrupted_restores(self) -> list[LeaseInfo]:
         """Restores that died before they finished (their shared lease outlived them)."""
-        return [lease for lease in self.leases if lease.kind == "restore" and lease.expired(self.now)]
+        return [lease for lease in self.leases if lease.kind == RunKind.RESTORE and lease.expired(self.now)]
 
     def state(self, entry: ArchiveEntry) -> ArchiveState:
         """The archive's one state, as `list` and the dashboard show it."""
@@ -121,8 +121,8 @@ def summarize(
     # Only the window's backups (plus a day, for the slot that straddles its start) and recent other runs.
     listing = run_listing(storage)  # one listing, then only the records the summary needs are read
     keys = sorted(listing, reverse=True)
-    chosen = select_keys(keys, "backup", since=now - timedelta(days=window_days + 1))
-    for kind in ("restore", "drill", "purge"):
+    chosen = select_keys(keys, RunKind.BACKUP, since=now - timedelta(days=window_days + 1))
+    for kind in (RunKind.RESTORE, RunKind.DRILL, RunKind.PURGE):
         chosen += select_keys(keys, kind, limit=50)
     chosen += select_keys(keys, "oplog", limit=5)  # the capture's recent rate: the forecast's replay
     already = set(chosen)

@@ -13,7 +13,7 @@ import humanize
 
 from engine.common.config import handed_over, target_uri
 from engine.common.errors import ConfigError, KubernetesError
-from engine.common.states import RestoreAction, RestoreMode
+from engine.common.states import RestoreAction, RestoreMode, RestoreStatus, RunKind
 from engine.run_options import restore_request
 from vaultui.commands.context import CommandOptions, Context
 from vaultui.exit_codes import ExitCode
@@ -109,7 +109,7 @@ def _restore_to_time(options: Options, context: Context, request: RestoreRequest
     assert request.to_time is not None
     plan = plan_point_in_time(storage, request.to_time)
     until = f"{timestamp_time(plan.until):%Y-%m-%d %H:%M:%S} UTC"
-    forecast = restore_seconds(list_runs(storage, "restore", limit=20), plan.base.size, plan.entries)
+    forecast = restore_seconds(list_runs(storage, RunKind.RESTORE, limit=20), plan.base.size, plan.entries)
     print(
         f"to {until}: base {plan.base.name}, then {humanize.intcomma(plan.entries)} oplog entries from "
         f"{len(plan.chunks)} chunk{'s' if len(plan.chunks) != 1 else ''} (checked); expected duration "
@@ -197,7 +197,7 @@ def _restore_here(
         print(f"vaultui: WARNING: {result.archive}: will not be restored: {unmapped}", file=sys.stderr)
     for warning in result.warnings:
         print(f"vaultui: WARNING: {warning}", file=sys.stderr)
-    if result.status == "dry-run":
+    if result.status == RestoreStatus.DRY_RUN:
         print(f"dry run: would restore {result.archive} (verified) with mode {request.mode}:")
         for item in result.plan:
             now = f"holds {item.target_documents} documents" if item.target_documents else "empty"
@@ -209,7 +209,7 @@ def _restore_here(
             print("the restore would be refused: the target holds data (--drop replaces it, --if-empty skips)")
             return ExitCode.TARGET_NOT_EMPTY
         return ExitCode.OK
-    if result.status == "skipped":
+    if result.status == RestoreStatus.SKIPPED:
         print(f"restore skipped (--if-empty): {result.reason}")
         log_event("restore.skipped", archive=result.archive, reason=result.reason)
         return ExitCode.OK

@@ -9,6 +9,7 @@ from datetime import timedelta
 import humanize
 
 from engine.archive.catalog import clock_skew
+from engine.common.states import RunKind
 from engine.evidence.ledger import RunRecord
 from engine.sla.rto import recovery_met, verdict
 from engine.sla.status import StatusSummary
@@ -172,7 +173,7 @@ def print_status(summary: StatusSummary) -> None:
             )
         else:
             print(f"dead lease   {lease.describe()}: that run died (the next run takes the lease over)")
-    for kind in ("restore", "drill"):
+    for kind in (RunKind.RESTORE, RunKind.DRILL):
         run = summary.last(kind)
         if run is None:
             print(f"last {kind:<8}none")

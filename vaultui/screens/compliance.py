@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Digits, Static
 
-from engine.common.states import NOT_A_RECOVERY
+from engine.common.states import NOT_A_RECOVERY, RunKind, SlotStatus
 from engine.sla.rto import recovery_met
 from engine.sla.status import StatusSummary
 from vaultui.formatting import duration_text
@@ -71,11 +71,13 @@ class ComplianceScreen(VaultScreen):
         self.query_one(Timeline).show(summary.coverage, summary.archives, summary.now, summary.rpo_seconds, window)
         table = self.query_one("#missed", DataTable)
         table.clear()
-        for slot in reversed([slot for slot in slots if slot.status == "missed"]):
+        for slot in reversed([slot for slot in slots if slot.status == SlotStatus.MISSED]):
             table.add_row(f"{slot.start:%Y-%m-%d %H:%M}", Text(slot.cause, style="red"))
         lines = [f"[b]Recovery[/b] (RTO {duration_text(summary.rto_seconds)})"]
         recoveries = [
-            run for run in summary.runs if run.kind in ("restore", "drill") and run.result not in NOT_A_RECOVERY
+            run
+            for run in summary.runs
+            if run.kind in (RunKind.RESTORE, RunKind.DRILL) and run.result not in NOT_A_RECOVERY
         ]
         for run in recoveries[:6]:
             ok = recovery_met(run, summary.rto_seconds)

@@ -98,7 +98,6 @@ class RestoreScreen(VaultScreen):
         self.entry = entry
         self.to_time = to_time
         self.plan: PointInTime | None = None
-        self.preview_result: RestoreResult | None = None
 
     @property
     def subject(self) -> str:
@@ -333,7 +332,6 @@ class RestoreScreen(VaultScreen):
             return
         result, target = message.result, message.target
         table = self.query_one("#restore-plan", DataTable)
-        self.preview_result = result
         self.plan = message.plan
         table.clear()
         drop = self.query_one("#mode", RadioSet).pressed_button

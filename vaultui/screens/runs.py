@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
 from engine.common.errors import VaultError
+from engine.common.states import RunKind
 from engine.evidence.ledger import RunRecord, list_runs
 from vaultui.screens.base import VaultScreen
 from vaultui.screens.dialogs import DetailScreen
@@ -92,7 +93,7 @@ class RunsScreen(VaultScreen):
 
     def fill(self) -> None:
         needle = self.filter_text.lower()
-        verifies = sum(1 for run in self.runs if run.kind == "verify")
+        verifies = sum(1 for run in self.runs if run.kind == RunKind.VERIFY)
         self.shown_runs = [
             run
             for run in self.runs
@@ -110,7 +111,7 @@ class RunsScreen(VaultScreen):
             style = {"failure": "bold red", "skipped": "yellow", "refused": "yellow"}.get(run.result, "green")
             table.add_row(
                 run.started_at.replace("+00:00", "").replace("T", " ")[:19],
-                "restore→time" if run.kind == "restore" and run.details.get("to_time") else run.kind,
+                "restore→time" if run.kind == RunKind.RESTORE and run.details.get("to_time") else run.kind,
                 Text(run.result, style=style),
                 f"{run.duration_seconds:.1f}s",
                 Text(run.error or "", style="red"),

@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from engine.archive.catalog import ArchiveEntry
+from engine.common.states import ArchiveStatus
 from engine.pitr.coverage import Coverage, compact_window, describe_window
 from vaultui.formatting import duration_text
 
@@ -20,7 +21,7 @@ def day_cells(coverage: Coverage, archives: list[ArchiveEntry], now: datetime, d
     restored to the second, ▄ part of it, ✕ red where a recorded gap falls, · nothing but archive times."""
     today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     first = today - (days - 1) * DAY
-    made = {entry.ref.time.astimezone(UTC).date() for entry in archives if entry.status == "complete"}
+    made = {entry.ref.time.astimezone(UTC).date() for entry in archives if entry.status == ArchiveStatus.COMPLETE}
     holes = [(gap.began, gap.ended) for gap in coverage.gaps]
     marks, bar = Text(), Text()
     for index in range(days):
