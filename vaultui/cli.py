@@ -46,6 +46,12 @@ def _storage_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--storage", metavar="URL", help="where archives live (env VAULTUI_STORAGE)")
     common.add_argument(
+        "--notify-webhook",
+        metavar="URL",
+        help="post a JSON message (Slack-compatible) when a run fails or is refused, and when it recovers "
+        "(env VAULTUI_NOTIFY_WEBHOOK, from a Secret); a webhook that is down never changes the exit code",
+    )
+    common.add_argument(
         "--age-identity-file",
         type=Path,
         metavar="PATH",
@@ -84,6 +90,21 @@ def _metrics_options() -> argparse.ArgumentParser:
     options = argparse.ArgumentParser(add_help=False)
     options.add_argument("--metrics-file", type=Path, metavar="PATH", help="write Prometheus metrics there")
     options.add_argument("--pushgateway", metavar="URL", help="push Prometheus metrics to this Pushgateway")
+    options.add_argument(
+        "--deployment", metavar="NAME", help="this deployment's label in metrics (default: the storage's last part)"
+    )
+    options.add_argument(
+        "--deployment-namespace",
+        dest="namespace",
+        metavar="NS",
+        help="the namespace label in metrics (default: the pod's own namespace)",
+    )
+    options.add_argument(
+        "--backup-grace",
+        type=float,
+        metavar="SECONDS",
+        help="how late after its slot a backup may succeed before alerts call it missed (default 3600)",
+    )
     return options
 
 

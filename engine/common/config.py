@@ -67,6 +67,13 @@ class Settings:
     refresh: float = _setting(30.0, "dashboard reload interval in seconds (0: never)", float)
     metrics_file: str = _setting("", "write Prometheus metrics to this file (textfile collector)")
     pushgateway: str = _setting("", "push Prometheus metrics to this Pushgateway URL")
+    deployment: str = _setting(
+        "", "this deployment's name in metrics and alerts (default: the storage's last path part)"
+    )
+    namespace: str = _setting("", "the namespace in metrics and alerts (default: the pod's own, else none)")
+    backup_grace: float = _setting(
+        3600.0, "seconds after a scheduled slot a backup may still succeed before alerts call it missed", float
+    )
     db: tuple[str, ...] = _setting((), "only these databases (comma-separated)", split_list)
     ns_include: tuple[str, ...] = _setting((), "only namespaces like these patterns (comma-separated)", split_list)
     ns_exclude: tuple[str, ...] = _setting((), "skip namespaces like these patterns (comma-separated)", split_list)
@@ -181,6 +188,11 @@ def source_uri(file_path: Path | None = None) -> str:
 
 def target_uri(file_path: Path | None = None) -> str:
     return read_secret("VAULTUI_TARGET_URI", file_path, "target MongoDB URI")
+
+
+def notify_webhook(given: str | None = None) -> str:
+    """Where failed and refused runs are told (--notify-webhook, else VAULTUI_NOTIFY_WEBHOOK from a Secret)."""
+    return (given or "").strip() or read_secret("VAULTUI_NOTIFY_WEBHOOK", None, "notify webhook")
 
 
 def drill_uri(file_path: Path | None = None) -> str:

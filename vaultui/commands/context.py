@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from engine.common.config import Settings
 from engine.common.errors import VaultError
@@ -22,6 +22,11 @@ from engine.sla.compliance import Schedule
 from engine.sla.retention import RetentionPolicy
 from engine.sla.status import StatusSummary, summarize
 from engine.storage import IGNORED_REASON, Storage, ignored_names, open_storage
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from engine.sla.metrics import MetricLabels
 
 
 @dataclass(frozen=True)
@@ -72,18 +77,34 @@ class Context:
             rpo_seconds=self.settings.rpo_seconds or None,
         )
 
+    def metric_labels(self) -> MetricLabels:
+        from engine.sla.metrics import MetricLabels
+
+        return MetricLabels.of(self.settings.storage, self.settings.deployment, self.settings.namespace)
+
+    def push(self, registry: CollectorRegistry, job: str = "vaultui") -> None:
+        """Writes the metrics file and pushes to the Pushgateway, where either is asked for."""
+        from engine.sla.metrics import push_registry
+
+        settings = self.settings
+        metrics_file = Path(settings.metrics_file) if settings.metrics_file else None
+        push_registry(
+            registry, self.metric_labels(), metrics_file=metrics_file, pushgateway=settings.pushgateway, job=job
+        )
+
     @contextlib.contextmanager
     def metrics_after(self, storage: Storage) -> Iterator[None]:
         """Publishes metrics when the command ends, failed or not: a failed backup is what alerts must see."""
-        metrics_file = Path(self.settings.metrics_file) if self.settings.metrics_file else None
-        pushgateway = self.settings.pushgateway
         try:
             yield
         finally:
-            if metrics_file or pushgateway:
+            if self.settings.metrics_file or self.settings.pushgateway:
                 try:
-                    from engine.sla.metrics import publish
+                    from engine.sla.metrics import build_registry
 
-                    publish(self.summary(storage), metrics_file=metrics_file, pushgateway=pushgateway or None)
+                    registry = build_registry(
+                        self.summary(storage), self.metric_labels(), self.schedule(), self.settings.backup_grace
+                    )
+                    self.push(registry)
                 except VaultError as error:
                     print(f"vaultui: metrics not published: {error}", file=sys.stderr)

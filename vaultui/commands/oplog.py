@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -74,25 +75,9 @@ def run(options: Options, context: Context) -> ExitCode:
 
 def _publish_capture(options: Options, context: Context, stats: CaptureStats) -> None:
     """The capture's own figures, after each chunk, where metrics are asked for (a textfile or a gateway)."""
-    from prometheus_client import CollectorRegistry, Gauge
+    from engine.sla.metrics import capture_registry
 
-    from engine.sla.metrics import push_registry
-
-    registry = CollectorRegistry()
-    Gauge("vaultui_oplog_lag_seconds", "Age of the newest oplog entry committed", registry=registry).set(
-        stats.lag_seconds
+    registry = capture_registry(
+        context.metric_labels(), datetime.now(UTC), stats.lag_seconds, stats.entries, stats.bytes, stats.gaps
     )
-    Gauge("vaultui_oplog_captured_entries", "Oplog entries this capture committed", registry=registry).set(
-        stats.entries
-    )
-    Gauge("vaultui_oplog_captured_bytes", "Bytes of oplog chunks this capture committed", registry=registry).set(
-        stats.bytes
-    )
-    Gauge("vaultui_oplog_capture_gaps", "Gaps this capture found", registry=registry).set(stats.gaps)
-    settings = context.settings
-    push_registry(
-        registry,
-        metrics_file=Path(settings.metrics_file) if settings.metrics_file else None,
-        pushgateway=settings.pushgateway,
-        job="vaultui-oplog",
-    )
+    context.push(registry, job="vaultui-oplog")
