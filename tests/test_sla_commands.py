@@ -252,7 +252,9 @@ def test_metrics_are_pushed_to_a_pushgateway(backups: Path) -> None:
         server.shutdown()
     assert done.returncode in (0, ExitCode.COMPLIANCE_BELOW_TARGET), done.stderr
     [(method, path, body)] = received
-    assert path == "/metrics/job/vaultui"
+    # One group per deployment (its name defaults to the storage folder's), so deployments never overwrite
+    # each other's series; an empty namespace travels base64-encoded, as the Pushgateway's API spells it.
+    assert path == f"/metrics/job/vaultui/deployment/{backups.name}/namespace@base64/="
     families = {family.name for family in text_string_to_metric_families(body.decode())}
     assert {"vaultui_compliance_ratio", "vaultui_recent_runs", "vaultui_last_success_timestamp_seconds"} <= families
 

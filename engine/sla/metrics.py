@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections import Counter as Tally
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
@@ -50,8 +50,8 @@ class MetricLabels:
         return {"deployment": self.deployment, "namespace": self.namespace, "storage": self.storage}
 
     def grouping_key(self) -> dict[str, str]:
-        """The Pushgateway group of this deployment's series."""
-        return {"deployment": self.deployment, "namespace": self.namespace or "none"}
+        """The Pushgateway group of this deployment's series (a push replaces only its own group)."""
+        return {"deployment": self.deployment, "namespace": self.namespace}
 
 
 class _Metrics:
@@ -80,12 +80,14 @@ def _or_nan(value: float | None) -> float:
     return NAN if value is None else value
 
 
-def schedule_interval(schedule: Schedule, now: datetime) -> float:
-    """The longest time between two scheduled backups over the next eight days: how long a deployment may
-    go without a success before a slot was surely missed (a 6-hourly schedule gives 6 h, not 24 h)."""
-    times = schedule.fire_times(now, now + timedelta(days=8))
-    gaps = [(later - earlier).total_seconds() for earlier, later in zip(times, times[1:], strict=False)]
-    return max(gaps) if gaps else 8 * 86400.0
+def schedule_interval(schedule: Schedule, now: datetime, slots: int = 32) -> float:
+    """The longest time between two of the next scheduled backups: how long a deployment may go without a
+    success before a slot was surely missed (a 6-hourly schedule gives 6 h, a nightly one 24 h, weekdays-only
+    the weekend's 72 h)."""
+    times = [schedule.next_after(now)]
+    for _ in range(slots):
+        times.append(schedule.next_after(times[-1]))
+    return max((later - earlier).total_seconds() for earlier, later in zip(times, times[1:], strict=False))
 
 
 def build_registry(
@@ -95,10 +97,12 @@ def build_registry(
     gauge = metrics.gauge
     compliance = summary.compliance
     # Left out, not 0, until a backup succeeded: a fresh install is "no data", not 56 years overdue.
+    succeeded = next((run for run in summary.runs if run.kind == RunKind.BACKUP and run.succeeded), None)
     gauge(
         "vaultui_last_success_timestamp_seconds",
-        "Start of the newest successful backup",
+        "Start of the newest successful backup (the archive it made)",
         _timestamp(compliance.last_success),
+        archive=succeeded.archive or "" if succeeded else "",
     )
     gauge(
         "vaultui_schedule_interval_seconds",
@@ -124,13 +128,13 @@ def build_registry(
     gauge("vaultui_archive_bytes", "Size of the newest archive", newest.size if newest else 0)
     gauge("vaultui_archives_bytes_total", "Size of all archives", summary.total_bytes)
     gauge("vaultui_archives", "Number of archives", len(summary.archives))
-    gauge("vaultui_newest_archive_timestamp_seconds", "Time the newest archive is named for", None)
-    gauge("vaultui_newest_archive_state", "1 for the newest archive's state (verified, corrupt, …)", None, state="")
+    gauge("vaultui_newest_archive_timestamp_seconds", "Time the newest archive is named for", None, archive="")
+    gauge("vaultui_newest_archive_state", "1 for the newest archive's state", None, archive="", state="")
     if newest is not None:
         state = summary.state(newest)
-        gauge("vaultui_newest_archive_timestamp_seconds", "", newest.ref.time.timestamp())
+        gauge("vaultui_newest_archive_timestamp_seconds", "", newest.ref.time.timestamp(), archive=newest.name)
         for each in ArchiveState:
-            gauge("vaultui_newest_archive_state", "", 1.0 if each == state else 0.0, state=each)
+            gauge("vaultui_newest_archive_state", "", 1.0 if each == state else 0.0, archive=newest.name, state=each)
     # NaN for "no data" (no slot expected yet): never 100 %, and no comparison in a rule is true for it.
     percent = compliance.percent
     gauge(

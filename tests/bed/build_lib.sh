@@ -16,6 +16,12 @@ KUSTOMIZE_VERSION=v5.7.1
 
 COREDNS_VERSION=v1.14.7
 
+# The alerting bed (make test): promtool and Prometheus (the module's v0.3xx.y is Prometheus 3.xx.y),
+# Alertmanager and the Pushgateway.
+PROMETHEUS_VERSION=v0.316.0
+ALERTMANAGER_VERSION=v0.35.0
+PUSHGATEWAY_VERSION=v1.11.1
+
 export GOFLAGS="-mod=mod -buildvcs=false"
 # The checksum database does not know mongo-tools' untagged pseudo-versions; the proxy still serves them.
 export GONOSUMDB="github.com/mongodb/mongo-tools"

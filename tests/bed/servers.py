@@ -41,7 +41,7 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str, timeou
 def binary_paths() -> dict[str, Path]:
     """Paths of the cached binaries (and of the mongo-tools source), building them first when needed."""
     paths_file = CACHE / "paths.env"
-    if not paths_file.exists() or "VAULTUI_KUSTOMIZE" not in paths_file.read_text():
+    if not paths_file.exists() or "VAULTUI_MONITORING" not in paths_file.read_text():
         subprocess.run(["bash", str(BUILD_SCRIPT)], check=True)
     values = dict(line.split("=", 1) for line in paths_file.read_text().split() if "=" in line)
     tools = Path(values["VAULTUI_MONGO_TOOLS"])
@@ -54,6 +54,10 @@ def binary_paths() -> dict[str, Path]:
         "kube_apiserver": Path(values["VAULTUI_KUBE_APISERVER"]),
         "etcd": Path(values["VAULTUI_ETCD"]),
         "kustomize": Path(values["VAULTUI_KUSTOMIZE"]),
+        **{
+            name: Path(values["VAULTUI_MONITORING"]) / name
+            for name in ("promtool", "prometheus", "alertmanager", "pushgateway")
+        },
     }
 
 
