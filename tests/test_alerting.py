@@ -82,7 +82,8 @@ def test_the_component_builds_with_the_base(tmp_path: Path) -> None:
                 "kind": "Kustomization",
                 "namespace": "shop",
                 "resources": [os.path.relpath(ROOT / "k8s" / "base", overlay)],  # kustomize takes relative paths
-                "components": [os.path.relpath(MONITORING, overlay)],
+                "components": [os.path.relpath(MONITORING.with_name("oplog-capture"), overlay),
+                               os.path.relpath(MONITORING, overlay)],  # fmt: skip
             }
         )
     )
@@ -97,9 +98,13 @@ def test_the_component_builds_with_the_base(tmp_path: Path) -> None:
     dashboard = documents[("ConfigMap", "vaultui-grafana-dashboard")]
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert json.loads(dashboard["data"]["grafana-dashboard.json"])["uid"] == "vaultui"
-    for name in ("vaultui-backup", "vaultui-purge"):
-        [container] = documents[("CronJob", name)]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    pods = [documents[("CronJob", name)]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+            for name in ("vaultui-backup", "vaultui-purge")]  # fmt: skip
+    for pod in [*pods, documents[("Deployment", "vaultui-oplog")]["spec"]["template"]["spec"]]:
+        [container] = pod["containers"]
         env = {item["name"]: item for item in container["env"]}
+        assert env["VAULTUI_NOTIFY_WEBHOOK"]["valueFrom"]["secretKeyRef"] == {
+            "name": "vaultui-notify", "key": "url", "optional": True}  # fmt: skip
         assert env["VAULTUI_PUSHGATEWAY"]["value"].startswith("http://")
         assert env["VAULTUI_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
 
