@@ -106,7 +106,7 @@ def test_the_component_builds_with_the_base(tmp_path: Path) -> None:
         assert env["VAULTUI_NOTIFY_WEBHOOK"]["valueFrom"]["secretKeyRef"] == {
             "name": "vaultui-notify", "key": "url", "optional": True}  # fmt: skip
         assert env["VAULTUI_PUSHGATEWAY"]["value"].startswith("http://")
-        assert env["VAULTUI_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+        assert env["VAULTUI_DEPLOYMENT_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
 
 
 # --- rules and metrics cannot drift apart -------------------------------------------------------------------
@@ -127,7 +127,7 @@ def real_metrics(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         record_run(storage, record(kind, now - timedelta(hours=3), "success", seconds=50, rto_seconds=600))
     capture_history(folder, now - timedelta(days=2), now - timedelta(minutes=5), None)
     metrics = folder.parent / "vaultui.prom"
-    env = {"VAULTUI_STORAGE": str(folder), "VAULTUI_DEPLOYMENT": "prod", "VAULTUI_NAMESPACE": "shop"}
+    env = {"VAULTUI_STORAGE": str(folder), "VAULTUI_DEPLOYMENT": "prod", "VAULTUI_DEPLOYMENT_NAMESPACE": "shop"}
     with StorageLease(storage, "restore", exclusive=False):  # a live run holding the storage
         done = run_vaultui("--headless", "status", "--metrics-file", str(metrics), env=env)
     assert "Traceback" not in done.stderr, done.stderr
@@ -441,7 +441,7 @@ def test_a_failed_backup_pages_through_prometheus_and_alertmanager_and_a_success
     env = {
         "VAULTUI_STORAGE": str(storage),
         "VAULTUI_PUSHGATEWAY": gateway.url,
-        "VAULTUI_NAMESPACE": "shop",
+        "VAULTUI_DEPLOYMENT_NAMESPACE": "shop",
         "VAULTUI_CONNECT_TIMEOUT": "1",
     }
     try:
@@ -478,7 +478,7 @@ def test_the_notify_webhook_hears_of_a_failure_then_of_the_recovery_and_never_of
     receiver = WebhookReceiver()
     storage = tmp_path / "prod"
     storage.mkdir()
-    env = {"VAULTUI_STORAGE": str(storage), "VAULTUI_NAMESPACE": "shop", "VAULTUI_CONNECT_TIMEOUT": "1"}
+    env = {"VAULTUI_STORAGE": str(storage), "VAULTUI_DEPLOYMENT_NAMESPACE": "shop", "VAULTUI_CONNECT_TIMEOUT": "1"}
     try:
         unreachable = f"mongodb://127.0.0.1:{free_port()}/"
         failed = run_vaultui(

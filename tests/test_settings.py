@@ -3,6 +3,7 @@ parsing with one-line errors, and `--help` listing every setting."""
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import fields
 from pathlib import Path
 
@@ -150,3 +151,39 @@ def test_engine_knobs_follow_the_settings_in_force_not_the_environment(
         assert encryption.IDENTITIES.current_path() == "/keys/id.txt"
     finally:
         config.put_in_force(previous)
+
+
+def _all_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                found.extend(_all_actions(child))
+        else:
+            found.append(action)
+    return found
+
+
+def test_a_setting_is_read_from_one_flag_only() -> None:
+    """typed_flags reads a setting from its argparse destination: a flag of another meaning with that same
+    destination (the dashboard's Kubernetes `--namespace` once landed on the metrics' namespace) would be taken
+    for the setting. Every destination a setting is read from must belong to one flag, whatever the command."""
+    from vaultui.cli import _FLAG_DESTINATIONS
+
+    read_from: set[str] = set()
+    for item in fields(Settings):
+        destinations = _FLAG_DESTINATIONS.get(item.name, item.name)
+        read_from.update((destinations,) if isinstance(destinations, str) else destinations)
+    flags_by_destination: dict[str, set[tuple[str, ...]]] = {}
+    for action in _all_actions(build_parser()):
+        if action.dest in read_from and action.option_strings:
+            flags_by_destination.setdefault(action.dest, set()).add(tuple(sorted(action.option_strings)))
+    shared = {dest: flags for dest, flags in flags_by_destination.items() if len(flags) > 1}
+    assert shared == {}, f"destinations read as settings by more than one flag: {shared}"
+
+
+def test_the_dashboards_kubernetes_namespace_is_not_the_metrics_namespace() -> None:
+    arguments = build_parser().parse_args(["--namespace", "shop"])
+    assert "deployment_namespace" not in typed_flags(arguments)
+    typed = typed_flags(build_parser().parse_args(["--headless", "backup", "--deployment-namespace", "shop"]))
+    assert typed["deployment_namespace"] == "shop"

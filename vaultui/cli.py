@@ -95,7 +95,7 @@ def _metrics_options() -> argparse.ArgumentParser:
     )
     options.add_argument(
         "--deployment-namespace",
-        dest="namespace",
+        dest="deployment_namespace",
         metavar="NS",
         help="the namespace label in metrics (default: the pod's own namespace)",
     )

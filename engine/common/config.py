@@ -70,7 +70,7 @@ class Settings:
     deployment: str = _setting(
         "", "this deployment's name in metrics and alerts (default: the storage's last path part)"
     )
-    namespace: str = _setting("", "the namespace in metrics and alerts (default: the pod's own, else none)")
+    deployment_namespace: str = _setting("", "the namespace in metrics and alerts (default: the pod's own, else none)")
     backup_grace: float = _setting(
         3600.0, "seconds after a scheduled slot a backup may still succeed before alerts call it missed", float
     )

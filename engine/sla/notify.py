@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit
 
@@ -52,6 +50,9 @@ def post(url: str, notice: Notice, timeout: float = TIMEOUT_SECONDS) -> str:
     outcome: list[str] = []
 
     def send() -> None:
+        import urllib.error  # here, not at the top: http.client, ssl and email cost every command's start-up
+        import urllib.request
+
         request = urllib.request.Request(
             url, data=notice.body(), headers={"Content-Type": "application/json"}, method="POST"
         )

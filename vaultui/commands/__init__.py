@@ -10,7 +10,6 @@ import importlib
 from engine.common.config import notify_webhook
 from engine.common.errors import VaultError
 from vaultui.commands.context import Context
-from vaultui.commands.notice import tell
 from vaultui.exit_codes import ExitCode, exit_code_for, message_for
 
 MODULES = {
@@ -44,11 +43,15 @@ def run_command(name: str, arguments: argparse.Namespace) -> ExitCode:
         code = ExitCode(module.run(module.Options.from_arguments(arguments), context))
     except VaultError as error:
         if webhook:
+            from vaultui.commands.notice import tell  # only when a webhook is set: keeps list/status light
+
             tell(webhook, context, name, exit_code_for(error), message_for(error))
         raise
     finally:
         if name != "status":  # status lists them among what it skipped
             context.name_ignored_objects()
     if webhook:
+        from vaultui.commands.notice import tell
+
         tell(webhook, context, name, code, "" if code == ExitCode.OK else f"exit {int(code)} ({code.name.lower()})")
     return code

@@ -80,7 +80,7 @@ class Context:
     def metric_labels(self) -> MetricLabels:
         from engine.sla.metrics import MetricLabels
 
-        return MetricLabels.of(self.settings.storage, self.settings.deployment, self.settings.namespace)
+        return MetricLabels.of(self.settings.storage, self.settings.deployment, self.settings.deployment_namespace)
 
     def push(self, registry: CollectorRegistry, job: str = "vaultui") -> None:
         """Writes the metrics file and pushes to the Pushgateway, where either is asked for."""
