@@ -213,3 +213,14 @@ def s3_user(server_url: str, name: str, statements: list[dict]) -> dict[str, str
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ENDPOINT_URL_S3": server_url,
     }
+
+
+async def wait_for(pilot, condition, timeout: float = 60) -> None:  # noqa: ANN001 - a Textual Pilot, a callable
+    """Until `condition()` holds, yielding to the app between looks: a state, not a time."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        await pilot.pause(0.05)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout:.0f} s: {condition}")

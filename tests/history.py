@@ -112,3 +112,28 @@ def capture_history(folder: Path, start: datetime, end: datetime, hole: tuple[da
         last = min(after + timedelta(days=1), end)
         oplog_chunk(folder, after, after + timedelta(seconds=1), last, timedelta(hours=6))
         after = last
+
+
+def write_backup(storage, run: RunRecord, size: int) -> None:  # noqa: ANN001 - any Storage
+    """The archive and manifest a successful backup run left (bytes of the given size, not a real tar)."""
+    from dataclasses import asdict
+
+    from engine.archive.manifest import CollectionEntry, Manifest
+
+    assert run.archive
+    write_bytes(storage, run.archive, b"x" * size)
+    manifest = Manifest(
+        archive=run.archive,
+        stamp=run.archive.split(".")[0],
+        codec="zstd",
+        archive_bytes=size,
+        archive_sha256="ab" * 32,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        duration_seconds=run.duration_seconds,
+        server_version="7.0.14",
+        dumper="native",
+        tool_version="vaultui 0.1.0",
+        collections=[CollectionEntry("shop", "orders", documents=1200, bson_bytes=160_000)],
+    )
+    write_bytes(storage, f"{run.archive}.manifest.json", json.dumps(asdict(manifest)).encode())

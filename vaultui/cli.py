@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard = parser.add_argument_group("dashboard (without --headless)")
     dashboard.add_argument("--storage", dest="dashboard_storage", metavar="URL", help="where archives live")
     dashboard.add_argument(
+        "--fleet", metavar="FILE", help="a fleet file (TOML, env VAULTUI_FLEET): every deployment, worst first"
+    )
+    dashboard.add_argument(
         "--command", dest="view", metavar="VIEW", help="open straight into archives|runs|compliance|purge"
     )
     dashboard.add_argument("--refresh", type=float, metavar="SECONDS", help="reload interval (default 30)")
@@ -264,6 +267,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
+    status.add_argument(
+        "--fleet",
+        dest="fleet_file",
+        nargs="?",
+        const="",
+        metavar="FILE",
+        help="every deployment of a fleet file instead of one storage (FILE, else VAULTUI_FLEET)",
+    )
+
     drill = commands.add_parser(
         "drill",
         parents=[common, sla, metrics],
@@ -279,6 +291,28 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--month", required=True, metavar="YYYY-MM", help="the month to report on")
     report.add_argument("--format", default="md", metavar="md|html|json", help="output format (default md)")
     report.add_argument("--output", type=Path, metavar="PATH", help="write there instead of stdout")
+
+    report.add_argument(
+        "--fleet",
+        dest="fleet_file",
+        nargs="?",
+        const="",
+        metavar="FILE",
+        help="every deployment of a fleet file instead of one storage (FILE, else VAULTUI_FLEET)",
+    )
+
+    fleet = commands.add_parser(
+        "fleet",
+        help="fleet file helpers: `fleet discover` finds vaultui installs in clusters",
+        description="discover: list vaultui's backup CronJobs (label app.kubernetes.io/name=vaultui) in every "
+        "namespace the identity may list, and print them as fleet entries to review (or add them to a fleet "
+        "file with --write). Secrets are named as variables to set, never copied.",
+    )
+    fleet.add_argument("fleet_action", choices=["discover"], metavar="discover")
+    fleet.add_argument(
+        "--context", action="append", metavar="NAME", help="kubeconfig context to search (repeatable; default current)"
+    )
+    fleet.add_argument("--write", type=Path, metavar="FILE", help="add the entries the file does not have yet")
 
     listing = commands.add_parser("list", parents=[common], help="archives, newest first")
     listing.add_argument("--json", action="store_true", help="machine-readable output")

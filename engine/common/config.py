@@ -83,6 +83,8 @@ class Settings:
         (), "encrypt new archives to these age public keys (age1…, comma-separated)", split_list
     )
     age_identity_file: str = _setting("", "age identity file that opens encrypted archives (where restores run)")
+    fleet: str = _setting("", "a fleet file (TOML): many deployments in one dashboard, `status --fleet`")
+    fleet_deadline: float = _setting(15.0, "seconds a fleet deployment's storage has to answer", float)
     lease_seconds: float = _setting(600.0, "a storage lease expires this many seconds after its last renewal", float)
 
     @classmethod
@@ -144,6 +146,12 @@ def _from_file(parse: Callable[[str], Any], value: Any, where: str) -> Any:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ConfigError(f"{where} must be a string or a number, not {type(value).__name__}")
     return _parse(parse, str(value), where)
+
+
+def setting_from_file(name: str, value: Any, where: str) -> Any:
+    """A setting's value as a TOML file gives it (the settings file, a fleet file), parsed as its variable is."""
+    parse = next(item.metadata["parse"] for item in fields(Settings) if item.name == name)
+    return _from_file(parse, value, where)
 
 
 def _read_file(path: Path) -> dict[str, Any]:

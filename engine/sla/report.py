@@ -157,7 +157,7 @@ def render(report: dict[str, Any], form: str) -> str:
     raise ConfigError(f"unknown report format {form!r}: choose one of {', '.join(FORMATS)}")
 
 
-def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]], list[str]]]:
+def sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]], list[str]]]:
     """Each section as (title, header, rows, sentences): shared by the Markdown and HTML renderers."""
     compliance, recovery, retention = report["compliance"], report["recovery"], report["retention"]
     percent = "no data" if compliance["percent"] is None else f"{compliance['percent']:.2f} %"
@@ -240,7 +240,7 @@ def _markdown(report: dict[str, Any]) -> str:
         f"Storage: {report['storage']}. Generated {report['generated_at']}.",
         "",
     ]
-    for title, header, rows, sentences in _sections(report):
+    for title, header, rows, sentences in sections(report):
         lines += [f"## {title}", ""]
         lines += [sentence for sentence in sentences] + ([""] if sentences else [])
         if rows:
@@ -251,7 +251,7 @@ def _markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _code_spans(text: str) -> str:
+def code_spans(text: str) -> str:
     """Markdown's `code` as HTML (the sentences are shared with the Markdown rendering)."""
     return re.sub(r"`([^`]*)`", r"<code>\1</code>", text)
 
@@ -268,9 +268,9 @@ def _html(report: dict[str, Any]) -> str:
         f"<h1>vaultui SLA report — {escape(report['month'])}</h1>",
         f"<p>Storage: {escape(report['storage'])}. Generated {escape(report['generated_at'])}.</p>",
     ]
-    for title, header, rows, sentences in _sections(report):
+    for title, header, rows, sentences in sections(report):
         parts.append(f"<h2>{escape(title)}</h2>")
-        parts += [f"<p>{_code_spans(escape(sentence))}</p>" for sentence in sentences]
+        parts += [f"<p>{code_spans(escape(sentence))}</p>" for sentence in sentences]
         if rows:
             parts.append("<table><tr>" + "".join(f"<th>{escape(cell)}</th>" for cell in header) + "</tr>")
             parts += ["<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows]

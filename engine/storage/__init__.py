@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -39,8 +40,9 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 _S3_OPTIONS = {"endpoint", "region", "path_style"}
 
 
-def open_storage(url: str) -> Storage:
-    """The storage a URL names; raises ConfigError with the accepted forms when it names none."""
+def open_storage(url: str, credentials: Mapping[str, str] | None = None) -> Storage:
+    """The storage a URL names; raises ConfigError with the accepted forms when it names none. `credentials`:
+    S3 keys for this storage alone (a fleet's deployment names its own), else boto3's usual chain."""
     if not url or not url.strip():
         raise ConfigError(f"no storage given: {URL_HELP} (setting VAULTUI_STORAGE)", setting="storage")
     url = url.strip()
@@ -69,5 +71,6 @@ def open_storage(url: str) -> Storage:
             endpoint_url=endpoint,
             region=options.get("region"),
             path_style=options.get("path_style", "").lower() in ("1", "true", "yes"),
+            credentials=credentials,
         )
     raise ConfigError(f"unsupported storage URL {url!r}: {URL_HELP}")

@@ -10,7 +10,7 @@ import contextlib
 import io
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
@@ -74,6 +74,7 @@ class S3Storage:
         region: str | None = None,
         path_style: bool = False,
         client: Any = None,
+        credentials: Mapping[str, str] | None = None,
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
@@ -84,7 +85,8 @@ class S3Storage:
             connect_timeout=10,
             read_timeout=20,  # a stalled read is resumed (see _PinnedReader) rather than waited on
         )
-        self.client = client or boto3.session.Session().client(
+        self._credentials = dict(credentials or {})  # aws_access_key_id, aws_secret_access_key, aws_session_token
+        self.client = client or boto3.session.Session(**self._credentials).client(
             "s3", endpoint_url=endpoint_url, region_name=region, config=config
         )
         self._client_arguments = {"endpoint_url": endpoint_url, "region_name": region, "config": config}
@@ -100,7 +102,7 @@ class S3Storage:
             config = arguments["config"]
             assert isinstance(config, Config)
             arguments["config"] = config.merge(Config(retries={"total_max_attempts": 1}))
-            self._single_try_client = boto3.session.Session().client("s3", **arguments)
+            self._single_try_client = boto3.session.Session(**self._credentials).client("s3", **arguments)
         return self._single_try_client
 
     @property

@@ -26,6 +26,7 @@ MODULES = {
     "status": "status",
     "drill": "drill",
     "report": "report",
+    "fleet": "fleet",
 }
 
 

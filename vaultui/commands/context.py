@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
 from engine.common.config import Settings
-from engine.common.errors import VaultError
+from engine.common.errors import ConfigError, VaultError
 from engine.common.namespaces import NamespaceFilter
 from engine.run_options import namespace_filter, retention_policy
 from engine.run_options import schedule as schedule_from
@@ -26,6 +26,7 @@ from engine.storage import IGNORED_REASON, Storage, ignored_names, open_storage
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from engine.fleet.file import Fleet
     from engine.sla.metrics import MetricLabels
 
 
@@ -52,6 +53,17 @@ class Context:
         """On stderr: the objects the command's listings left out because their names are not UTF-8."""
         for name in sorted({name for storage in self.opened for name in ignored_names(storage)}):
             print(f"vaultui: WARNING: {name}: {IGNORED_REASON}", file=sys.stderr)
+
+    def fleet(self, given: str | None, storage_typed: str | None) -> Fleet:
+        """The fleet of `--fleet [FILE]` (FILE, else the fleet setting), over the settings in force."""
+        from engine.fleet.file import load_fleet
+
+        if storage_typed:
+            raise ConfigError("give either --fleet or --storage: a fleet file names each deployment's storage")
+        path = given or self.settings.fleet
+        if not path:
+            raise ConfigError("--fleet needs a FILE, or VAULTUI_FLEET (or `fleet` in the settings file) naming one")
+        return load_fleet(Path(path), self.settings)
 
     def namespaces(self, system: bool = False) -> NamespaceFilter:
         return namespace_filter(self.settings, system)

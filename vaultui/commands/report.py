@@ -18,11 +18,21 @@ class Options(CommandOptions):
     month: str
     format: str = "md"
     output: Path | None = None
+    fleet_file: str | None = None  # --fleet given (a FILE, or '' for the fleet setting's)
+    storage: str | None = None  # as typed: refused beside --fleet
 
 
 def run(options: Options, context: Context) -> ExitCode:
     from engine.sla.report import build_report, render
 
+    if options.fleet_file is not None:
+        from engine.sla.fleet_report import build_fleet_report, render_fleet
+
+        fleet = context.fleet(options.fleet_file, options.storage)
+        deadline = max(context.settings.fleet_deadline, 120.0)  # a month of records is more than a status
+        return _write(
+            options, render_fleet(build_fleet_report(fleet, options.month, datetime.now(UTC), deadline), options.format)
+        )
     storage = context.storage()
     data = build_report(
         storage,
@@ -33,7 +43,10 @@ def run(options: Options, context: Context) -> ExitCode:
         rto_seconds=context.rto(),
         target_percent=context.settings.target_percent,
     )
-    text = render(data, options.format)
+    return _write(options, render(data, options.format))
+
+
+def _write(options: Options, text: str) -> ExitCode:
     if options.output:
         options.output.write_text(text)
         print(f"wrote {options.output}")

@@ -4,7 +4,7 @@ whether the SLA holds."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import humanize
 
@@ -29,9 +29,13 @@ class Options(CommandOptions):
     """The flags of `status` (the settings they set are resolved into the context's Settings)."""
 
     json: bool = False
+    fleet_file: str | None = None  # --fleet given (a FILE, or '' for the fleet setting's)
+    storage: str | None = None  # as typed: refused beside --fleet
 
 
 def run(options: Options, context: Context) -> ExitCode:
+    if options.fleet_file is not None:
+        return run_fleet(options, context)
     storage = context.storage()
     with context.metrics_after(storage):
         summary = context.summary(storage)
@@ -65,8 +69,7 @@ def status_json(summary: StatusSummary) -> dict[str, object]:
         "last_restore": brief(summary.last("restore")),
         "last_drill": brief(summary.last("drill")),
         "unfinished_writes": [
-            {"key": item.key, "started": item.modified.isoformat(), "bytes": item.size}
-            for item in summary.unfinished
+            {"key": item.key, "started": item.modified.isoformat(), "bytes": item.size} for item in summary.unfinished
         ],
         "leases": [
             {
@@ -86,9 +89,7 @@ def status_json(summary: StatusSummary) -> dict[str, object]:
         if summary.ledger is None
         else {"intact": summary.ledger.intact, "problems": summary.ledger.problems},
         "restorable": {
-            "spans": [
-                {"from": span.start.isoformat(), "to": span.end.isoformat()} for span in summary.coverage.spans
-            ],
+            "spans": [{"from": span.start.isoformat(), "to": span.end.isoformat()} for span in summary.coverage.spans],
             "share_of_window": round(summary.restorable_share, 4),
             "rpo_seconds": summary.rpo_seconds,
             "rpo_limit_seconds": summary.rpo_limit,
@@ -182,9 +183,7 @@ def print_status(summary: StatusSummary) -> None:
                 f"last {kind:<8}{run.started_at} {run.result}, {duration_text(run.duration_seconds)} "
                 f"(RTO {duration_text(summary.rto_seconds)}: {verdict(recovery_met(run, summary.rto_seconds))})"
             )
-    print(
-        f"forecast     {summary.forecast.describe() if summary.forecast else 'none until a restore or drill ran'}"
-    )
+    print(f"forecast     {summary.forecast.describe() if summary.forecast else 'none until a restore or drill ran'}")
 
 
 def _long_duration(seconds: float) -> str:
@@ -213,3 +212,30 @@ def _print_recovery_point(summary: StatusSummary) -> None:
             f"  GAP {gap.began:%Y-%m-%d %H:%M:%S} to {gap.ended:%Y-%m-%d %H:%M:%S} UTC: {gap.reason} (no restore to "
             "a time inside it)"
         )
+
+
+def run_fleet(options: Options, context: Context) -> ExitCode:
+    """`status --fleet`: one line per deployment, worst first; non-zero when any is below target (named on
+    stderr), or, failing none, when a storage did not answer."""
+    import sys
+
+    from engine.fleet.rows import RowState, load_rows
+    from vaultui.fleet_cells import text_table
+
+    fleet = context.fleet(options.fleet_file, options.storage)
+    now = datetime.now(UTC)
+    rows = load_rows(fleet.deployments, now, deadline=context.settings.fleet_deadline)
+    if options.json:
+        print_json({"fleet": str(fleet.path), "deployments": [row.as_json() for row in rows]}, indent=1)
+    else:
+        print(text_table(rows, now))
+    failing = [row.name for row in rows if row.state == RowState.FAILING]
+    down = [row.name for row in rows if row.state == RowState.DOWN]
+    problems = ([f"below target: {', '.join(failing)}"] if failing else []) + (
+        [f"storage not answering: {', '.join(down)}"] if down else []
+    )
+    if problems:
+        print(f"vaultui: {'; '.join(problems)}", file=sys.stderr)
+    if failing:
+        return ExitCode.COMPLIANCE_BELOW_TARGET
+    return ExitCode.STORAGE if down else ExitCode.OK
