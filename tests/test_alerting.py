@@ -82,8 +82,10 @@ def test_the_component_builds_with_the_base(tmp_path: Path) -> None:
                 "kind": "Kustomization",
                 "namespace": "shop",
                 "resources": [os.path.relpath(ROOT / "k8s" / "base", overlay)],  # kustomize takes relative paths
-                "components": [os.path.relpath(MONITORING.with_name("oplog-capture"), overlay),
-                               os.path.relpath(MONITORING, overlay)],  # fmt: skip
+                "components": [
+                    os.path.relpath(MONITORING.with_name("oplog-capture"), overlay),
+                    os.path.relpath(MONITORING, overlay),
+                ],  # fmt: skip
             }
         )
     )
@@ -199,17 +201,31 @@ CASES: list[dict[str, Any]] = [
             s("vaultui_compliance_target_ratio", "0.99x200"),
             s("vaultui_unfinished_writes", "0x200"),
         ],
-        "checks": {"3h": {name: [] for name in (
-            "VaultuiBackupMissed", "VaultuiComplianceBelowTarget", "VaultuiRpoExceeded", "VaultuiRestoreOverRto",
-            "VaultuiRestoreForecastOverRto", "VaultuiRtoForecastSoon", "VaultuiUnfinishedWritesPiling")}},  # fmt: skip
+        "checks": {
+            "3h": {
+                name: []
+                for name in (
+                    "VaultuiBackupMissed",
+                    "VaultuiComplianceBelowTarget",
+                    "VaultuiRpoExceeded",
+                    "VaultuiRestoreOverRto",
+                    "VaultuiRestoreForecastOverRto",
+                    "VaultuiRtoForecastSoon",
+                    "VaultuiUnfinishedWritesPiling",
+                )
+            }
+        },  # fmt: skip
     },
     {
         "name": "nightly: missed after the interval plus the grace, resolved by the next success",
         "series": [*NIGHTLY, s("vaultui_last_success_timestamp_seconds", "0x1530 91800x400", archive=ARCHIVE)],
         "checks": {
             "24h": {"VaultuiBackupMissed": []},
-            "25h5m": {"VaultuiBackupMissed": [alert("VaultuiBackupMissed", "no successful backup for 1d 1h 5m 0s",
-                                                    archive=ARCHIVE)]},  # fmt: skip
+            "25h5m": {
+                "VaultuiBackupMissed": [
+                    alert("VaultuiBackupMissed", "no successful backup for 1d 1h 5m 0s", archive=ARCHIVE)
+                ]
+            },  # fmt: skip
             "25h40m": {"VaultuiBackupMissed": []},
         },
     },
@@ -222,8 +238,11 @@ CASES: list[dict[str, Any]] = [
         ],
         "checks": {
             "6h20m": {"VaultuiBackupMissed": []},
-            "6h40m": {"VaultuiBackupMissed": [alert("VaultuiBackupMissed", "no successful backup for 6h 40m 0s",
-                                                    archive=ARCHIVE)]},  # fmt: skip
+            "6h40m": {
+                "VaultuiBackupMissed": [
+                    alert("VaultuiBackupMissed", "no successful backup for 6h 40m 0s", archive=ARCHIVE)
+                ]
+            },  # fmt: skip
         },
     },
     {
@@ -246,8 +265,11 @@ CASES: list[dict[str, Any]] = [
         ],
         "checks": {
             "10m": {"VaultuiComplianceBelowTarget": []},
-            "20m": {"VaultuiComplianceBelowTarget": [
-                alert("VaultuiComplianceBelowTarget", "backup compliance 90%, below target")]},  # fmt: skip
+            "20m": {
+                "VaultuiComplianceBelowTarget": [
+                    alert("VaultuiComplianceBelowTarget", "backup compliance 90%, below target")
+                ]
+            },  # fmt: skip
         },
     },
     {
@@ -271,17 +293,31 @@ CASES: list[dict[str, Any]] = [
         ],
         "checks": {
             "5m": {
-                "VaultuiNewestArchiveCorrupt": [alert("VaultuiNewestArchiveCorrupt",
-                    f"the newest archive {ARCHIVE} failed verification", archive=ARCHIVE, state="corrupt")],
-                "VaultuiNewestArchiveUnverified": [{
-                    **alert("VaultuiNewestArchiveUnverified", "the newest archive old.tar.gz is unverified",
-                            archive="old.tar.gz", state="legacy", deployment="b"),
-                    "exp_annotations": {
-                        **alert("VaultuiNewestArchiveUnverified", "", archive="old.tar.gz", deployment="b")[
-                            "exp_annotations"],
-                        "summary": "b (shop): the newest archive old.tar.gz is unverified",
-                    },
-                }],
+                "VaultuiNewestArchiveCorrupt": [
+                    alert(
+                        "VaultuiNewestArchiveCorrupt",
+                        f"the newest archive {ARCHIVE} failed verification",
+                        archive=ARCHIVE,
+                        state="corrupt",
+                    )
+                ],
+                "VaultuiNewestArchiveUnverified": [
+                    {
+                        **alert(
+                            "VaultuiNewestArchiveUnverified",
+                            "the newest archive old.tar.gz is unverified",
+                            archive="old.tar.gz",
+                            state="legacy",
+                            deployment="b",
+                        ),
+                        "exp_annotations": {
+                            **alert("VaultuiNewestArchiveUnverified", "", archive="old.tar.gz", deployment="b")[
+                                "exp_annotations"
+                            ],
+                            "summary": "b (shop): the newest archive old.tar.gz is unverified",
+                        },
+                    }
+                ],
             },
         },  # fmt: skip
     },
@@ -306,8 +342,11 @@ CASES: list[dict[str, Any]] = [
         ],
         "checks": {
             "12m": {"VaultuiOplogCaptureStalled": []},
-            "20m": {"VaultuiOplogCaptureStalled": [
-                alert("VaultuiOplogCaptureStalled", "the oplog capture is 20m 0s behind")]},  # fmt: skip
+            "20m": {
+                "VaultuiOplogCaptureStalled": [
+                    alert("VaultuiOplogCaptureStalled", "the oplog capture is 20m 0s behind")
+                ]
+            },  # fmt: skip
         },
     },
     {
@@ -324,8 +363,11 @@ CASES: list[dict[str, Any]] = [
             s("vaultui_last_run_timestamp_seconds", "-3110400x10", kind="drill"),
             s("vaultui_last_run_timestamp_seconds", "-86400x10", kind="drill", deployment="drilled"),
         ],
-        "checks": {"5m": {"VaultuiDrillOverdue": [
-            alert("VaultuiDrillOverdue", "no restore drill for 36d 0h 5m 0s", kind="drill")]}},  # fmt: skip
+        "checks": {
+            "5m": {
+                "VaultuiDrillOverdue": [alert("VaultuiDrillOverdue", "no restore drill for 36d 0h 5m 0s", kind="drill")]
+            }
+        },  # fmt: skip
     },
     {
         "name": "restore time past the RTO: measured, forecast, and weeks ahead",
@@ -342,9 +384,11 @@ CASES: list[dict[str, Any]] = [
         "checks": {
             "5m": {
                 "VaultuiRestoreOverRto": [
-                    alert("VaultuiRestoreOverRto", "the newest restore took 11m 40s, past the RTO")],
+                    alert("VaultuiRestoreOverRto", "the newest restore took 11m 40s, past the RTO")
+                ],
                 "VaultuiRestoreForecastOverRto": [
-                    alert("VaultuiRestoreForecastOverRto", "a restore now would take 12m 0s, past the RTO")],
+                    alert("VaultuiRestoreForecastOverRto", "a restore now would take 12m 0s, past the RTO")
+                ],
                 "VaultuiRtoForecastSoon": [alert("VaultuiRtoForecastSoon", "restores pass the RTO in 10 days")],
             },
         },  # fmt: skip
@@ -357,8 +401,11 @@ CASES: list[dict[str, Any]] = [
         ],
         "checks": {
             "55m": {"VaultuiRunStuck": []},
-            "65m": {"VaultuiRunStuck": [
-                alert("VaultuiRunStuck", "a backup run has held the storage for 1h 5m 0s", kind="backup")]},
+            "65m": {
+                "VaultuiRunStuck": [
+                    alert("VaultuiRunStuck", "a backup run has held the storage for 1h 5m 0s", kind="backup")
+                ]
+            },
         },  # fmt: skip
     },
     {
@@ -366,8 +413,11 @@ CASES: list[dict[str, Any]] = [
         "series": [s("vaultui_unfinished_writes", "9x80")],
         "checks": {
             "30m": {"VaultuiUnfinishedWritesPiling": []},
-            "65m": {"VaultuiUnfinishedWritesPiling": [
-                alert("VaultuiUnfinishedWritesPiling", "9 unfinished writes in the storage")]},  # fmt: skip
+            "65m": {
+                "VaultuiUnfinishedWritesPiling": [
+                    alert("VaultuiUnfinishedWritesPiling", "9 unfinished writes in the storage")
+                ]
+            },  # fmt: skip
         },
     },
 ]
@@ -424,8 +474,9 @@ def test_the_grafana_dashboard_is_a_valid_model_reading_only_metrics_vaultui_wri
 
 
 def firing(name: str, status: str = "firing") -> Any:
-    return lambda body: body.get("status") == status and any(
-        alert["labels"].get("alertname") == name and alert["status"] == status for alert in body["alerts"]
+    return lambda body: (
+        body.get("status") == status
+        and any(alert["labels"].get("alertname") == name and alert["status"] == status for alert in body["alerts"])
     )
 
 

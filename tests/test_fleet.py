@@ -365,18 +365,17 @@ SNAPSHOT_NOW = NOW
 # ---- the fleet screen -------------------------------------------------------------------------------------
 
 
-def snapshot_fleet(tmp_path: Path) -> Path:
-    """Four folder deployments on the frozen clock: one OK, one failing, one at risk, one whose folder is gone."""
-    healthy_history(str(tmp_path / "prod"), SNAPSHOT_NOW)
-    healthy_history(str(tmp_path / "staging"), SNAPSHOT_NOW, missed={1, 2, 3, 6})
-    healthy_history(str(tmp_path / "tenant-eu"), SNAPSHOT_NOW, drill_days=40)
+def snapshot_fleet(tmp_path: Path, monkeypatch) -> Path:  # noqa: ANN001
+    """Four deployments on the frozen clock: one OK, one failing, one at risk, one whose storage URL is wrong.
+    Folders relative to the working directory, so no temporary path reaches a snapshot."""
+    monkeypatch.chdir(tmp_path)
+    healthy_history("prod", SNAPSHOT_NOW)
+    healthy_history("staging", SNAPSHOT_NOW, missed={1, 2, 3, 6})
+    healthy_history("tenant-eu", SNAPSHOT_NOW, drill_days=40)
+    places = (("prod", "shop", "prod"), ("staging", "shop-staging", "staging"), ("tenant-eu", "tenants", "tenant-eu"))
+    text = "\n".join(f'[deployments.{name}]\nstorage = "{url}"\nnamespace = "{space}"\n' for name, space, url in places)
     path = tmp_path / "fleet.toml"
-    path.write_text(
-        "\n".join(
-            f'[deployments.{name}]\nstorage = "{tmp_path / name}"\nnamespace = "{space}"\n'
-            for name, space in (("prod", "shop"), ("staging", "shop-staging"), ("tenant-eu", "tenants"), ("dr", "dr"))
-        )
-    )
+    path.write_text(text + '\n[deployments.dr]\nstorage = "s3://DR_Backups/mongo"\nnamespace = "dr"\n')
     return path
 
 
@@ -396,7 +395,7 @@ def test_fleet_screen(size: tuple[int, int], tmp_path: Path, monkeypatch, snap_c
     async def settled(pilot) -> None:  # noqa: ANN001
         await settle(pilot.app, pilot)
 
-    assert snap_compare(fleet_app(snapshot_fleet(tmp_path)), terminal_size=size, run_before=settled)
+    assert snap_compare(fleet_app(snapshot_fleet(tmp_path, monkeypatch)), terminal_size=size, run_before=settled)
 
 
 async def test_enter_opens_a_deployment_and_esc_comes_back(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
@@ -405,7 +404,7 @@ async def test_enter_opens_a_deployment_and_esc_comes_back(tmp_path: Path, monke
     from vaultui.screens.fleet import FleetScreen
 
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
-    app = fleet_app(snapshot_fleet(tmp_path))
+    app = fleet_app(snapshot_fleet(tmp_path, monkeypatch))
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
         fleet = app.screen
@@ -417,13 +416,14 @@ async def test_enter_opens_a_deployment_and_esc_comes_back(tmp_path: Path, monke
         await settle(app, pilot)
         assert isinstance(app.screen, ArchivesScreen)
         assert app.storage_label.endswith("prod") and app.summary is not None
-        assert app.summary.compliance.percent == 100.0
+        month = SNAPSHOT_NOW - timedelta(days=30)  # the dashboard reads 90 days; the window is 30
+        assert app.summary.compliance.since(month).percent == 100.0
         await pilot.press("escape")
         await settle(app, pilot)
         assert app.screen is fleet and fleet.selected_name() == "prod"  # back where it was
         await pilot.press("g", "enter")  # staging: its own storage, not prod's figures
         await settle(app, pilot)
-        assert app.storage_label.endswith("staging") and app.summary.compliance.below_target
+        assert app.storage_label.endswith("staging") and app.summary.compliance.since(month).below_target
 
 
 async def test_a_hanging_storage_never_blocks_the_other_rows_or_the_keys(
@@ -441,7 +441,7 @@ async def test_a_hanging_storage_never_blocks_the_other_rows_or_the_keys(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
     healthy_history(str(tmp_path / "shared"), SNAPSHOT_NOW)
     lines = [f'[deployments.d{index:02d}]\nstorage = "{tmp_path / "shared"}"\n' for index in range(19)]
-    lines.append(f'[deployments.hangs]\nstorage = "s3://b/p?endpoint=http://127.0.0.1:{hanging.port}"\n')
+    lines.append(f'[deployments.hangs]\nstorage = "s3://vaultui-hangs/p?endpoint=http://127.0.0.1:{hanging.port}"\n')
     path = tmp_path / "fleet.toml"
     path.write_text("\n".join(lines))
     app = fleet_app(path, deadline=600.0)

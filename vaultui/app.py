@@ -5,13 +5,14 @@ two changing actions from running at once; each screen holds its own work."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
 from textual import events, on, work
-from textual.app import App, SystemCommand
+from textual.app import App, SystemCommand, UnknownModeError
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -24,6 +25,7 @@ from engine.backup.run import run_backup
 from engine.common.errors import ConfigError, KubernetesError, VaultError
 from engine.common.progress import Cancelled, Progress, ProgressCallback
 from engine.evidence.verify import verify_and_record
+from engine.fleet.file import Fleet
 from engine.kube import cluster as kube
 from engine.restore.drill import run_drill
 from engine.run_options import backup_options
@@ -36,11 +38,12 @@ from vaultui.screens.archives import ArchivesScreen
 from vaultui.screens.base import ActionWork
 from vaultui.screens.compliance import ComplianceScreen
 from vaultui.screens.dialogs import ConfirmScreen, PromptScreen, QuitWhileBusyScreen
+from vaultui.screens.fleet import FleetScreen
 from vaultui.screens.help import HelpScreen
 from vaultui.screens.purge import PurgeScreen
 from vaultui.screens.restore import RestoreScreen
 from vaultui.screens.runs import RunsScreen
-from vaultui.settings import AppSettings
+from vaultui.settings import AppSettings, FleetSettings
 from vaultui.widgets.status_line import StatusLine
 
 ALIASES = {
@@ -52,10 +55,13 @@ ALIASES = {
     "compliance": "compliance",
     "p": "purge",
     "purge": "purge",
+    "f": "fleet",
+    "fleet": "fleet",
 }
 # Keys of the tables that the footer does not show, for the help screen.
 EXTRA_KEYS = [("enter", "details"), ("esc", "back")]  # j/k/g/G: the tables list their own
-COMMANDS = ["archives", "runs", "compliance", "purge", "help", "quit"]
+COMMANDS = ["archives", "runs", "compliance", "purge", "fleet", "help", "quit"]
+DEPLOYMENT_MODES = ("archives", "runs", "compliance")  # one deployment's views: made anew for each one opened
 # What --readonly hides: everything that writes (an archive, a hold, a restore, a purge).
 DANGEROUS = {"restore", "restore_to_time", "hold", "switch_view:purge", "backup"}
 
@@ -76,9 +82,10 @@ class VaultApp(App[None]):
     listed: reactive[list[ArchiveEntry] | None] = reactive(None, init=False)  # before the first summary
     state_error: reactive[str] = reactive("", init=False)
 
-    def __init__(self, settings: AppSettings) -> None:
+    def __init__(self, settings: AppSettings, fleet: FleetSettings | None = None) -> None:
         super().__init__()
         self.settings = settings
+        self.fleet_settings = fleet
         self.storage: Storage | None = None
         self.storage_label = settings.storage_url
         self.kube_label = "k8s: …"  # resolved by the first state load (reading a kubeconfig is I/O)
@@ -94,10 +101,24 @@ class VaultApp(App[None]):
     def now(self) -> datetime:
         return self.settings.clock()
 
+    @property
+    def fleet(self) -> Fleet | None:
+        return self.fleet_settings.fleet if self.fleet_settings is not None else None
+
+    @property
+    def fleet_deadline(self) -> float:
+        return self.fleet_settings.deadline if self.fleet_settings is not None else 15.0
+
     def on_mount(self) -> None:
+        if self.fleet_settings is not None:  # the fleet first: which deployment is in trouble
+            self.add_mode("fleet", FleetScreen)
+            self.switch_mode("fleet")
+            if self.settings.refresh_seconds > 0:
+                self.set_interval(self.settings.refresh_seconds, self.refresh_on_timer)
+            return
         try:
             if self.storage_override is None:
-                self.storage = open_storage(self.settings.storage_url)
+                self.storage = open_storage(self.settings.storage_url, self.settings.storage_credentials)
                 self.storage_label = self.storage.url
             else:
                 self.storage = self.storage_override
@@ -114,9 +135,49 @@ class VaultApp(App[None]):
     # ---- state -------------------------------------------------------------------------------------
 
     def refresh_on_timer(self) -> None:
-        if not isinstance(self.screen, Screen) or self.screen.is_modal or self.busy:
+        if isinstance(self.screen, FleetScreen):
+            self.screen.refresh_on_timer()
+            return
+        if not isinstance(self.screen, Screen) or self.screen.is_modal or self.busy or self.storage is None:
             return  # never reload under an open dialog or a running action
         self.refresh_state()
+
+    def open_deployment(self, name: str) -> None:
+        """The deployment's dashboard, as one opened with its storage alone. While an action runs in one
+        deployment another is not opened: the running restore stays the one on screen (and in the header)."""
+        if self.fleet_settings is None:
+            return
+        if name == self.settings.deployment:
+            self.switch_mode("archives")
+            return
+        if self.busy:
+            self.notify(
+                f"{self.busy} is running in {self.settings.deployment}: open {name} once it ends (or cancel it)",
+                severity="warning",
+            )
+            return
+        deployment = self.fleet_settings.fleet.get(name)
+        settings, problems = self.fleet_settings.for_deployment(deployment)
+        for mode in DEPLOYMENT_MODES:  # the previous deployment's screens go with it
+            with contextlib.suppress(UnknownModeError):
+                self.remove_mode(mode)
+            self.add_mode(mode, self.MODES[mode])
+        self.settings = settings
+        self.summary, self.listed, self.state_error, self.state_loads = None, None, "", 0
+        self.kube_label = "k8s: …"
+        self.storage = None
+        try:
+            self.storage = open_storage(settings.storage_url, settings.storage_credentials)
+            self.storage_label = f"{name}: {self.storage.url}"
+        except ConfigError as error:
+            self.storage_label = f"{name}: {settings.storage_url}"
+            self.state_error = str(error)
+            self.state_loads = 1
+        self.switch_mode("archives")
+        for problem in problems:
+            self.notify(problem, title=name, severity="warning", timeout=8)
+        if self.storage is not None:
+            self.refresh_state()
 
     @work(thread=True, exclusive=True, group="state", exit_on_error=False)
     def refresh_state(self) -> None:
@@ -182,6 +243,15 @@ class VaultApp(App[None]):
         first, so `:archives` from the purge view lands on the archives."""
         while len(self.screen_stack) > 1 and not self.screen.is_modal:
             self.pop_screen()
+        if view == "fleet":
+            if self.fleet_settings is None:
+                self.notify("no fleet: open the dashboard with --fleet FILE", severity="warning")
+            else:
+                self.switch_mode("fleet")
+            return
+        if self.settings.deployment == "" and self.fleet_settings is not None:
+            self.notify("open a deployment first (enter on its row)", severity="warning")
+            return
         if view == "purge":
             if not self.settings.readonly and not isinstance(self.screen, PurgeScreen):
                 self.push_screen(PurgeScreen())
@@ -191,8 +261,10 @@ class VaultApp(App[None]):
     def action_back(self) -> None:  # type: ignore[override]  # Textual runs synchronous actions too
         if len(self.screen_stack) > 1:
             self.pop_screen()
-        elif self.current_mode != "archives":
+        elif self.current_mode not in ("archives", "fleet"):
             self.switch_mode("archives")
+        elif self.current_mode == "archives" and self.fleet_settings is not None:
+            self.switch_mode("fleet")
 
     def action_refresh(self) -> None:
         self.refresh_state()
@@ -379,6 +451,8 @@ class VaultApp(App[None]):
         return text
 
     def refresh_status_lines(self) -> None:
+        if isinstance(self.screen, FleetScreen):
+            self.screen.show_busy()
         for screen in self.screen_stack:
             for line in screen.query(StatusLine):
                 line.show(self)
@@ -551,6 +625,6 @@ def screen_settled(screen: Screen[Any]) -> bool:
     )
 
 
-def make_app(settings: AppSettings) -> VaultApp:
-    """The one way to build the app, for the entry point and the tests alike."""
-    return VaultApp(settings)
+def make_app(settings: AppSettings, fleet: FleetSettings | None = None) -> VaultApp:
+    """The one way to build the app, for the entry point and the tests alike; with a fleet it opens on it."""
+    return VaultApp(settings, fleet)

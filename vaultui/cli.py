@@ -1,4 +1,7 @@
-"""Command line entry point: `vaultui --headless COMMAND` runs one engine call, prints, exits with a code."""
+"""Command line entry point: `vaultui --headless COMMAND` runs one engine call, prints, exits with a code.
+
+Long because it is the whole command line in one place: every command's flags with the help `--help` prints,
+and the one mapping of flags to settings; what each command does is in vaultui/commands/."""
 
 from __future__ import annotations
 

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from engine.common.config import Settings, drill_uri, saved_targets, source_uri
 from engine.common.errors import ConfigError
 from engine.run_options import retention_policy, schedule
-from vaultui.settings import VIEWS, AppSettings
+from vaultui.settings import VIEWS, AppSettings, FleetSettings
 
 
 def settings_from(arguments: argparse.Namespace) -> AppSettings:
@@ -37,10 +38,31 @@ def settings_from(arguments: argparse.Namespace) -> AppSettings:
     )
 
 
+def fleet_from(arguments: argparse.Namespace) -> FleetSettings | None:
+    """The fleet to open on (--fleet, VAULTUI_FLEET or the settings file's `fleet`), None without one."""
+    settings: Settings = arguments.settings
+    if not settings.fleet:
+        return None
+    if arguments.dashboard_storage:
+        raise ConfigError("give either --fleet or --storage: a fleet file names each deployment's storage")
+    from engine.fleet.file import load_fleet
+
+    base = AppSettings(
+        storage_url="",
+        refresh_seconds=settings.refresh,
+        readonly=arguments.readonly,
+        kube_context=arguments.context,
+        kube_namespace=arguments.namespace,
+        resolved=settings,
+    )
+    return FleetSettings(load_fleet(Path(settings.fleet), settings), base, deadline=settings.fleet_deadline)
+
+
 def open_dashboard(arguments: argparse.Namespace) -> int:
     from vaultui.app import make_app
 
-    app = make_app(settings_from(arguments))
+    fleet = fleet_from(arguments)
+    app = make_app(fleet.base, fleet) if fleet is not None else make_app(settings_from(arguments))
     if arguments.theme:
         app.theme = arguments.theme
     app.run()

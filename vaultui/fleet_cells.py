@@ -8,15 +8,16 @@ from datetime import datetime, timedelta
 from engine.fleet.rows import FleetRow, RowState
 from vaultui.formatting import duration_text, short_age
 
+# Who, how bad and why first: at 80 columns the last ones are cut, and the line under the table says them all.
 COLUMNS = (
-    ("Deployment", 14),
-    ("State", 8),
-    ("Compliance", 11),
-    ("RPO", 6),
-    ("Last ok", 8),
+    ("Deployment", 12),
+    ("State", 7),
+    ("Compliance", 10),
+    ("Alerts", 24),
+    ("Recovery", 11),
+    ("Last ok", 7),
+    ("RPO", 5),
     ("Newest", 10),
-    ("Recovery", 14),
-    ("Alerts", 40),
 )
 STYLES = {
     RowState.FAILING: "bold red",
@@ -28,21 +29,44 @@ STYLES = {
 
 
 def row_cells(row: FleetRow, now: datetime) -> list[str]:
-    """Deployment, state, compliance against target, RPO, last success's age, newest archive's state, the
-    newest recovery (or forecast) against the RTO, and the alerts (or why the storage did not answer)."""
+    """Deployment, state, compliance against target, the alerts (or why the storage did not answer), the newest
+    recovery (or forecast) against the RTO, last success's age, RPO, and the newest archive's state."""
     if row.state in (RowState.LOADING, RowState.DOWN) and row.compliance_percent is None:
-        waiting = "reading its storage…" if row.state == RowState.LOADING else row.error
-        return [row.name, row.state.word, "", "", "", "", "", waiting]
+        waiting = "reading its storage…" if row.state == RowState.LOADING else ", ".join(row.alerts)
+        return [row.name, row.state.word, "", waiting, "", "", "", ""]
     return [
         row.name,
         row.state.word,
         _compliance(row),
-        "-" if row.rpo_seconds is None else _age(row.rpo_seconds),
-        f"{short_age(now - row.last_success)} ago" if row.last_success else "never",
-        row.newest_state.value if row.newest_state else "none",
-        _recovery(row),
         ", ".join(row.alerts) or "-",
+        _recovery(row),
+        f"{short_age(now - row.last_success)} ago" if row.last_success else "never",
+        "-" if row.rpo_seconds is None else _age(row.rpo_seconds),
+        row.newest_state.value if row.newest_state else "none",
     ]
+
+
+def row_detail(row: FleetRow, now: datetime) -> str:
+    """Everything of one row in words (under the table, for what narrow columns cut)."""
+    where = f"{row.namespace}, " if row.namespace else ""
+    if row.error:
+        return f"{row.name} ({where}{row.storage}): {row.error}"
+    if row.state == RowState.LOADING:
+        return f"{row.name} ({where}{row.storage}): reading its storage…"
+    recovery = (
+        "no restore or drill yet"
+        if row.recovery_seconds is None
+        else (
+            f"{row.recovery_source} {duration_text(row.recovery_seconds)} "
+            f"against RTO {duration_text(row.rto_seconds)}: "
+            f"{'met' if row.recovery_met else 'MISSED'}"
+        )
+    )
+    cells = row_cells(row, now)
+    return (
+        f"{row.name} ({where}{row.storage}): compliance {cells[2]}, last ok {cells[5]}, newest {cells[7]}, RPO "
+        f"{cells[6]}, {recovery}; alerts: {cells[3]}"
+    )
 
 
 def _compliance(row: FleetRow) -> str:
@@ -59,15 +83,13 @@ def _age(seconds: float) -> str:
 def _recovery(row: FleetRow) -> str:
     if row.recovery_seconds is None:
         return "none yet"
-    word = {"forecast": "~", "drill": "drill ", "restore": ""}.get(row.recovery_source, "")
+    word = "~" if row.recovery_source == "forecast" else ""
     return f"{word}{duration_text(row.recovery_seconds)} {'ok' if row.recovery_met else 'OVER'}"
 
 
 def text_table(rows: list[FleetRow], now: datetime) -> str:
     """The fleet as plain text: a header, one line per deployment, worst first (column widths fit the cells)."""
     table = [[label for label, _ in COLUMNS]] + [row_cells(row, now) for row in rows]
-    widths = [max(len(line[index]) for line in table) for index in range(len(COLUMNS) - 1)]
-    lines = []
-    for line in table:
-        lines.append("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)) + "  " + line[-1])
+    widths = [max(len(line[index]) for line in table) for index in range(len(COLUMNS))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) for line in table]
     return "\n".join(text.rstrip() for text in lines)

@@ -126,7 +126,8 @@ def load_fleet(path: Path, base: Settings | None = None) -> Fleet:
         where = f"deployments.{name}"
         if not _NAME.fullmatch(name):
             problems.append(
-                f"{where}: a deployment's name is letters, digits, '-', '_' or '.' (at most 63), starting with a letter or digit"
+                f"{where}: a deployment's name is letters, digits, '-', '_' or '.' (at most 63), "
+                "starting with a letter or digit"
             )
         if not isinstance(table, dict):
             problems.append(f"{where} must be a table")

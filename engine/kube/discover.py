@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from engine.common.errors import KubernetesError

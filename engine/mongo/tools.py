@@ -79,4 +79,3 @@ def run_tool(path: Path, arguments: list[str], uri: str, role: str) -> str:
         last = next((line for line in reversed(log.splitlines()) if line.strip()), "no output")
         raise SourceError(f"{path.name} failed ({role}, exit {completed.returncode}): {last.split(chr(9))[-1]}")
     return log
-

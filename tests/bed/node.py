@@ -269,10 +269,10 @@ def _write_containerd_config(work: Path) -> None:
     }, indent=2))  # fmt: skip
     root = work / "containerd"
     (work / "containerd.toml").write_text(f"""version = 2
-root = "{root / 'root'}"
-state = "{root / 'state'}"
+root = "{root / "root"}"
+state = "{root / "state"}"
 [grpc]
-  address = "{root / 'containerd.sock'}"
+  address = "{root / "containerd.sock"}"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "docker.io/local/pause:1"
   # Root here lacks CAP_SYS_RESOURCE: the -998 containerd asks for a sandbox's OOM score is refused (runc
@@ -287,7 +287,7 @@ state = "{root / 'state'}"
         SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
-    conf_dir = "{work / 'cni' / 'net.d'}"
+    conf_dir = "{work / "cni" / "net.d"}"
 """)
 
 
@@ -298,7 +298,7 @@ def _write_coredns_config(work: Path, address: str) -> None:
     bind {address}
     errors
     kubernetes cluster.local in-addr.arpa {{
-        kubeconfig {work / 'admin.kubeconfig'} bed
+        kubeconfig {work / "admin.kubeconfig"} bed
     }}
 }}
 .:53 {{
@@ -318,20 +318,20 @@ kind: KubeletConfiguration
 failCgroupV1: false
 cgroupDriver: cgroupfs
 failSwapOn: false
-containerRuntimeEndpoint: unix://{work / 'containerd' / 'containerd.sock'}
+containerRuntimeEndpoint: unix://{work / "containerd" / "containerd.sock"}
 authentication:
   anonymous:
     enabled: false
   webhook:
     enabled: true
   x509:
-    clientCAFile: {pki / 'ca.crt'}
+    clientCAFile: {pki / "ca.crt"}
 authorization:
   mode: Webhook
 clusterDNS: [{address}]
 clusterDomain: cluster.local
-resolvConf: {work / 'resolv.conf'}
-podLogsDir: {work / 'pod-logs'}
+resolvConf: {work / "resolv.conf"}
+podLogsDir: {work / "pod-logs"}
 readOnlyPort: 0
 # The images are imported, not pulled: never collect them.
 imageGCHighThresholdPercent: 99

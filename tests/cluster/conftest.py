@@ -177,5 +177,3 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("the real node: what was measured")
         for line in RESULTS:
             terminalreporter.write_line(line)
-
-

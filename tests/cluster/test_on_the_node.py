@@ -61,6 +61,7 @@ def test_the_cronjob_fires_on_its_schedule(shop: Shop) -> None:
     shop.kubectl("patch", "cronjob", "vaultui-backup", "--type=merge", "-p",
                  json.dumps({"spec": {"schedule": "* * * * *"}}))  # fmt: skip
     try:
+
         def fired_job() -> str | None:
             jobs = json.loads(shop.kubectl("get", "jobs", "-o", "json"))["items"]
             # `kubectl create job --from` marks its Jobs manual; the controller's carry no such mark.
@@ -77,8 +78,9 @@ def test_the_cronjob_fires_on_its_schedule(shop: Shop) -> None:
     assert len(list_archives(open_storage(str(shop.backups)))) == before + 1
 
 
-def test_the_oplog_capture_lets_a_job_restore_to_a_second_between_two_writes(shop: Shop,
-                                                                             vaultui_env: dict[str, str]) -> None:
+def test_the_oplog_capture_lets_a_job_restore_to_a_second_between_two_writes(
+    shop: Shop, vaultui_env: dict[str, str]
+) -> None:
     storage = open_storage(str(shop.backups))
     # Running, not in a crash-loop's pause: it may have started before the set-up Job made the oplog (exit 12).
     wait_for(lambda: '"oplog.started"' in shop.logs("deployment/vaultui-oplog"), 240, "oplog capture started",
@@ -179,8 +181,9 @@ def test_the_on_call_restore_runs_as_a_job_under_the_restore_identity(shop: Shop
     assert jobs and all(job["spec"]["template"]["spec"]["serviceAccountName"] == "vaultui-restore-job" for job in jobs)
 
 
-async def test_the_dashboard_restores_into_the_pod_through_a_job(shop: Shop, vaultui_env: dict[str, str],
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_dashboard_restores_into_the_pod_through_a_job(
+    shop: Shop, vaultui_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The on-call engineer at the dashboard: the restore screen lists the StatefulSet's pod (a FerretDB image,
     found by its MongoDB port), the pod target with drop mode and the typed confirmation starts the Job under
     the restore identity, and the screen reports it completed."""

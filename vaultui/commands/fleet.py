@@ -28,7 +28,8 @@ def run(options: Options, context: Context) -> ExitCode:
 
     entries: list[DraftEntry] = []
     searched: list[str] = []
-    for name in options.context or [None]:
+    contexts: list[str | None] = [*options.context] if options.context else [None]
+    for name in contexts:
         target = connect(name)
         found = discover(target)
         searched.append(f"context {target.context}: {found.searched}")

@@ -26,7 +26,7 @@ def run(options: Options, context: Context) -> ExitCode:
     from engine.sla.report import build_report, render
 
     if options.fleet_file is not None:
-        from engine.sla.fleet_report import build_fleet_report, render_fleet
+        from engine.fleet.report import build_fleet_report, render_fleet
 
         fleet = context.fleet(options.fleet_file, options.storage)
         deadline = max(context.settings.fleet_deadline, 120.0)  # a month of records is more than a status

@@ -341,6 +341,9 @@ class ArchivesScreen(VaultScreen):
 
     def action_clear_filter(self) -> None:
         field = self.query_one("#filter", Input)
+        if not field.display and not field.value:  # nothing to clear: esc means back (to the fleet, with one)
+            self.vault.action_back()
+            return
         field.value = ""
         field.display = False
         self.query_one("#archives", DataTable).focus()

@@ -11,6 +11,7 @@ from textual.screen import Screen
 if TYPE_CHECKING:
     from engine.archive.catalog import ArchiveEntry
     from engine.common.progress import ProgressCallback
+    from engine.fleet.file import Fleet
     from engine.sla.status import StatusSummary
     from engine.storage import Storage
     from vaultui.messages import ActionFinished
@@ -32,11 +33,21 @@ class Vault(Protocol):
     kube_label: str
     busy: str | None
 
+    @property
+    def fleet(self) -> Fleet | None: ...
+
+    @property
+    def fleet_deadline(self) -> float: ...
+
     def now(self) -> datetime: ...
 
     def progress_text(self) -> str: ...
 
     def refresh_state(self) -> object: ...
+
+    def action_back(self) -> None: ...
+
+    def open_deployment(self, name: str) -> None: ...
 
     def start_action(
         self, action: str, work: ActionWork, *, on_done: Callable[[ActionFinished], None] | None = None

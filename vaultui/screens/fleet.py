@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
@@ -19,7 +19,7 @@ from textual.widgets import DataTable, Static
 
 from engine.fleet.file import Deployment, Fleet
 from engine.fleet.rows import FleetRow, FleetTotals, RowState, load_row, waiting_row, worst_first
-from vaultui.fleet_cells import COLUMNS, STYLES, row_cells
+from vaultui.fleet_cells import COLUMNS, STYLES, row_cells, row_detail
 from vaultui.screens.base import VaultScreen
 from vaultui.widgets.footer import VaultFooter
 from vaultui.widgets.table import VaultTable
@@ -33,7 +33,7 @@ class RowLoaded(Message):
 
 class FleetScreen(VaultScreen):
     BINDINGS = [
-        Binding("enter", "open_selected", "Open", show=True),
+        Binding("o", "open_selected", "Open (enter)"),
         Binding("ctrl+r", "reload", "Refresh", show=False),
     ]
 
@@ -42,20 +42,36 @@ class FleetScreen(VaultScreen):
         self.rows: dict[str, FleetRow] = {}
         self.generation = 0  # a reload's rows replace the older ones; a late row of an older reload is dropped
         self.loading_data = False
+        self.shown: list[FleetRow] = []  # the rows in the order on screen
+        # Until a key is pressed the cursor stays on the worst row as rows arrive; then on the one chosen.
+        self.follow_top = True
 
     @property
     def fleet(self) -> Fleet:
-        fleet = getattr(self.app, "fleet", None)
+        fleet = self.vault.fleet
         assert fleet is not None, "the fleet screen opens only with a fleet"
         return fleet
 
     def compose(self) -> ComposeResult:
         yield Static("", id="fleet-title", classes="view-title")
+        yield Static("", id="fleet-busy")
         yield VaultTable(id="fleet", cursor_type="row", zebra_stripes=True)
         yield Static("", id="fleet-detail")
         yield VaultFooter()
 
+    def on_screen_resume(self) -> None:
+        self.show_busy()
+
+    def show_busy(self) -> None:
+        """A running action (started in a deployment's dashboard) stays in sight here, with its progress."""
+        busy = self.query_one("#fleet-busy", Static)
+        vault = self.vault
+        busy.display = bool(vault.busy)
+        if vault.busy:
+            busy.update(Text(f"running in {vault.settings.deployment}: {vault.progress_text()}", style="bold yellow"))
+
     def on_mount(self) -> None:
+        self.show_busy()
         table = self.query_one(DataTable)
         for label, width in COLUMNS:
             table.add_column(label, width=width, key=label)
@@ -68,7 +84,7 @@ class FleetScreen(VaultScreen):
         """Every row again, each on its own thread; rows still loading keep their last figures meanwhile."""
         self.generation += 1
         generation, now = self.generation, self.vault.now()
-        deadline = float(getattr(self.app, "fleet_deadline", 15.0))
+        deadline = self.vault.fleet_deadline
         for deployment in self.fleet.deployments:
             self.rows.setdefault(deployment.name, waiting_row(deployment))
         self.loading_data = True
@@ -96,7 +112,7 @@ class FleetScreen(VaultScreen):
     def show_rows(self) -> None:
         table = self.query_one(DataTable)
         selected = self.selected_name()
-        rows = worst_first(list(self.rows.values()))
+        rows = self.shown = worst_first(list(self.rows.values()))
         now = self.vault.now()
         table.clear()
         for row in rows:
@@ -105,7 +121,7 @@ class FleetScreen(VaultScreen):
             table.add_row(
                 *[Text(cell, style=style if index < 2 else "") for index, cell in enumerate(cells)], key=row.name
             )
-        if selected is not None and selected in self.rows:
+        if selected is not None and selected in self.rows and not self.follow_top:
             table.move_cursor(row=table.get_row_index(selected))
         totals = FleetTotals.of(rows)
         self.query_one("#fleet-title", Static).update(
@@ -123,6 +139,9 @@ class FleetScreen(VaultScreen):
             return None
         return None if key.value is None else str(key.value)
 
+    def on_key(self, _: events.Key) -> None:
+        self.follow_top = False
+
     @on(DataTable.RowHighlighted)
     def highlighted(self, _: DataTable.RowHighlighted) -> None:
         self.show_detail()
@@ -135,13 +154,7 @@ class FleetScreen(VaultScreen):
         if row is None:
             detail.update("")
             return
-        where = f"{row.namespace}  " if row.namespace else ""
-        text = Text(f"{row.name}: {where}{row.storage}")
-        if row.error:
-            text.append(f"\n{row.error}", style="bold magenta")
-        elif row.alerts:
-            text.append(f"\n{', '.join(row.alerts)}", style=STYLES[row.state])
-        detail.update(text)
+        detail.update(Text(row_detail(row, self.vault.now()), style=STYLES[row.state]))
 
     @on(DataTable.RowSelected)
     def selected(self, event: DataTable.RowSelected) -> None:  # enter on the table
@@ -151,5 +164,4 @@ class FleetScreen(VaultScreen):
     def action_open_selected(self) -> None:
         name = self.selected_name()
         if name is not None:
-            opener = self.app.open_deployment
-            opener(name)
+            self.vault.open_deployment(name)

@@ -5,6 +5,7 @@ the others are reported whole."""
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 from datetime import UTC, datetime
@@ -27,7 +28,7 @@ def build_fleet_report(
     deployments: list[dict[str, Any]] = []
     for deployment in fleet.deployments:
         try:
-            report = call_within(lambda deployment=deployment: _one(deployment, month, now), deadline)
+            report = call_within(functools.partial(_one, deployment, month, now), deadline)
             deployments.append({"deployment": deployment.name, "report": report})
         except NoAnswer:
             deployments.append(
