@@ -457,3 +457,89 @@ async def test_a_hanging_storage_never_blocks_the_other_rows_or_the_keys(
         assert screen.rows["hangs"].state == RowState.LOADING
         await pilot.press("q")
     assert app.return_code in (0, None)
+
+
+# ---- fleet discover, against the bed's real API server -------------------------------------------------------
+
+
+def test_fleet_discover_finds_installs_through_two_contexts_and_copies_no_secret(
+    cluster,
+    bed_binaries,
+    tmp_path: Path,  # noqa: ANN001
+) -> None:
+    """Two installs of k8s/base; context `admin` may list every namespace, context `reader` is a service
+    account that may read one namespace only (its cluster-wide and namespace listings are refused)."""
+    from kubernetes import client, config
+
+    from tests.test_rbac import install
+
+    admin = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+    first, second = install(cluster, bed_binaries), install(cluster, bed_binaries)
+    core, rbac = client.CoreV1Api(admin), client.RbacAuthorizationV1Api(admin)
+    core.create_namespaced_service_account(second, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="reader")))
+    rbac.create_namespaced_role(
+        second,
+        client.V1Role(
+            metadata=client.V1ObjectMeta(name="fleet-reader"),
+            rules=[
+                client.V1PolicyRule(api_groups=["batch"], resources=["cronjobs"], verbs=["list"]),
+                client.V1PolicyRule(api_groups=[""], resources=["configmaps"], verbs=["get"]),
+            ],
+        ),
+    )
+    rbac.create_namespaced_role_binding(
+        second,
+        client.V1RoleBinding(
+            metadata=client.V1ObjectMeta(name="fleet-reader"),
+            role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name="fleet-reader"),
+            subjects=[client.RbacV1Subject(kind="ServiceAccount", name="reader", namespace=second)],
+        ),
+    )
+    token = core.create_namespaced_service_account_token(
+        "reader", second, client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[]))
+    ).status.token
+    admin_token = cluster.kubeconfig.read_text().split("token: ")[1].split()[0]
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        f"""apiVersion: v1
+kind: Config
+clusters:
+- name: bed
+  cluster: {{server: "{cluster.url}", insecure-skip-tls-verify: true}}
+users:
+- name: admin
+  user: {{token: "{admin_token}"}}
+- name: reader
+  user: {{token: "{token}"}}
+contexts:
+- name: admin
+  context: {{cluster: bed, user: admin, namespace: default}}
+- name: reader
+  context: {{cluster: bed, user: reader, namespace: {second}}}
+current-context: admin
+"""
+    )
+    path = tmp_path / "fleet.toml"
+    path.write_text('[deployments.mine]\nstorage = "/srv/backups"\n')  # an entry of the user's own: kept
+    env = {"KUBECONFIG": str(kubeconfig)}
+    done = vaultui(
+        "--headless", "fleet", "discover", "--context", "admin", "--context", "reader", "--write", str(path), env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert "context admin: all namespaces" in done.stderr and f"context reader: {second}" in done.stderr
+    fleet = load_fleet(path)
+    names = set(fleet.names)
+    assert {"mine", f"admin-{first}", f"admin-{second}", f"reader-{second}"} <= names, names
+    found = fleet.get(f"reader-{second}")
+    assert (found.kube_context, found.kube_namespace) == ("reader", second)
+    assert found.settings.storage == "/backup" and found.settings.schedule == "0 0 * * *"
+    assert found.settings.rto_seconds == 600 and found.settings.max_age_days == 90
+    assert found.secrets["mongo_uri"].env == f"READER_{second.upper().replace('-', '_')}_MONGO_URI"
+    text = path.read_text()
+    assert "in-cluster: Secret vaultui-mongodb, key uri" in text and "is a folder inside the pod" in text
+    assert admin_token not in text and token not in text
+    again = vaultui("--headless", "fleet", "discover", "--context", "admin", "--write", str(path), env=env)
+    assert again.returncode == 0 and "added 0 entries" in again.stdout and path.read_text() == text
+    printed = vaultui("--headless", "fleet", "discover", "--context", "reader", env=env)
+    tables = [line for line in printed.stdout.splitlines() if line.startswith("[deployments.")]
+    assert tables == [f"[deployments.reader-{second}]", f"[deployments.reader-{second}.secrets]"]
