@@ -61,6 +61,7 @@ bench: $(INSTALLED) bed
 	$(PY) -m bench.backup_restore 30
 	$(PY) -m bench.pitr
 	$(PY) -m bench.dashboard_scale
+	$(PY) -m bench.fleet_scale
 
 bench-large:
 	$(MAKE) bench BENCH_MB="30 300 1000"

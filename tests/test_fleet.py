@@ -543,3 +543,17 @@ current-context: admin
     printed = vaultui("--headless", "fleet", "discover", "--context", "reader", env=env)
     tables = [line for line in printed.stdout.splitlines() if line.startswith("[deployments.")]
     assert tables == [f"[deployments.reader-{second}]", f"[deployments.reader-{second}.secrets]"]
+
+
+def test_the_readmes_fleet_file_loads(tmp_path: Path) -> None:
+    """The example users copy from is a fleet file vaultui takes, with the meaning the README gives it."""
+    readme = (ROOT / "README.md").read_text()
+    example = readme.split("## Many deployments: the fleet")[1].split("```toml\n")[1].split("```")[0]
+    path = tmp_path / "fleet.toml"
+    path.write_text(example)
+    fleet = load_fleet(path)
+    assert fleet.names == ["prod", "staging", "tenant-eu"]
+    prod = fleet.get("prod")
+    assert prod.settings.target_percent == 99.5 and prod.settings.rto_seconds == 600
+    assert set(prod.secrets) == {"mongo_uri", "aws_access_key_id", "aws_secret_access_key"}
+    assert fleet.get("staging").settings.max_age_days == 30
