@@ -22,6 +22,7 @@ from textual.worker import WorkerState
 from engine.archive.catalog import ArchiveEntry, list_archives
 from engine.archive.holds import place_hold, release_hold
 from engine.backup.run import run_backup
+from engine.common.config import put_in_force
 from engine.common.errors import ConfigError, KubernetesError, VaultError
 from engine.common.progress import Cancelled, Progress, ProgressCallback
 from engine.evidence.verify import verify_and_record
@@ -163,6 +164,7 @@ class VaultApp(App[None]):
                 self.remove_mode(mode)
             self.add_mode(mode, self.MODES[mode])
         self.settings = settings
+        put_in_force(settings.resolved)  # its age identity, mongo tools, lease length (nothing runs: not busy)
         self.summary, self.listed, self.state_error, self.state_loads = None, None, "", 0
         self.kube_label = "k8s: …"
         self.storage = None

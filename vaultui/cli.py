@@ -117,6 +117,17 @@ def _namespace_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ns-exclude", action="append", metavar="PATTERN", help="skip namespaces like '*.tmp_*'")
 
 
+def _fleet_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fleet",
+        dest="fleet_file",
+        nargs="?",
+        const="",
+        metavar="FILE",
+        help="every deployment of a fleet file instead of one storage (FILE, else VAULTUI_FLEET)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vaultui", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -270,14 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
-    status.add_argument(
-        "--fleet",
-        dest="fleet_file",
-        nargs="?",
-        const="",
-        metavar="FILE",
-        help="every deployment of a fleet file instead of one storage (FILE, else VAULTUI_FLEET)",
-    )
+    _fleet_option(status)
 
     drill = commands.add_parser(
         "drill",
@@ -295,14 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", default="md", metavar="md|html|json", help="output format (default md)")
     report.add_argument("--output", type=Path, metavar="PATH", help="write there instead of stdout")
 
-    report.add_argument(
-        "--fleet",
-        dest="fleet_file",
-        nargs="?",
-        const="",
-        metavar="FILE",
-        help="every deployment of a fleet file instead of one storage (FILE, else VAULTUI_FLEET)",
-    )
+    _fleet_option(report)
 
     fleet = commands.add_parser(
         "fleet",

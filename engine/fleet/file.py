@@ -9,10 +9,13 @@ import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.common.config import Settings, setting_from_file
 from engine.common.errors import ConfigError
+
+if TYPE_CHECKING:
+    from engine.storage import Storage
 
 # Keys of a deployment's table besides the settings (and `compliance_target`, the SLA's word for target_percent).
 PLACE_KEYS = {"kube_context": "the kubeconfig context of its cluster", "namespace": "the namespace of its pods"}
@@ -76,6 +79,12 @@ class Deployment:
         """The S3 credentials this deployment names (empty: boto3's usual chain applies)."""
         keys = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
         return {key: self.secret(key) for key in keys if key in self.secrets}
+
+    def open_storage(self) -> Storage:
+        """Its storage, reached with the credentials it names."""
+        from engine.storage import open_storage
+
+        return open_storage(self.settings.storage, credentials=self.storage_credentials())
 
     def saved_targets(self) -> dict[str, str]:
         return {name: source.read(f"restore target {name} of {self.name}") for name, source in self.targets.items()}

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import functools
 import html
-import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.common.errors import ConfigError, VaultError
-from engine.sla.report import FORMATS, build_report, code_spans, sections
+from engine.sla.report import build_report, code_spans, html_head, html_table, md_table, render_with, sections
 
 if TYPE_CHECKING:
     from engine.fleet.file import Deployment, Fleet
@@ -51,10 +50,9 @@ def build_fleet_report(
 
 def _one(deployment: Deployment, month: str, now: datetime) -> dict[str, Any]:
     from engine.run_options import retention_policy, schedule
-    from engine.storage import open_storage
 
     settings = deployment.settings
-    storage = open_storage(settings.storage, credentials=deployment.storage_credentials())
+    storage = deployment.open_storage()
     return build_report(
         storage,
         month,
@@ -118,13 +116,7 @@ def _summary_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]], l
 
 
 def render_fleet(report: dict[str, Any], form: str) -> str:
-    if form == "json":
-        return json.dumps(report, indent=1) + "\n"
-    if form == "md":
-        return _markdown(report)
-    if form == "html":
-        return _html(report)
-    raise ConfigError(f"unknown report format {form!r}: choose one of {', '.join(FORMATS)}")
+    return render_with(report, form, _markdown, _html)
 
 
 def _markdown(report: dict[str, Any]) -> str:
@@ -137,7 +129,7 @@ def _markdown(report: dict[str, Any]) -> str:
         "",
     ]
     header, rows, sentences = _summary_rows(report)
-    lines += [*sentences, "", _md_table(header, rows), ""]
+    lines += [*sentences, "", *md_table(header, rows), ""]
     for item in report["deployments"]:
         lines += [f"## {item['deployment']}", ""]
         if "error" in item:
@@ -147,38 +139,20 @@ def _markdown(report: dict[str, Any]) -> str:
         for title, section_header, section_rows, section_sentences in sections(item["report"]):
             lines += [f"### {title}", "", *section_sentences] + ([""] if section_sentences else [])
             if section_rows:
-                lines += [_md_table(section_header, section_rows), ""]
+                lines += [*md_table(section_header, section_rows), ""]
     return "\n".join(lines)
-
-
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _html_table(header: list[str], rows: list[list[str]]) -> str:
-    escape = html.escape
-    parts = ["<table><tr>" + "".join(f"<th>{escape(cell)}</th>" for cell in header) + "</tr>"]
-    parts += ["<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows]
-    return "\n".join(parts) + "</table>"
 
 
 def _html(report: dict[str, Any]) -> str:
     escape = html.escape
     parts = [
-        "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>vaultui fleet SLA report {escape(report['month'])}</title>",
-        "<style>body{font-family:sans-serif;max-width:60rem;margin:2rem auto}"
-        "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.2rem .5rem;text-align:left}</style>",
-        "</head><body>",
+        *html_head(f"vaultui fleet SLA report {report['month']}"),
         f"<h1>vaultui fleet SLA report — {escape(report['month'])}</h1>",
         f"<p>Fleet file: {escape(report['fleet'])}. Generated {escape(report['generated_at'])}.</p>",
         "<h2>Summary</h2>",
     ]
     header, rows, sentences = _summary_rows(report)
-    parts += [f"<p>{escape(sentence)}</p>" for sentence in sentences] + [_html_table(header, rows)]
+    parts += [f"<p>{escape(sentence)}</p>" for sentence in sentences] + html_table(header, rows)
     for item in report["deployments"]:
         parts.append(f"<h2>{escape(item['deployment'])}</h2>")
         if "error" in item:
@@ -189,6 +163,6 @@ def _html(report: dict[str, Any]) -> str:
             parts.append(f"<h3>{escape(title)}</h3>")
             parts += [f"<p>{code_spans(escape(sentence))}</p>" for sentence in section_sentences]
             if section_rows:
-                parts.append(_html_table(section_header, section_rows))
+                parts += html_table(section_header, section_rows)
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

@@ -101,10 +101,8 @@ def waiting_row(deployment: Deployment) -> FleetRow:
 
 def summary_of(deployment: Deployment, now: datetime) -> StatusSummary:
     """The deployment's status summary, as `status --storage …` with its settings would compute it."""
-    from engine.storage import open_storage
-
     settings = deployment.settings
-    storage = open_storage(settings.storage, credentials=deployment.storage_credentials())
+    storage = deployment.open_storage()
     return summarize(
         storage,
         now,

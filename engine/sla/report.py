@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -148,13 +149,47 @@ def build_report(
 
 
 def render(report: dict[str, Any], form: str) -> str:
+    return render_with(report, form, _markdown, _html)
+
+
+def render_with(
+    report: dict[str, Any],
+    form: str,
+    markdown: Callable[[dict[str, Any]], str],
+    html_page: Callable[[dict[str, Any]], str],
+) -> str:
+    """The report in `form` (json, or md/html by the renderers given): one dispatch for every report."""
     if form == "json":
         return json.dumps(report, indent=1) + "\n"
     if form == "md":
-        return _markdown(report)
+        return markdown(report)
     if form == "html":
-        return _html(report)
+        return html_page(report)
     raise ConfigError(f"unknown report format {form!r}: choose one of {', '.join(FORMATS)}")
+
+
+def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+
+
+def html_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    escape = html.escape
+    parts = ["<table><tr>" + "".join(f"<th>{escape(cell)}</th>" for cell in header) + "</tr>"]
+    parts += ["<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows]
+    return [*parts, "</table>"]
+
+
+def html_head(title: str) -> list[str]:
+    """The page's opening, up to its body (the same style for every report)."""
+    return [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title>",
+        "<style>body{font-family:sans-serif;max-width:60rem;margin:2rem auto}"
+        "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.2rem .5rem;text-align:left}</style>",
+        "</head><body>",
+    ]
 
 
 def sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]], list[str]]]:
@@ -244,10 +279,7 @@ def _markdown(report: dict[str, Any]) -> str:
         lines += [f"## {title}", ""]
         lines += [sentence for sentence in sentences] + ([""] if sentences else [])
         if rows:
-            lines.append("| " + " | ".join(header) + " |")
-            lines.append("|" + "---|" * len(header))
-            lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-            lines.append("")
+            lines += [*md_table(header, rows), ""]
     return "\n".join(lines)
 
 
@@ -259,12 +291,7 @@ def code_spans(text: str) -> str:
 def _html(report: dict[str, Any]) -> str:
     escape = html.escape
     parts = [
-        "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>vaultui SLA report {escape(report['month'])}</title>",
-        "<style>body{font-family:sans-serif;max-width:60rem;margin:2rem auto}"
-        "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.2rem .5rem;text-align:left}</style>",
-        "</head><body>",
+        *html_head(f"vaultui SLA report {report['month']}"),
         f"<h1>vaultui SLA report — {escape(report['month'])}</h1>",
         f"<p>Storage: {escape(report['storage'])}. Generated {escape(report['generated_at'])}.</p>",
     ]
@@ -272,8 +299,6 @@ def _html(report: dict[str, Any]) -> str:
         parts.append(f"<h2>{escape(title)}</h2>")
         parts += [f"<p>{code_spans(escape(sentence))}</p>" for sentence in sentences]
         if rows:
-            parts.append("<table><tr>" + "".join(f"<th>{escape(cell)}</th>" for cell in header) + "</tr>")
-            parts += ["<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows]
-            parts.append("</table>")
+            parts += html_table(header, rows)
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
