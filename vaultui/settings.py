@@ -57,6 +57,7 @@ class FleetSettings:
         """The deployment's dashboard settings, and the secrets that could not be read (said, not fatal: the
         dashboard still browses; the action that needs one says so)."""
         from engine.common.errors import ConfigError
+        from engine.fleet.file import S3_KEYS
         from engine.run_options import retention_policy, schedule
 
         problems: list[str] = []
@@ -76,9 +77,7 @@ class FleetSettings:
                 problems.append(str(error))
         settings = deployment.settings
         credentials: dict[str, str] = {
-            key: value
-            for key in ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
-            if key in deployment.secrets and (value := secret(key))
+            key: value for key in S3_KEYS if key in deployment.secrets and (value := secret(key))
         }
         return (
             replace(

@@ -30,6 +30,7 @@ SECRET_KEYS = {
     "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
     "aws_session_token": "AWS_SESSION_TOKEN",
 }
+S3_KEYS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")  # a storage's own credentials
 _NAME = re.compile(r"\w[\w.-]{0,62}")  # any script's letters: a name is a label, never a path
 _SETTING_NAMES = {item.name for item in fields(Settings)}
 # Settings that make no sense per deployment (the face's own) or are set by the fleet itself.
@@ -77,17 +78,13 @@ class Deployment:
 
     def storage_credentials(self) -> dict[str, str]:
         """The S3 credentials this deployment names (empty: boto3's usual chain applies)."""
-        keys = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
-        return {key: self.secret(key) for key in keys if key in self.secrets}
+        return {key: self.secret(key) for key in S3_KEYS if key in self.secrets}
 
     def open_storage(self) -> Storage:
         """Its storage, reached with the credentials it names."""
         from engine.storage import open_storage
 
         return open_storage(self.settings.storage, credentials=self.storage_credentials())
-
-    def saved_targets(self) -> dict[str, str]:
-        return {name: source.read(f"restore target {name} of {self.name}") for name, source in self.targets.items()}
 
 
 @dataclass(frozen=True)

@@ -59,11 +59,6 @@ class FleetRow:
     alerts: tuple[str, ...] = ()
     error: str = ""
     loaded_seconds: float | None = None
-    now: datetime | None = None
-
-    @property
-    def below_target(self) -> bool:
-        return self.state in (RowState.FAILING, RowState.DOWN)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -178,7 +173,6 @@ def row_from_summary(deployment: Deployment, summary: StatusSummary) -> FleetRow
         recovery_met=met,
         rto_seconds=summary.rto_seconds,
         alerts=tuple(alerts),
-        now=now,
     )
 
 
