@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import re
@@ -18,6 +17,7 @@ import zstandard
 
 from engine.archive.bson_check import NATIVE, check_buffer, check_documents, impossible_length, malformed, truncated
 from engine.archive.encryption import AGE_SUFFIX
+from engine.archive.gzip_codec import gzip_reader, gzip_writer
 from engine.common.cpus import usable_cpus
 from engine.common.errors import ConfigError, VerificationError
 from engine.common.limits import MAX_DOCUMENT_BYTES, MAX_MEMBERS, MAX_TAR_HEADER_BYTES, check_size
@@ -28,9 +28,7 @@ CODECS = ("gzip", "zstd")
 EXTENSIONS = {"gzip": ".tar.gz", "zstd": ".tar.zst"}
 MANIFEST_SUFFIX = ".manifest.json"
 HOLD_SUFFIX = ".hold.json"
-# Level 6 is gzip(1)'s own default, the one the old pipeline used; Python's default of 9 is 3-4x slower
-# for about 2 % smaller output. zstd 3 is its command line default.
-GZIP_LEVEL = 6
+# zstd 3 is its command line default (gzip's level: engine.archive.gzip_codec).
 ZSTD_LEVEL = 3
 
 _CURRENT_NAME = re.compile(r"^(?P<stamp>\d{8}T\d{6}Z)\.tar\.(?P<ext>gz|zst)(?P<age>\.age)?$")
@@ -99,7 +97,7 @@ def open_compressor(codec: str, raw: IO[bytes]) -> IO[bytes]:
     """A write stream that compresses into `raw`; closing it flushes the codec's trailer, not `raw`."""
     check_codec(codec)
     if codec == "gzip":
-        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL, mtime=0))
+        return gzip_writer(raw)
     # Worker threads for the CPUs the container may use (0: compress on this thread when there is one).
     cpus = usable_cpus()
     compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=cpus if cpus > 1 else 0, write_checksum=True)
@@ -110,7 +108,7 @@ def open_decompressor(codec: str, raw: IO[bytes]) -> IO[bytes]:
     """A read stream of the decompressed bytes of `raw`."""
     check_codec(codec)
     if codec == "gzip":
-        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb"))
+        return gzip_reader(raw)
     return cast(IO[bytes], zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=False))
 
 

@@ -5,12 +5,10 @@ whose steps share that pass's state; the metadata shape it validates lives here 
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import tarfile
 import time
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +33,7 @@ from engine.archive.format import (
     open_archive_stream,
     tar_reader,
 )
+from engine.archive.gzip_codec import gzip_errors, gzip_reader
 from engine.archive.manifest import Manifest
 from engine.common.clock import Clock, iso, utc_now
 from engine.common.errors import VerificationError
@@ -47,7 +46,12 @@ from engine.evidence.ledger import RunRecord, try_record_run
 from engine.storage import Storage
 from engine.storage.errors import StorageFault, TransientFault
 
-READ_ERRORS = (tarfile.TarError, EOFError, zlib.error, zstandard.ZstdError, OSError, ValueError)
+READ_ERRORS = (tarfile.TarError, EOFError, zstandard.ZstdError, OSError, ValueError)
+
+
+def read_errors() -> tuple[type[BaseException], ...]:
+    """What a damaged archive raises while it is read: READ_ERRORS and the gzip library's own."""
+    return READ_ERRORS + gzip_errors()
 
 
 @dataclass
@@ -215,7 +219,7 @@ def scan_archive(
                     if isinstance(where, DumpPrelude):
                         extracted = tar.extractfile(member)
                         assert extracted is not None
-                        prelude = _read_prelude(gzip.GzipFile(fileobj=extracted) if where.gzipped else extracted)
+                        prelude = _read_prelude(gzip_reader(extracted) if where.gzipped else extracted)
                         continue
                     if isinstance(where, UnmappedMember):
                         unmapped.append(where)
@@ -231,7 +235,7 @@ def scan_archive(
                     stream: Any = tar.extractfile(member)
                     assert stream is not None
                     if where.gzipped:  # `mongodump --gzip`: bounded like the archive's own unpacking
-                        stream = BoundedReader(gzip.GzipFile(fileobj=stream), limit, f"{member.name} unpacked", setting)
+                        stream = BoundedReader(gzip_reader(stream), limit, f"{member.name} unpacked", setting)
                     if where.kind == "metadata":
                         check_size(member.size, MAX_METADATA_BYTES, f"{entry.name}: {member.name}")
                         text = stream.read(MAX_METADATA_BYTES + 1)
@@ -273,7 +277,7 @@ def scan_archive(
                 hashed.drain()
         except VerificationError:
             raise
-        except READ_ERRORS as error:
+        except read_errors() as error:
             raise VerificationError(f"{entry.name} is truncated or corrupt: {error}") from None
     found: dict[str, CollectionFound] = {}
     for (database, stem), collection in sorted(by_file.items()):

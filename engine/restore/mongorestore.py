@@ -3,7 +3,6 @@ verified, are unpacked under the names mongodump gives them, and mongorestore lo
 
 from __future__ import annotations
 
-import gzip
 import re
 import shutil
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 from engine.archive.catalog import ArchiveEntry
 from engine.archive.collection_files import collection_stem
 from engine.archive.format import MemberPath, check_member, members, open_archive_stream, tar_reader
+from engine.archive.gzip_codec import gzip_reader
 from engine.common.remap import split_namespace
 from engine.common.states import RestoreMode
 from engine.mongo.tools import find_tool, run_tool
@@ -37,7 +37,7 @@ def extract_for_mongorestore(storage: Storage, entry: ArchiveEntry, folder: Path
                 stream: Any = tar.extractfile(member)
                 assert stream is not None
                 if where.gzipped:  # written plain, so mongorestore needs no --gzip (its flag is all or none)
-                    stream = gzip.GzipFile(fileobj=stream)
+                    stream = gzip_reader(stream)
                 with path.open("wb") as out:
                     shutil.copyfileobj(stream, out, 1 << 20)
     return folder / entry.ref.stamp
