@@ -51,12 +51,15 @@ fuzz: $(INSTALLED) bed
 		tests/test_bson_check.py
 
 # Side-by-side figures against mongodump, mongorestore, the old pipeline and the server's own ceiling, in one run:
+# restore wall time against mongorestore at 1 and 8 workers and 4 collections in parallel, and verify of an
+# old-pipeline archive against tar -xzO (bench.restore_speed, medians of 3 rounds; 30 and 300 MB about 12 min),
 # client cost (wall, CPU s/GB, peak RSS) at BENCH_MB sizes in MB of BSON (~1 KB documents; 30 and 300 take about
 # 17 min here), the detailed backup/restore/verify/codec figures at 30 MB, point-in-time recovery, start-up and
 # the dashboard at 10,000 archives. `make bench-large` adds the 1 GB size (about 40 min more on FerretDB).
 BENCH_MB ?= 30 300
 bench: $(INSTALLED) bed
 	$(PY) -m bench.startup
+	PYTHONUNBUFFERED=1 $(PY) -m bench.restore_speed $(BENCH_MB)
 	PYTHONUNBUFFERED=1 $(PY) -m bench.client_cost $(BENCH_MB)
 	$(PY) -m bench.backup_restore 30
 	$(PY) -m bench.pitr

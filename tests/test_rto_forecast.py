@@ -44,6 +44,16 @@ def test_failed_refused_and_replay_time_do_not_count() -> None:
     assert (samples, fixed) == (1, 0.0) and per_byte * 100 * MIB == pytest.approx(40)
 
 
+def test_the_newest_restores_set_the_rate_once_restores_got_faster() -> None:
+    # Thirty restores at 2 s per MiB, then ten at 1 s per MiB (a faster loader): the forecast follows the ten.
+    slow = [run("restore", 60 - day, 100 * MIB, 200) for day in range(30)]
+    fast = [run("restore", 10 - day, 100 * MIB, 100) for day in range(10)]
+    fixed, per_byte, samples = fit_restores(slow + fast)
+    assert (samples, fixed) == (10, 0.0) and per_byte * MIB == pytest.approx(1)
+    forecast = forecast_rto(fast[::-1] + slow, 300 * MIB, 600, NOW)
+    assert forecast is not None and forecast.expected_seconds == pytest.approx(300)
+
+
 def test_sizes_too_close_to_fit_give_the_observed_rate() -> None:
     runs = [run("restore", day, 100 * MIB, seconds) for day, seconds in ((3, 90), (2, 110), (1, 100))]
     fixed, per_byte, _ = fit_restores(runs)

@@ -19,6 +19,7 @@ from engine.common.errors import SourceError
 from engine.common.progress import ProgressTracker
 from engine.common.remap import split_namespace
 from engine.mongo.indexes import index_specs
+from engine.restore.concurrency import InsertGate
 
 DUPLICATE_KEY = 11000
 NAMESPACE_EXISTS = 48
@@ -183,11 +184,13 @@ def _server_message(error: PyMongoError) -> str:
 
 
 class BatchInserter:
-    """Inserts raw BSON batches with `workers` threads while the reader goes on. At most two batches per
-    worker wait, so memory stays bounded whatever the archive size; the first failure is raised to the
-    reader at its next batch, and again by `finish`."""
+    """Inserts raw BSON batches with `workers` threads while the reader goes on, as many at once as the gate
+    finds the server is fastest with (engine.restore.concurrency). At most two batches per worker wait, so
+    memory stays bounded whatever the archive size; the first failure is raised to the reader at its next
+    batch, and again by `finish`."""
 
     def __init__(self, workers: int) -> None:
+        self.gate = InsertGate(workers)
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="vaultui-insert")
         self._slots = threading.BoundedSemaphore(max(1, workers) * 2)
         self._failures: list[BaseException] = []
@@ -201,10 +204,25 @@ class BatchInserter:
             self._slots.release()
             raise self._failures[0]
         size = sum(len(document) for document in batch)
-        future = self._pool.submit(_insert, collection, batch, target, stats, tracker, size)
+        future = self._pool.submit(self._gated, collection, batch, target, stats, tracker, size)
         self._in_flight.add(future)
         future.add_done_callback(self._settle)
         self._in_flight -= {done for done in self._in_flight if done.done()}
+
+    def _gated(
+        self,
+        collection: Collection[Any],
+        batch: list[bytes],
+        target: str,
+        stats: LoadStats,
+        tracker: ProgressTracker,
+        byte_count: int,
+    ) -> None:
+        self.gate.enter()
+        try:
+            _insert(collection, batch, target, stats, tracker, byte_count)
+        finally:
+            self.gate.leave(byte_count)
 
     def _settle(self, future: Future[None]) -> None:
         self._slots.release()

@@ -101,7 +101,9 @@ class RestoreMarker:
         if database not in self.document["databases"]:
             self.document["databases"].append(database)
             try:
-                if database not in self.client.list_database_names():
+                # A database exists while it holds a collection: listCollections answers that at once, where
+                # listDatabases sizes every database first (0.1-0.2 s of a 1.6 s restore on the bed).
+                if not self.client[database].list_collection_names():
                     self.document["new_databases"].append(database)
             except PyMongoError as error:
                 raise SourceError(f"cannot list the target's databases: {error}") from None

@@ -25,6 +25,9 @@ MIN_FIT_SAMPLES = 3
 MIN_SIZE_SPREAD = 1.2  # largest / smallest
 MIN_GROWTH_SAMPLES = 5
 MIN_GROWTH_DAYS = 3.0
+# Only the newest restores and drills are fitted: a faster restore (a new vaultui, another loader, a bigger
+# target) shows in the forecast within this many runs, instead of being outvoted by what no longer runs.
+RECENT_SAMPLES = 10
 # Past this, a horizon is said as "more than ten years", never as a number of days a near-flat line gives.
 HORIZON_DAYS = 3650
 
@@ -115,12 +118,15 @@ class RtoForecast:
 
 
 def fit_restores(runs: list[RunRecord]) -> tuple[float, float, int] | None:
-    """(fixed seconds, seconds per byte, samples) from successful restores and drills that recorded a size."""
-    points = [
-        (float(run.bytes), load_seconds(run))
+    """(fixed seconds, seconds per byte, samples) from the newest RECENT_SAMPLES successful restores and drills
+    that recorded a size."""
+    measured = [
+        run
         for run in runs
         if run.kind in (RunKind.RESTORE, RunKind.DRILL) and run.succeeded and run.bytes and load_seconds(run) > 0
     ]
+    measured.sort(key=lambda run: run.started, reverse=True)
+    points = [(float(run.bytes), load_seconds(run)) for run in measured[:RECENT_SAMPLES]]
     if not points:
         return None
     sizes = [size for size, _ in points]
