@@ -152,3 +152,25 @@ def test_include_and_exclude_patterns(seeded: str, mongo_uri: str, tmp_path: Pat
     manifest = list_archives(storage)[0].manifest(storage)
     assert manifest is not None
     assert sorted(entry.collection for entry in manifest.collections) == ["empty", "orders"]
+
+
+def test_a_backup_right_after_another_takes_the_next_second(seeded: str, mongo_uri: str, tmp_path: Path) -> None:
+    """Two backups in one second (the dashboard's `b` just after the CronJob's run) both land: the second waits
+    for the next second's name instead of failing on the first one's."""
+    from datetime import UTC, datetime
+
+    from engine.backup.run import BackupOptions, run_backup
+    from engine.common.namespaces import NamespaceFilter
+
+    storage = open_storage(str(tmp_path))
+    options = BackupOptions(namespaces=NamespaceFilter(databases=(seeded,)))
+    first = run_backup(storage, mongo_uri, options)
+    named = datetime.strptime(first.manifest.archive[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    calls = iter([named.replace(microsecond=500_000)])  # the second starts within the first one's second
+
+    def clock() -> datetime:
+        return next(calls, None) or datetime.now(UTC)
+
+    second = run_backup(storage, mongo_uri, options, clock=clock)
+    assert second.manifest.archive > first.manifest.archive
+    assert [entry.name for entry in list_archives(storage)] == [second.manifest.archive, first.manifest.archive]

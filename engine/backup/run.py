@@ -94,7 +94,7 @@ def run_backup(
         StorageLease(storage, "backup", exclusive=True, clock=clock) as lease,
     ):
         options.validate()
-        started = clock()
+        started = _free_second(storage, options, clock)
         swept = sweep_unfinished(storage, started)
         record.started_at = iso(started)
         record.archive = archive_name(started, options.codec, encrypted=bool(options.recipients))
@@ -112,6 +112,21 @@ def run_backup(
         if lease.warnings:
             record.details["lease"] = lease.warnings
     return BackupResult(manifest, record)
+
+
+def _free_second(storage: Storage, options: BackupOptions, clock: Clock) -> datetime:
+    """The start time, in a second no archive is named after yet. A backup right after another (the dashboard's
+    `b` after the CronJob's run, a script) can start within the second the last one's name took; under the
+    exclusive lease no other backup runs, so this one waits for the next second (at most one) instead of failing.
+    A clock that does not move (a test's) keeps its second, and _make_archive says the name is taken."""
+    started = clock()
+    encrypted = bool(options.recipients)
+    for _ in range(2):
+        if storage.stat(archive_name(started, options.codec, encrypted=encrypted)) is None:
+            break
+        time.sleep(1.0 - started.microsecond / 1e6 + 0.001)
+        started = clock()
+    return started
 
 
 def _make_archive(
