@@ -263,6 +263,25 @@ async def test_quit_while_a_restore_runs_asks_and_never_vanishes(
         assert mongo_client[database_name].list_collection_names() == []  # staging dropped, targets untouched
 
 
+async def test_the_restore_form_starts_from_the_settings_namespaces(settings: AppSettings) -> None:
+    """--db/--ns-include fill the form's scope and --ns-exclude stays in force: the dashboard restores what the
+    CLI restore would with the same settings (it restored every database whatever they said)."""
+    from dataclasses import replace
+
+    from engine.common.config import Settings
+    from engine.run_options import namespace_filter
+
+    chosen = Settings(db=("shop",), ns_include=("shop.orders",), ns_exclude=("*.tmp",))
+    app = make_app(replace(settings, resolved=chosen))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("r")
+        await settle(app, pilot)
+        assert isinstance(app.screen, RestoreScreen)
+        assert app.screen.query_one("#databases", Input).value == "shop"
+        assert app.screen.request(dry_run=True).namespaces == namespace_filter(chosen)
+
+
 async def test_guarded_restore_is_refused_in_the_ui(settings: AppSettings) -> None:
     app = make_app(settings)
     async with app.run_test(size=(120, 40)) as pilot:

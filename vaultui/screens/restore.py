@@ -134,8 +134,11 @@ class RestoreScreen(VaultScreen):
                         yield RadioButton("guarded (refuse if data)", value=True, name="guarded", id="mode-guarded")
                         yield RadioButton("drop (replace)", name="drop", id="mode-drop")
                     yield Label("Scope (empty = everything)")
-                    yield Input(placeholder="databases, comma-separated", id="databases")
-                    yield Input(placeholder="namespace pattern, e.g. sales.*", id="include")
+                    # Filled from the settings in force (--db, --ns-include), as the CLI restore applies them.
+                    settings = self.vault.settings.resolved
+                    yield Input(", ".join(settings.db), placeholder="databases, comma-separated", id="databases")
+                    patterns = ", ".join(settings.ns_include)
+                    yield Input(patterns, placeholder="namespace pattern, e.g. sales.*", id="include")
                     with Horizontal(classes="remap"):
                         yield Input(placeholder="rename from, e.g. sales.*", id="ns-from")
                         yield Input(placeholder="rename to, e.g. sales_copy.*", id="ns-to")
@@ -193,13 +196,15 @@ class RestoreScreen(VaultScreen):
             [value] if (value := self.query_one("#ns-from", Input).value.strip()) else None,
             [value] if (value := self.query_one("#ns-to", Input).value.strip()) else None,
         )
-        include = self.query_one("#include", Input).value.strip()
+        settings = self.vault.settings.resolved
         request = restore_request(
             self.vault.settings.resolved,
             archive=self.entry.name if self.entry else None,
             latest=self.entry is None,
             namespaces=NamespaceFilter(
-                databases=split_list(self.query_one("#databases", Input).value), include=(include,) if include else ()
+                databases=split_list(self.query_one("#databases", Input).value),
+                include=split_list(self.query_one("#include", Input).value),
+                exclude=settings.ns_exclude,  # the form has no field for them: the settings' stay in force
             ),
             renames=renames,
             mode=mode_button.name if mode_button and mode_button.name else "guarded",
