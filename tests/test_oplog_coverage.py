@@ -133,7 +133,7 @@ def test_a_hold_keeps_its_archive_and_the_chunks_to_the_next_one(layout: Path) -
 
 def test_status_shows_the_window_and_fails_past_the_rpo(layout: Path) -> None:
     done = run_vaultui("--headless", "status", "--rpo", "86400", env={"VAULTUI_STORAGE": str(layout)})
-    assert "restorable   any second from" in done.stdout and "1 gaps" in done.stdout, done.stdout
+    assert "restorable   any second from" in done.stdout and "1 gap\n" in done.stdout, done.stdout
     assert "  GAP " in done.stdout
     strict = run_vaultui("--headless", "status", "--rpo", "1", "--json", env={"VAULTUI_STORAGE": str(layout)})
     figures = json.loads(strict.stdout)["restorable"]

@@ -302,11 +302,11 @@ def test_a_capture_down_past_the_oplog_window_records_a_gap(tmp_path: Path) -> N
         client.local["oplog.rs"].delete_many({"ts": {"$lte": Timestamp(seconds, increment)}})
         client.small.items.insert_one({"_id": "after"})
         again = run_vaultui("--headless", "oplog", "--once", env=env)
-        assert again.returncode == 0 and "(1 gaps found)" in again.stdout, again.stdout + again.stderr
+        assert again.returncode == 0 and "(1 gap found)" in again.stdout, again.stdout + again.stderr
         [gap] = list_gaps(open_storage(str(backups)))
         assert gap.after < gap.resumed
         status = run_vaultui("--headless", "status", "--rpo", "86400", env=env)
-        assert "  GAP " in status.stdout and "1 gaps" in status.stdout, status.stdout
+        assert "  GAP " in status.stdout and "1 gap\n" in status.stdout, status.stdout
         inside = run_vaultui("--headless", "restore", "--to-time", lost, "--dry-run", env=env)
         assert inside.returncode == ExitCode.VERIFICATION_FAILED, inside.stdout + inside.stderr
         assert "cannot be reached" in inside.stderr and "nearest restorable time" in inside.stderr

@@ -69,7 +69,8 @@ def run(options: Options, context: Context) -> ExitCode:
     finally:
         client.close()
     log_event("oplog.stopped", chunks=latest.chunks, entries=latest.entries, gaps=latest.gaps, lag=latest.lag_seconds)
-    print(f"captured {latest.entries} oplog entries in {latest.chunks} chunks ({latest.gaps} gaps found){stopped}")
+    gaps = f"{latest.gaps} gap{'' if latest.gaps == 1 else 's'}"
+    print(f"captured {latest.entries} oplog entries in {latest.chunks} chunks ({gaps} found){stopped}")
     return ExitCode.OK
 
 
