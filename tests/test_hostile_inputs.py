@@ -126,3 +126,45 @@ def test_status_counts_what_it_skipped(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr, done.stderr
     assert "broken       2 files skipped as unreadable" in done.stdout
     assert "$.kind" in done.stdout and "unreadable hold file" in done.stdout
+
+
+def test_a_manifest_whose_checksums_match_does_not_vouch_for_the_documents(tmp_path: Path) -> None:
+    """A forged (or buggy) writer: every sha256 and count in the manifest matches the bytes, but a document has
+    an element of unknown type. Verify reads every document anyway, fails it, and never says contents ok."""
+    import hashlib
+    from datetime import UTC, datetime
+
+    from engine.archive.format import parse_archive_name
+    from engine.archive.manifest import CollectionEntry, Manifest, write_manifest
+
+    stamp = "20261001T000000Z"
+    broken = b"\x0c\x00\x00\x00" + b"\x99a\x00" + b"\x00\x00\x00\x00" + b"\x00"
+    documents = good_members()[f"{DAY}/shop/orders.bson"] + broken
+    name = f"{stamp}.tar.gz"
+    (tmp_path / name).write_bytes(
+        files_tar_gz(
+            {
+                f"{stamp}/shop/orders.bson": documents,
+                f"{stamp}/shop/orders.metadata.json": b'{"options":{},"indexes":[],"collectionName":"orders"}',
+            }
+        )
+    )
+    stored = (tmp_path / name).read_bytes()
+    now = datetime(2026, 10, 1, tzinfo=UTC).isoformat()
+    manifest = Manifest(
+        archive=name, stamp=stamp, codec="gzip", archive_bytes=len(stored),
+        archive_sha256=hashlib.sha256(stored).hexdigest(), started_at=now, finished_at=now, duration_seconds=1.0,
+        server_version="7.0.0", dumper="native", tool_version="vaultui",
+        collections=[CollectionEntry("shop", "orders", documents=51, bson_bytes=len(documents),
+                                     bson_sha256=hashlib.sha256(documents).hexdigest())],
+    )  # fmt: skip
+    storage = open_storage(str(tmp_path))
+    ref = parse_archive_name(name)
+    assert ref is not None
+    write_manifest(storage, ref, manifest)
+
+    report = verify_archive(storage, find_archive(storage, name))
+    assert report.checksum_checked and not report.ok and "does not decode" in report.problems[0]
+    done = run_vaultui("--headless", "verify", "--all", env={"VAULTUI_STORAGE": str(tmp_path)})
+    assert done.returncode != 0 and "contents" not in done.stdout.replace("checked:", ""), done.stdout
+    assert "does not decode" in done.stdout + done.stderr
