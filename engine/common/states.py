@@ -25,6 +25,7 @@ class RunKind(StrEnum):
     PURGE = "purge"
     DRILL = "drill"
     VERIFY = "verify"
+    OPLOG = "oplog"  # a stretch of the oplog capture
 
 
 class RestoreStatus(StrEnum):

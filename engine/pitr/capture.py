@@ -30,7 +30,7 @@ from engine.archive.encryption import parse_recipients
 from engine.common.clock import iso, utc_now
 from engine.common.errors import NoOplog, SourceError
 from engine.common.namespaces import only_vaultui_entry
-from engine.common.states import ArchiveStatus, RunResult
+from engine.common.states import ArchiveStatus, RunKind, RunResult
 from engine.evidence.ledger import RunRecord, describe_failure, try_record_run
 from engine.pitr.chunks import write_chunk
 from engine.pitr.store import (
@@ -198,7 +198,7 @@ class _Capture:
         if error is None and not self.stretch.chunks and not self.stretch.gaps:
             return
         run = RunRecord(
-            "oplog",
+            RunKind.OPLOG,
             iso(self.stretch_began),
             iso(self.clock()),
             RunResult.FAILURE if error is not None or self.stretch.gaps else RunResult.SUCCESS,

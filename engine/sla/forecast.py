@@ -168,7 +168,7 @@ def capture_rate(runs: list[RunRecord]) -> float | None:
     stretches = [
         (run.documents, run.duration_seconds)
         for run in runs
-        if run.kind == "oplog" and run.documents and run.duration_seconds
+        if run.kind == RunKind.OPLOG and run.documents and run.duration_seconds
     ][:5]
     seconds = sum(duration for _, duration in stretches)
     return sum(entries for entries, _ in stretches) / seconds if seconds else None

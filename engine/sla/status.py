@@ -124,7 +124,7 @@ def summarize(
     chosen = select_keys(keys, RunKind.BACKUP, since=now - timedelta(days=window_days + 1))
     for kind in (RunKind.RESTORE, RunKind.DRILL, RunKind.PURGE):
         chosen += select_keys(keys, kind, limit=50)
-    chosen += select_keys(keys, "oplog", limit=5)  # the capture's recent rate: the forecast's replay
+    chosen += select_keys(keys, RunKind.OPLOG, limit=5)  # the capture's recent rate: the forecast's replay
     already = set(chosen)
     chosen += [key for key in evidence_keys(keys) if key not in already]  # the same evidence `list` reads
     # The chain is checked over the window's records (all kinds), read once with those the summary needs.
