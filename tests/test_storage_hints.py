@@ -75,3 +75,15 @@ def test_s3_denials_name_the_iam_action(operation: str, denied: str, call, s3_se
         call(storage)
     message = str(raised.value)
     assert f"to {operation} s3://{s3_bucket}/hints" in message and f"grant {denied}" in message, message
+
+
+def test_a_restore_names_a_missing_storage_before_an_unreachable_target(tmp_path: Path) -> None:
+    """Both are wrong: the storage (cheap, local) is checked first, so the first error is the first to fix."""
+    from tests.helpers import run_vaultui
+
+    missing = tmp_path / "not-mounted"
+    env = {"VAULTUI_STORAGE": str(missing), "VAULTUI_TARGET_URI": "mongodb://127.0.0.1:1/"}
+    done = run_vaultui("--headless", "restore", "--latest", "--dry-run", env=env)
+    error = done.stderr.strip().splitlines()[-1]
+    assert done.returncode != 0 and f"storage folder {missing} does not exist" in error, done.stderr
+    assert "127.0.0.1:1" not in error
