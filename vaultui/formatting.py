@@ -21,3 +21,8 @@ def short_age(age: timedelta) -> str:
         return f"{age.days}d"
     hours = age.seconds // 3600
     return f"{hours}h" if hours else f"{age.seconds // 60}m"
+
+
+def gaps_text(count: int) -> str:
+    """"1 gap", "2 gaps": how many gaps the captured oplog has."""
+    return f"{count} gap{'' if count == 1 else 's'}"

@@ -118,15 +118,17 @@ def _free_second(storage: Storage, options: BackupOptions, clock: Clock) -> date
     """The start time, in a second no archive is named after yet. A backup right after another (the dashboard's
     `b` after the CronJob's run, a script) can start within the second the last one's name took; under the
     exclusive lease no other backup runs, so this one waits for the next second (at most one) instead of failing.
-    A clock that does not move (a test's) keeps its second, and _make_archive says the name is taken."""
+    A clock that does not move (a test's) keeps its second, and the name is refused as taken."""
     started = clock()
     encrypted = bool(options.recipients)
-    for _ in range(2):
-        if storage.stat(archive_name(started, options.codec, encrypted=encrypted)) is None:
-            break
-        time.sleep(1.0 - started.microsecond / 1e6 + 0.001)
-        started = clock()
-    return started
+    for attempt in range(2):
+        name = archive_name(started, options.codec, encrypted=encrypted)
+        if storage.stat(name) is None:
+            return started
+        if attempt == 0:
+            time.sleep(1.0 - started.microsecond / 1e6 + 0.001)
+            started = clock()
+    raise StorageError(f"archive {name} already exists in {storage.url}: another backup started this second")
 
 
 def _make_archive(
@@ -139,8 +141,6 @@ def _make_archive(
 ) -> Manifest:
     ref = parse_archive_name(name)
     assert ref is not None
-    if storage.stat(name) is not None:
-        raise StorageError(f"archive {name} already exists in {storage.url}: another backup started this second")
     client = connect(mongo_uri, timeout_seconds=options.connect_timeout)
     began = time.monotonic()
     try:

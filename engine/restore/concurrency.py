@@ -30,7 +30,7 @@ class InsertGate:
         self._levels = sorted({level for level in (1, 2, 4, 8, 16, 32, 64) if level < self.workers} | {self.workers})
         self._index = self._levels.index(min(2, self.workers))
         self._rates: dict[int, float] = {}  # bytes per second measured at each level, the newest
-        self._best: int | None = None  # the settled level (None while climbing)
+        self._climbing = True  # until the first level is settled on
         self._probing_from: int | None = None  # the settled level a probe left, to return to it
         self._settled_windows = 0
         self._probes = 0
@@ -63,7 +63,7 @@ class InsertGate:
         level = self.allowed
         self._rates[level] = self._window_bytes / max(now - self._window_started, 1e-6)
         self._window_bytes, self._window_batches, self._window_started = 0, 0, now
-        if self._best is None:  # climbing: up while each step gains
+        if self._climbing:  # up while each step gains
             lower = self._levels[self._index - 1] if self._index > 0 else None
             if lower is not None and lower in self._rates and self._rates[level] < GAIN * self._rates[lower]:
                 self._settle(lower)
@@ -85,6 +85,6 @@ class InsertGate:
                 self._probing_from, self._index = level, neighbour
 
     def _settle(self, level: int) -> None:
-        self._best = level
+        self._climbing = False
         self._index = self._levels.index(level)
         self._settled_windows = 0

@@ -204,25 +204,10 @@ class BatchInserter:
             self._slots.release()
             raise self._failures[0]
         size = sum(len(document) for document in batch)
-        future = self._pool.submit(self._gated, collection, batch, target, stats, tracker, size)
+        future = self._pool.submit(_insert, self.gate, collection, batch, target, stats, tracker, size)
         self._in_flight.add(future)
         future.add_done_callback(self._settle)
         self._in_flight -= {done for done in self._in_flight if done.done()}
-
-    def _gated(
-        self,
-        collection: Collection[Any],
-        batch: list[bytes],
-        target: str,
-        stats: LoadStats,
-        tracker: ProgressTracker,
-        byte_count: int,
-    ) -> None:
-        self.gate.enter()
-        try:
-            _insert(collection, batch, target, stats, tracker, byte_count)
-        finally:
-            self.gate.leave(byte_count)
 
     def _settle(self, future: Future[None]) -> None:
         self._slots.release()
@@ -243,6 +228,7 @@ class BatchInserter:
 
 
 def _insert(
+    gate: InsertGate,
     collection: Collection[Any],
     batch: list[bytes],
     target: str,
@@ -252,6 +238,7 @@ def _insert(
 ) -> None:
     documents = [RawBSONDocument(raw) for raw in batch]
     duplicates = 0
+    gate.enter()  # only as many inserts at once as the server is fastest with
     try:
         collection.insert_many(documents, ordered=False)
     except BulkWriteError as error:
@@ -262,6 +249,8 @@ def _insert(
         duplicates = len(errors)
     except PyMongoError as error:
         raise SourceError(f"inserting into {target} failed: {error}") from None
+    finally:
+        gate.leave(byte_count)
     stats.add(target, len(batch) - duplicates, duplicates)
     tracker.advance(byte_count=byte_count, documents=len(batch), current=target)
 

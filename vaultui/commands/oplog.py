@@ -11,6 +11,7 @@ from engine.common.config import source_uri
 from engine.common.errors import ConfigError
 from vaultui.commands.context import CommandOptions, Context
 from vaultui.exit_codes import ExitCode
+from vaultui.formatting import gaps_text
 from vaultui.output import log_event
 
 if TYPE_CHECKING:  # the heavy engine modules (MongoDB driver, codecs) load inside the commands that use them
@@ -69,8 +70,8 @@ def run(options: Options, context: Context) -> ExitCode:
     finally:
         client.close()
     log_event("oplog.stopped", chunks=latest.chunks, entries=latest.entries, gaps=latest.gaps, lag=latest.lag_seconds)
-    gaps = f"{latest.gaps} gap{'' if latest.gaps == 1 else 's'}"
-    print(f"captured {latest.entries} oplog entries in {latest.chunks} chunks ({gaps} found){stopped}")
+    found = gaps_text(latest.gaps)
+    print(f"captured {latest.entries} oplog entries in {latest.chunks} chunks ({found} found){stopped}")
     return ExitCode.OK
 
 

@@ -15,7 +15,7 @@ from engine.sla.rto import recovery_met, verdict
 from engine.sla.status import StatusSummary
 from vaultui.commands.context import CommandOptions, Context
 from vaultui.exit_codes import ExitCode
-from vaultui.formatting import duration_text
+from vaultui.formatting import duration_text, gaps_text
 from vaultui.output import print_json
 
 
@@ -205,7 +205,7 @@ def _print_recovery_point(summary: StatusSummary) -> None:
     if coverage.capturing:
         print(
             f"oplog        {humanize.intcomma(coverage.chunks)} chunks, "
-            f"{humanize.naturalsize(coverage.bytes, binary=True)}, {_gaps(len(coverage.gaps))}"
+            f"{humanize.naturalsize(coverage.bytes, binary=True)}, {gaps_text(len(coverage.gaps))}"
         )
     for gap in coverage.gaps[-5:]:
         print(
@@ -239,7 +239,3 @@ def run_fleet(options: Options, context: Context) -> ExitCode:
     if failing:
         return ExitCode.COMPLIANCE_BELOW_TARGET
     return ExitCode.STORAGE if down else ExitCode.OK
-
-
-def _gaps(count: int) -> str:
-    return f"{count} gap{'' if count == 1 else 's'}"

@@ -198,7 +198,7 @@ class RestoreScreen(VaultScreen):
         )
         settings = self.vault.settings.resolved
         request = restore_request(
-            self.vault.settings.resolved,
+            settings,
             archive=self.entry.name if self.entry else None,
             latest=self.entry is None,
             namespaces=NamespaceFilter(
