@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pymongo
@@ -17,7 +17,7 @@ from engine.archive.catalog import list_archives
 from engine.sla.retention import RetentionPolicy
 from engine.storage import open_storage
 from tests.bed import demo
-from tests.helpers import raw_documents, settle
+from tests.helpers import raw_documents, run_vaultui, settle
 from vaultui import app as app_module
 from vaultui.app import VaultApp, make_app
 from vaultui.screens.archives import COLUMNS, ArchivesScreen
@@ -304,6 +304,12 @@ async def test_purge_through_the_ui(settings: AppSettings, backups: Path) -> Non
         plan = app.screen.plan
         assert plan is not None and plan.deletions
         doomed = {decision.name for decision in plan.deletions}
+        # The plan in the words `purge --dry-run` prints (vaultui.formatting.plan_summary, written once).
+        title = str(app.screen.query_one("#purge-title", Static).render())
+        env = {"VAULTUI_STORAGE": str(backups), "VAULTUI_MAX_AGE_DAYS": "12"}
+        dry_run = run_vaultui("--headless", "purge", "--dry-run", env=env)
+        summary = dry_run.stdout.splitlines()[0]
+        assert summary.startswith("purge plan (dry run") and summary[1:] in title, (summary, title)
         await pilot.press("a")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen) and app.screen.focused is not None
@@ -312,6 +318,30 @@ async def test_purge_through_the_ui(settings: AppSettings, backups: Path) -> Non
         await settle(app, pilot)
     after = {entry.name for entry in list_archives(open_storage(str(backups)))}
     assert after == before - doomed and doomed
+
+
+async def test_a_purge_that_leaves_an_archive_is_reported_as_failed(settings: AppSettings, backups: Path) -> None:
+    """An archive the purge cannot delete (a link out of the folder, as the CLI test uses): the dashboard says
+    which and why, as an error, never "ok", while the others go (the CLI exits 5 for the same run)."""
+    linked = (datetime.now(UTC) - timedelta(days=130)).strftime("%Y%m%dT%H%M%SZ") + ".tar.zst"
+    outside = backups.parent / "elsewhere.tar.zst"
+    outside.write_bytes(b"x" * 10)
+    (backups / linked).symlink_to(outside)
+    app = make_app(settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("p")
+        await settle(app, pilot)
+        assert isinstance(app.screen, PurgeScreen) and app.screen.plan is not None
+        assert linked in {decision.name for decision in app.screen.plan.deletions}
+        await pilot.press("a")
+        await pilot.pause()
+        await pilot.click("#confirm")
+        await settle(app, pilot)
+        errors = [note.message for note in app._notifications if note.severity == "error"]
+        assert any("purge" in message and linked in message for message in errors), errors
+        assert not any(note.severity != "error" and "purge" in note.message for note in app._notifications)
+    assert (backups / linked).is_symlink() and outside.exists()
 
 
 async def test_backup_now_and_hold_from_the_ui(settings: AppSettings, backups: Path) -> None:

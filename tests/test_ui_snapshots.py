@@ -71,14 +71,14 @@ def app_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN20
 
     def factory(view: str = "archives"):  # noqa: ANN202
         settings = AppSettings(
-            storage_url="/srv/backups",
+            storage_url=str(folder),
             refresh_seconds=0,
             clock=lambda: NOW,
             start_view=view,
             targets={"staging": "mongodb://restore:secret@staging-0.db:27017/"},
         )
         app = make_app(settings)
-        app.storage_override = open_storage(str(folder))  # shown as /srv/backups so snapshots do not vary
+        app.shown_storage_url = "file:///srv/backups"  # so that snapshots do not vary
         return app
 
     return factory

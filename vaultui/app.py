@@ -95,7 +95,7 @@ class VaultApp(App[None]):
         self.cancel_requested = threading.Event()  # the running action stops at its next progress report
         self.quit_when_done = False
         self.last_outcome = ""
-        self.storage_override: Storage | None = None  # tests: a storage shown under another URL
+        self.shown_storage_url = ""  # tests: the storage shown under another URL, so snapshots do not vary
         # How many state loads have ended (loaded or failed): the first one is the app's declared "ready".
         self.state_loads = 0
 
@@ -118,12 +118,8 @@ class VaultApp(App[None]):
                 self.set_interval(self.settings.refresh_seconds, self.refresh_on_timer)
             return
         try:
-            if self.storage_override is None:
-                self.storage = open_storage(self.settings.storage_url, self.settings.storage_credentials)
-                self.storage_label = self.storage.url
-            else:
-                self.storage = self.storage_override
-                self.storage_label = open_storage(self.settings.storage_url).url
+            self.storage = open_storage(self.settings.storage_url, self.settings.storage_credentials)
+            self.storage_label = self.shown_storage_url or self.storage.url
         except ConfigError as error:
             self.state_error = str(error)
         self.switch_mode("archives")

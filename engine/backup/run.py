@@ -91,7 +91,7 @@ def run_backup(
     details = {"codec": options.codec, "dumper": options.dumper}
     with (
         recorded_run(storage, RunKind.BACKUP, clock, [mongo_uri], details=details) as record,
-        StorageLease(storage, "backup", exclusive=True, clock=clock) as lease,
+        StorageLease(storage, RunKind.BACKUP, exclusive=True, clock=clock) as lease,
     ):
         options.validate()
         started = _free_second(storage, options, clock)

@@ -20,6 +20,7 @@ from types import TracebackType
 from engine.common.clock import Clock, iso, parse_iso, utc_now
 from engine.common.errors import VaultError
 from engine.common.schemas import decode
+from engine.common.states import RunKind
 from engine.storage import Storage
 from engine.storage.base import read_bytes, write_bytes
 from engine.storage.errors import AccessDenied, ObjectMissing, StorageFault
@@ -58,7 +59,7 @@ class LeaseInfo:
     """What one lease object says."""
 
     run_id: str
-    kind: str
+    kind: str  # a RunKind; kept a str so that a lease of a kind this version does not know still blocks
     host: str
     pid: int
     acquired_at: str
@@ -126,7 +127,7 @@ class StorageLease:
     _held: dict[str, int] = {}
     _held_lock = threading.Lock()
 
-    def __init__(self, storage: Storage, kind: str, *, exclusive: bool, clock: Clock = utc_now) -> None:
+    def __init__(self, storage: Storage, kind: RunKind, *, exclusive: bool, clock: Clock = utc_now) -> None:
         self.storage = storage
         self.exclusive = exclusive
         self.clock = clock

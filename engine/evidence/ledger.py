@@ -18,7 +18,7 @@ from engine.common.config import ledger_key
 from engine.common.errors import StorageError, VaultError
 from engine.common.redact import scrub
 from engine.common.schemas import decode
-from engine.common.states import RunResult
+from engine.common.states import RunKind, RunResult
 from engine.storage import ObjectInfo, Storage, read_bytes, write_bytes
 from engine.storage.errors import ObjectMissing, StorageFault
 
@@ -29,10 +29,10 @@ LEDGER_PREFIX = "_vaultui/runs/"
 class RunRecord:
     """One run, successful or not. Never holds a secret: errors are scrubbed before they get here."""
 
-    kind: str
+    kind: RunKind  # a kind this version does not know makes the record unreadable (skipped, and named)
     started_at: str
     finished_at: str
-    result: str  # a RunResult: success | failure | skipped | refused
+    result: RunResult
     archive: str | None = None
     bytes: int = 0
     documents: int = 0
@@ -56,7 +56,7 @@ class RunRecord:
 
     @property
     def succeeded(self) -> bool:
-        return self.result == "success"
+        return self.result == RunResult.SUCCESS
 
     def brief(self) -> dict[str, Any]:
         """The run in four fields, as status --json and the monthly report show a recovery."""
@@ -240,7 +240,7 @@ def describe_failure(error: BaseException, secrets: list[str]) -> str:
 @contextlib.contextmanager
 def recorded_run(
     storage: Storage,
-    kind: str,
+    kind: RunKind,
     clock: Clock,
     secrets: list[str],
     *,

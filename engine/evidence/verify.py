@@ -41,6 +41,7 @@ from engine.common.limits import MAX_METADATA_BYTES, BoundedReader, check_size, 
 from engine.common.printable import printable
 from engine.common.progress import ProgressCallback, ProgressTracker
 from engine.common.schemas import SchemaError, convert
+from engine.common.states import RunKind, RunResult
 from engine.evidence.lease import StorageLease
 from engine.evidence.ledger import RunRecord, try_record_run
 from engine.storage import Storage
@@ -488,7 +489,7 @@ def verify_and_record(
     """Verifies and writes the outcome to the ledger, where the dashboard reads an archive's verified or
     corrupt state from. A storage that cannot take the record does not hide the report."""
     started = clock()
-    with StorageLease(storage, "verify", exclusive=False, clock=clock) as lease:
+    with StorageLease(storage, RunKind.VERIFY, exclusive=False, clock=clock) as lease:
         lease.reading(entry.name)
         report = verify_archive(storage, entry, progress, digests=digests, keyless=keyless)
     record_verdict(storage, report, started, clock)
@@ -503,10 +504,10 @@ def record_verdict(storage: Storage, report: VerifyReport, started: datetime, cl
     try_record_run(
         storage,
         RunRecord(
-            "verify",
+            RunKind.VERIFY,
             iso(started),
             iso(clock()),
-            "success" if report.ok else "failure",
+            RunResult.SUCCESS if report.ok else RunResult.FAILURE,
             archive=report.archive,
             bytes=report.archive_bytes,
             documents=report.documents,

@@ -66,7 +66,7 @@ def run_restore(
         check_reachable(storage)  # cheap and local: the first error shown is the first one to fix
         client = wait_until_ready(target_uri, request.wait_ready_seconds)
         try:
-            with StorageLease(storage, "restore", exclusive=False, clock=clock) as lease:
+            with StorageLease(storage, RunKind.RESTORE, exclusive=False, clock=clock) as lease:
                 run = RestoreRun(storage, client, request, target_uri, lease, clock, progress)
                 # Choose, verify, guard and load: in one read, or verified first and then loaded.
                 if request.single_pass and not request.dry_run:

@@ -54,11 +54,11 @@ class Schedule:
 
 @dataclass
 class Slot:
-    """One expected backup: [start, end). `status`: met | missed | pending (still open, nothing yet)."""
+    """One expected backup: [start, end); pending while still open with nothing yet."""
 
     start: datetime
     end: datetime
-    status: str
+    status: SlotStatus
     run: RunRecord | None = None
     cause: str = ""
 

@@ -237,7 +237,7 @@ def apply_purge(
     every version goes, and one S3 still keeps (a legal hold, retention) is reported and skipped."""
     with (
         recorded_run(storage, RunKind.PURGE, clock, [], details={"max_age_days": policy.max_age_days}) as record,
-        StorageLease(storage, "purge", exclusive=True, clock=clock) as lease,
+        StorageLease(storage, RunKind.PURGE, exclusive=True, clock=clock) as lease,
     ):
         plan = make_plan(storage, policy, clock())
         result = PurgeResult(plan)

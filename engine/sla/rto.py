@@ -17,11 +17,15 @@ def rto_met(duration_seconds: float, rto_seconds: float, *, succeeded: bool = Tr
     return succeeded and duration_seconds <= rto_seconds
 
 
-def recovery_met(run: RunRecord, rto_seconds: float) -> bool:
-    """A recorded restore or drill, judged against the RTO it ran under (recorded with it), else `rto_seconds`."""
+def recovery_limit(run: RunRecord, rto_seconds: float) -> float:
+    """The RTO a recorded restore or drill ran under (recorded with it), else `rto_seconds`."""
     recorded = run.details.get("rto_seconds") if isinstance(run.details, dict) else None
-    limit = recorded if isinstance(recorded, int | float) and not isinstance(recorded, bool) else rto_seconds
-    return rto_met(run.duration_seconds, float(limit), succeeded=run.succeeded)
+    return float(recorded if isinstance(recorded, int | float) and not isinstance(recorded, bool) else rto_seconds)
+
+
+def recovery_met(run: RunRecord, rto_seconds: float) -> bool:
+    """A recorded restore or drill, judged against the RTO it ran under (see recovery_limit)."""
+    return rto_met(run.duration_seconds, recovery_limit(run, rto_seconds), succeeded=run.succeeded)
 
 
 def verdict(met: bool) -> str:

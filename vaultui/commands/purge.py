@@ -6,11 +6,10 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import humanize
-
-from engine.sla.retention import PurgePlan, PurgeResult, apply_purge, make_plan
+from engine.sla.retention import PurgeResult, apply_purge, make_plan
 from vaultui.commands.context import CommandOptions, Context
 from vaultui.exit_codes import ExitCode
+from vaultui.formatting import oplog_plan_line, plan_summary
 from vaultui.output import print_json
 
 
@@ -44,10 +43,7 @@ def run(options: Options, context: Context) -> ExitCode:
                     indent=1,
                 )
                 return ExitCode.OK
-            print(
-                f"purge plan (dry run, limit {policy.max_age_days} days): {len(plan.deletions)} to delete, "
-                f"{len(plan.keepers)} to keep"
-            )
+            print(plan_summary(plan))
             for decision in plan.decisions:
                 print(f"  {decision.action:<6} {decision.name:<26} {decision.reason}")
             if plan.chunks or plan.chunks_kept:
@@ -62,20 +58,6 @@ def run(options: Options, context: Context) -> ExitCode:
             for name in result.deleted:
                 print(f"  deleted {name}")
     return ExitCode.OK if result.complete else ExitCode.STORAGE
-
-
-def oplog_plan_line(plan: PurgePlan) -> str:
-    """The oplog's part of a purge plan, in one line."""
-    from engine.pitr.store import timestamp_time
-
-    if not plan.chunks:
-        return f"keep   oplog: all {plan.chunks_kept} chunks (kept archives replay from them)"
-    size = humanize.naturalsize(sum(ref.size for ref in plan.chunks), binary=True)
-    return (
-        f"delete oplog: {len(plan.chunks)} chunks ({size}) up to "
-        f"{timestamp_time(plan.chunks[-1].last):%Y-%m-%d %H:%M} UTC, which no kept archive replays; "
-        f"keep {plan.chunks_kept}"
-    )
 
 
 def purge_line(result: PurgeResult) -> str:

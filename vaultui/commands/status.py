@@ -11,11 +11,10 @@ import humanize
 from engine.archive.catalog import clock_skew
 from engine.common.states import RunKind
 from engine.evidence.ledger import RunRecord
-from engine.sla.rto import recovery_met, verdict
 from engine.sla.status import StatusSummary
 from vaultui.commands.context import CommandOptions, Context
 from vaultui.exit_codes import ExitCode
-from vaultui.formatting import duration_text, gaps_text
+from vaultui.formatting import duration_text, gaps_text, recovery_line
 from vaultui.output import print_json
 
 
@@ -179,10 +178,7 @@ def print_status(summary: StatusSummary) -> None:
         if run is None:
             print(f"last {kind:<8}none")
         else:
-            print(
-                f"last {kind:<8}{run.started_at} {run.result}, {duration_text(run.duration_seconds)} "
-                f"(RTO {duration_text(summary.rto_seconds)}: {verdict(recovery_met(run, summary.rto_seconds))})"
-            )
+            print(f"last {kind:<8}{recovery_line(run, summary.rto_seconds)}")
     print(f"forecast     {summary.forecast.describe() if summary.forecast else 'none until a restore or drill ran'}")
 
 

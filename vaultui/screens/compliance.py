@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Digits, Static
 
 from engine.common.states import NOT_A_RECOVERY, RunKind, SlotStatus
+from engine.sla.compliance import Slot
 from engine.sla.rto import recovery_met
 from engine.sla.status import StatusSummary
-from vaultui.formatting import duration_text
+from vaultui.formatting import duration_text, recovery_line
 from vaultui.screens.base import VaultScreen
 from vaultui.widgets.footer import VaultFooter
 from vaultui.widgets.slot_strip import SlotStrip
@@ -25,6 +27,10 @@ from vaultui.widgets.timeline import Timeline
 class ComplianceScreen(VaultScreen):
     BINDINGS = [Binding("t", "app.restore_to_time", "Restore to time")]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.missed: list[Slot] = []  # the table's rows, newest first
+
     def compose(self) -> ComposeResult:
         yield StatusLine()
         with Horizontal(id="compliance-top"):
@@ -35,6 +41,7 @@ class ComplianceScreen(VaultScreen):
         yield SlotStrip()
         yield Timeline()
         yield VaultTable(id="missed", cursor_type="row")
+        yield Static("", id="missed-detail")  # the selected slot's whole cause, which the table cuts at 80 columns
         yield VaultFooter()
 
     def on_mount(self) -> None:
@@ -45,6 +52,17 @@ class ComplianceScreen(VaultScreen):
 
     def on_screen_resume(self) -> None:
         self.show(self.vault.summary)
+
+    @on(DataTable.RowHighlighted, "#missed")
+    def show_missed_detail(self) -> None:
+        table = self.query_one("#missed", DataTable)
+        detail = self.query_one("#missed-detail", Static)
+        if not 0 <= table.cursor_row < len(self.missed):
+            detail.update("")
+            return
+        slot = self.missed[table.cursor_row]
+        when = f"{slot.start:%Y-%m-%d %H:%M} to {slot.end:%Y-%m-%d %H:%M} UTC"
+        detail.update(Text(f"slot {when} missed: {slot.cause}", style="red"))
 
     def show(self, summary: StatusSummary | None) -> None:
         vault = self.vault
@@ -64,15 +82,17 @@ class ComplianceScreen(VaultScreen):
             Text.assemble(
                 (f"target {report.target_percent:.0f}%  ", "bold"),
                 (f"{met} met of {figures.expected} expected over {window} days", ""),
-                ("  BELOW TARGET" if not good else "  on target", "bold red" if not good else "bold green"),
+                ("\nBELOW TARGET" if not good else "\non target", "bold red" if not good else "bold green"),
             )
         )
         self.query_one(SlotStrip).show(figures, len(figures.slots))  # the very slots the figure counts
         self.query_one(Timeline).show(summary.coverage, summary.archives, summary.now, summary.rpo_seconds, window)
         table = self.query_one("#missed", DataTable)
         table.clear()
-        for slot in reversed([slot for slot in slots if slot.status == SlotStatus.MISSED]):
+        self.missed = list(reversed([slot for slot in slots if slot.status == SlotStatus.MISSED]))
+        for slot in self.missed:
             table.add_row(f"{slot.start:%Y-%m-%d %H:%M}", Text(slot.cause, style="red"))
+        self.show_missed_detail()
         lines = [f"[b]Recovery[/b] (RTO {duration_text(summary.rto_seconds)})"]
         recoveries = [
             run
@@ -80,11 +100,8 @@ class ComplianceScreen(VaultScreen):
             if run.kind in (RunKind.RESTORE, RunKind.DRILL) and run.result not in NOT_A_RECOVERY
         ]
         for run in recoveries[:6]:
-            ok = recovery_met(run, summary.rto_seconds)
-            mark = "[green]met[/green]" if ok else "[red]MISSED[/red]"
-            lines.append(
-                f"{run.started_at[:16].replace('T', ' ')} {run.kind:<7} {duration_text(run.duration_seconds):>7} {mark}"
-            )
+            color = "green" if recovery_met(run, summary.rto_seconds) else "red"
+            lines.append(f"[{color}]{run.kind:<7} {recovery_line(run, summary.rto_seconds)}[/{color}]")
         if not recoveries:
             lines.append("no restore or drill yet: press d on the archives view to run a drill")
         if summary.forecast is not None:

@@ -13,7 +13,9 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from engine.common.errors import VaultError
+from engine.common.states import PurgeAction
 from engine.sla.retention import PurgePlan, apply_purge, make_plan
+from vaultui.formatting import oplog_plan_line, plan_summary
 from vaultui.messages import ActionFinished, WorkProgressed
 from vaultui.screens.base import VaultScreen
 from vaultui.screens.dialogs import ConfirmScreen
@@ -74,22 +76,16 @@ class PurgeScreen(VaultScreen):
 
     def show(self, plan: PurgePlan) -> None:
         self.plan = plan
-        freed = sum(decision.entry.size for decision in plan.deletions)
-        self.query_one("#purge-title", Static).update(
-            f"Purge plan (dry run, limit {plan.policy.max_age_days} days): [b]{len(plan.deletions)}[/b] to delete "
-            f"({humanize.naturalsize(freed, binary=True)}), {len(plan.keepers)} to keep. "
-            + ("Press [b]a[/b] to apply." if plan.deletions else "Nothing to delete.")
-        )
+        then = ". Press [b]a[/b] to apply." if plan.deletions else ". Nothing to delete."
+        summary = plan_summary(plan)
+        self.query_one("#purge-title", Static).update(summary[0].upper() + summary[1:] + then)
         if plan.chunks:
-            size = humanize.naturalsize(sum(ref.size for ref in plan.chunks), binary=True)
-            self.query_one("#purge-flash", Static).update(
-                f"and {len(plan.chunks)} oplog chunks ({size}) no kept archive replays; {plan.chunks_kept} kept"
-            )
+            self.query_one("#purge-flash", Static).update(oplog_plan_line(plan))
         table = self.query_one(DataTable)
         table.clear()
         # What will go first: the deletions are what a person must check before pressing a.
         for decision in plan.deletions + plan.keepers:
-            style = "bold red" if decision.action == "delete" else "green"
+            style = "bold red" if decision.action == PurgeAction.DELETE else "green"
             table.add_row(
                 Text(decision.action, style=style),
                 decision.name,

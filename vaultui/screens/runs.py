@@ -14,7 +14,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
 from engine.common.errors import VaultError
-from engine.common.states import RunKind
+from engine.common.states import RunKind, RunResult
 from engine.evidence.ledger import RunRecord, list_runs
 from vaultui.screens.base import VaultScreen
 from vaultui.screens.dialogs import DetailScreen
@@ -23,6 +23,7 @@ from vaultui.widgets.status_line import StatusLine
 from vaultui.widgets.table import VaultTable
 
 SHOWN = 500
+RESULT_STYLES = {RunResult.FAILURE: "bold red", RunResult.SKIPPED: "yellow", RunResult.REFUSED: "yellow"}
 # The error before the archive: at 80 columns it is what a failed row must show (Enter shows it whole).
 COLUMNS = (("Started (UTC)", 19), ("Kind", 12), ("Result", 7), ("Duration", 8), ("Error", 52), ("Archive", 24))
 
@@ -52,6 +53,7 @@ class RunsScreen(VaultScreen):
         yield StatusLine()
         yield Static("", id="runs-title", classes="view-title")
         yield VaultTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="run-detail")  # the selected run's whole error, which the table cuts at 80 columns
         yield Input(placeholder="filter by kind, result, archive or error (esc clears)", id="runs-filter")
         yield VaultFooter()
 
@@ -97,7 +99,7 @@ class RunsScreen(VaultScreen):
         self.shown_runs = [
             run
             for run in self.runs
-            if (self.show_verifies or run.kind != "verify")
+            if (self.show_verifies or run.kind != RunKind.VERIFY)
             and (not needle or needle in f"{run.kind} {run.result} {run.archive or ''} {run.error or ''}".lower())
         ]
         hidden = "" if self.show_verifies or not verifies else f"; {verifies} verify records hidden (v shows them)"
@@ -108,7 +110,7 @@ class RunsScreen(VaultScreen):
         table = self.query_one(DataTable)
         table.clear()
         for run in self.shown_runs:
-            style = {"failure": "bold red", "skipped": "yellow", "refused": "yellow"}.get(run.result, "green")
+            style = RESULT_STYLES.get(run.result, "green")
             table.add_row(
                 run.started_at.replace("+00:00", "").replace("T", " ")[:19],
                 "restore→time" if run.kind == RunKind.RESTORE and run.details.get("to_time") else run.kind,
@@ -119,6 +121,17 @@ class RunsScreen(VaultScreen):
             )
         if not self.shown_runs:
             table.add_row("no runs recorded yet" if not self.runs else "no run matches", "", "", "", "", "")
+        self.show_run_detail()
+
+    @on(DataTable.RowHighlighted, "#runs")
+    def show_run_detail(self) -> None:
+        table = self.query_one("#runs", DataTable)
+        run = self.shown_runs[table.cursor_row] if 0 <= table.cursor_row < len(self.shown_runs) else None
+        self.query_one("#run-detail", Static).update(
+            Text(f"{run.kind} {run.started_at[:19].replace('T', ' ')} {run.result}: {run.error}", style="red")
+            if run is not None and run.error
+            else ""
+        )
 
     @on(DataTable.RowSelected, "#runs")
     def selected_row(self, event: DataTable.RowSelected) -> None:
