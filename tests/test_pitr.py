@@ -280,6 +280,10 @@ async def test_restore_to_a_time_from_the_dashboard(replica: servers.Server, tmp
         await settle(app, pilot)
         result = str(app.screen.query_one("#restore-result", Static).render())
         assert "oplog entries up to" in result, result
+        # The toast (what one sees having left the screen) says what was restored to when: base + N entries.
+        toasts = [str(toast.message) for toast in app._notifications]
+        until = f"to {datetime.fromtimestamp(int(when.split(':')[0]), UTC):%Y-%m-%d %H:%M:%S} UTC (base "
+        assert any(until in toast and " oplog entries" in toast for toast in toasts), toasts
     assert contents(client, "ui_then") == expected
 
 

@@ -14,6 +14,7 @@ import pytest
 from textual.widgets import DataTable, Input, Static
 
 from engine.archive.catalog import list_archives
+from engine.common.progress import Progress
 from engine.sla.retention import RetentionPolicy
 from engine.storage import open_storage
 from tests.bed import demo
@@ -237,7 +238,13 @@ async def test_quit_while_a_restore_runs_asks_and_never_vanishes(
     async with app.run_test(size=(120, 40)) as pilot:
         await held.start(app, pilot, database_name)
         await pilot.press("escape")  # back to the archives: the header still says a restore runs
-        assert "⟳ restore" in str(app.screen.query_one("#status-line", Static).render())
+        header = str(app.screen.query_one("#status-line", Static).render())
+        assert "⟳ restore starting…" in header, header  # held before its first progress report
+        # Once progress arrives, what runs and how far, on every view (the message the worker posts):
+        app.work_progress = Progress("restore", 4096, 10240, 1234, 3000, "shop.orders", 4.0)
+        app.refresh_status_lines()
+        header = str(app.screen.query_one("#status-line", Static).render())
+        assert "⟳ restore 40%, 1,234 docs, ETA 6.0s" in header, header
         await pilot.press("q")
         await pilot.pause()
         assert isinstance(app.screen, QuitWhileBusyScreen) and app.is_running
@@ -261,6 +268,35 @@ async def test_quit_while_a_restore_runs_asks_and_never_vanishes(
     else:
         assert not record.succeeded and record.error == "interrupted" and "cancelled" in app.last_outcome
         assert mongo_client[database_name].list_collection_names() == []  # staging dropped, targets untouched
+
+
+async def test_quit_while_a_backup_runs_waits_for_it(
+    settings: AppSettings, backups: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same question for a backup (`b`): waiting quits once the archive is complete, never mid-write."""
+    from vaultui.screens.dialogs import QuitWhileBusyScreen
+
+    held = HeldRestore(monkeypatch)
+    app = make_app(settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        before = len(list_archives(open_storage(str(backups))))
+        held.armed.set()
+        await pilot.press("b")
+        while not held.reached.is_set():
+            await pilot.pause(0.01)
+        assert "⟳ backup" in str(app.screen.query_one("#status-line", Static).render())
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, QuitWhileBusyScreen) and app.is_running
+        await pilot.click("#wait")
+        await pilot.pause()
+        assert app.is_running and app.busy == "backup" and "quitting when it ends" in app.progress_text()
+        held.release.set()
+        while app.is_running:
+            await pilot.pause(0.05)
+    assert len(list_archives(open_storage(str(backups)))) == before + 1
+    assert "backup" in app.last_outcome
 
 
 async def test_the_restore_form_starts_from_the_settings_namespaces(settings: AppSettings) -> None:

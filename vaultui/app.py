@@ -442,6 +442,8 @@ class VaultApp(App[None]):
             text += f", {progress.done_documents:,} docs"
             if progress.eta_seconds is not None:
                 text += f", ETA {duration_text(progress.eta_seconds)}"
+        else:
+            text += " starting…"  # before its first progress report: never a bare word that looks stuck
         if self.cancel_requested.is_set():
             text += " (cancelling…)"
         elif self.quit_when_done:

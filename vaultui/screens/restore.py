@@ -445,7 +445,7 @@ class RestoreScreen(VaultScreen):
                 result_archive = f" {result.archive}"
             text = (
                 f"restored{result_archive}{what} into {target}: {result.documents} documents "
-                f"in {duration_text(result.duration_seconds)} (RTO {verdict(result.rto_met)})"
+                + against_rto(result.duration_seconds, result.rto_seconds, result.rto_met)
                 + (f", {len(result.indexes_refused)} indexes refused" if result.indexes_refused else "")
             )
             return result.rto_met and not result.indexes_refused, text, result
