@@ -34,8 +34,7 @@ from engine.restore.result import RestoreResult
 from engine.restore.run import run_restore
 from engine.restore.to_time import restore_to_time, to_time_request
 from engine.run_options import restore_request
-from engine.sla.rto import verdict
-from vaultui.formatting import against_rto, duration_text
+from vaultui.formatting import against_rto
 from vaultui.messages import ActionFinished, WorkProgressed
 from vaultui.screens.base import VaultScreen
 from vaultui.screens.dialogs import TypedConfirmScreen
