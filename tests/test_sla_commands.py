@@ -383,3 +383,24 @@ def test_retention_adherence_is_judged_per_archive_from_the_month_s_own_facts(tm
         RetentionPolicy(90, 3), {},
     )  # fmt: skip
     assert {fate.archive: fate.verdict for fate in december} == {overdue: Verdict.LATE, held: Verdict.KEPT}
+
+    # The report an auditor reads, rendered from the same ledger facts: November's retention is not met, the
+    # late and overdue archives say so with their delays, the words render in HTML (no Markdown backticks).
+    from engine.archive.holds import place_hold
+    from engine.evidence.ledger import record_run
+    from engine.sla.compliance import Schedule
+    from engine.sla.report import build_report, render
+    from tests.history import record as ledger_record
+
+    for run in sorted(runs, key=lambda run: run.started):
+        record_run(storage, ledger_record(run.kind, run.started, run.result, seconds=1, **run.details))
+    place_hold(storage, held, "legal: case 7", clock=lambda: datetime(2026, 8, 6, tzinfo=UTC))
+    report = build_report(storage, "2026-11", schedule=Schedule(), policy=RetentionPolicy(90, 3), now=now)
+    markdown, page = render(report, "md"), render(report, "html")
+    assert "Retention adherence: NOT met" in markdown and "on schedule: yes" not in markdown
+    adherence = next(line for line in markdown.splitlines() if line.startswith("Retention adherence"))
+    assert "1 late" in adherence and "1 overdue" in adherence and "1 early" in adherence, adherence
+    rows = {line.split("|")[1].strip(): line for line in markdown.splitlines() if line.startswith("| 2026")}
+    assert "LATE" in rows[late] and "10.2 days late" in rows[late], rows
+    assert "OVERDUE" in rows[overdue] and "kept" in rows[held] and "legal: case 7" in rows[held], rows
+    assert "`" not in page.split("</style>")[-1] and "<code>" in page
