@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pymongo
@@ -41,6 +42,49 @@ def test_old_pipeline_archives_are_listed_as_legacy_and_verify(
     assert [line.split()[-1] for line in human.splitlines()[1:]] == ["verified", "verified", "verified"]
     listed = json.loads(run_vaultui("--headless", "list", "--json", env=env).stdout)
     assert [(entry["status"], entry["legacy"]) for entry in listed][1:] == [("verified", True), ("verified", True)]
+
+
+@pytest.mark.parametrize("gzip", [False, True], ids=["plain", "gzip"])
+def test_mongodump_s_own_files_are_read_not_warned_about(
+    gzip: bool,
+    mongo_client: pymongo.MongoClient,
+    mongo_uri: str,
+    mongo_tools: dict[str, Path],
+    database_name: str,
+    backups: Path,
+) -> None:
+    """The real mongodump 100.x (as the old CronJob ran it, with --db, and with --gzip) writes its prelude.json
+    (`.gz`) beside the collections: verify reads the versions from it, list and the dashboard's detail show them
+    once verified, and a restore of the archive warns about nothing (no "not a .bson or .metadata.json")."""
+    seed(mongo_client, database_name, {"orders": 120})
+    work = backups.parent / "dump"
+    subprocess.run(
+        [str(mongo_tools["mongodump"]), f"--uri={mongo_uri}", f"--db={database_name}", f"--out={work / '20261105'}"]
+        + (["--gzip"] if gzip else []),
+        check=True,
+        capture_output=True,
+    )
+    dumped = sorted(path.name for path in (work / "20261105" / database_name).iterdir())
+    assert ("prelude.json.gz" if gzip else "prelude.json") in dumped, dumped  # the real tool's layout
+    assert any(name.endswith(".bson.gz" if gzip else ".bson") for name in dumped), dumped
+    subprocess.run(["tar", "czf", str(backups / "20261105.tar.gz"), "-C", str(work), "20261105"], check=True)
+    env = {"VAULTUI_STORAGE": str(backups), "VAULTUI_TARGET_URI": mongo_uri}
+
+    checked = run_vaultui("--headless", "verify", "20261105.tar.gz", env=env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    made_by = next(line.strip() for line in checked.stdout.splitlines() if "dumped from MongoDB" in line)
+    assert " by mongodump 100." in made_by, checked.stdout
+    [listed] = json.loads(run_vaultui("--headless", "list", "--json", env=env).stdout)
+    assert listed["made_by"] == made_by and listed["status"] == "verified"
+
+    restored = run_vaultui(
+        "--headless", "restore", "--archive", "20261105.tar.gz", "--ns-from", f"{database_name}.*",
+        "--ns-to", f"{database_name}_back.*", env=env,
+    )  # fmt: skip
+    assert restored.returncode == 0, restored.stderr
+    assert "WARNING" not in restored.stderr and "prelude" not in restored.stderr + restored.stdout, restored.stderr
+    assert mongo_client[f"{database_name}_back"]["orders"].count_documents({}) == 120
+    mongo_client.drop_database(f"{database_name}_back")
 
 
 def damage(archive: Path, how: str) -> None:

@@ -51,6 +51,11 @@ class Encryption:
     recipients: list[str] = field(default_factory=list)
 
 
+def dump_origin(server_version: str, dumper: str) -> str:
+    """"dumped from MongoDB 7.0.14 by mongodump 100.10.0": what list, verify and the dashboard say made a dump."""
+    return f"dumped from MongoDB {server_version or '?'} by {dumper}"
+
+
 @dataclass
 class Manifest:
     """What an archive holds and how it was made. Written last, so a manifest means a complete archive."""
@@ -86,6 +91,11 @@ class Manifest:
     # None: a plain archive. Its sha256 and size above are those of the stored (encrypted) bytes.
     encryption: Encryption | None = None
     format: int = MANIFEST_FORMAT
+
+    @property
+    def origin(self) -> str:
+        """What made the dump, in the words verify uses for mongodump's prelude.json."""
+        return dump_origin(self.server_version, "vaultui's native dumper" if self.dumper == "native" else self.dumper)
 
     @property
     def recipients(self) -> list[str]:

@@ -105,6 +105,7 @@ def run_backup(
         record.details = {
             "codec": manifest.codec,
             "dumper": manifest.dumper,
+            "made_by": manifest.origin,
             "collections": len(manifest.collections),
             "read_back": manifest.read_back,
             **swept,

@@ -41,6 +41,17 @@ def evidence_keys(keys: list[str]) -> list[str]:
     )
 
 
+def dump_origins(runs: Iterable[RunRecord]) -> dict[str, str]:
+    """Archive name -> what made its dump ("dumped from MongoDB 7.0 by mongodump 100.9"), as its backup recorded
+    it or a verify read it from mongodump's prelude.json (old-pipeline archives have no manifest to say it)."""
+    origins: dict[str, str] = {}
+    for run in runs:
+        made_by = run.details.get("made_by")
+        if run.archive and run.archive not in origins and isinstance(made_by, str):
+            origins[run.archive] = made_by
+    return origins
+
+
 def read_verifications(storage: Storage) -> dict[str, bool]:
     """The verification evidence of a storage's archives (one ledger listing, then the evidence records)."""
     return latest_verifications(read_runs(storage, evidence_keys(run_keys(storage))))

@@ -34,7 +34,7 @@ from engine.archive.format import (
     tar_reader,
 )
 from engine.archive.gzip_codec import gzip_errors, gzip_reader
-from engine.archive.manifest import Manifest
+from engine.archive.manifest import Manifest, dump_origin
 from engine.common.clock import Clock, iso, utc_now
 from engine.common.errors import VerificationError
 from engine.common.limits import MAX_METADATA_BYTES, BoundedReader, check_size, unpacked_limit
@@ -123,7 +123,7 @@ class Prelude:
     tool_version: str
 
     def describe(self) -> str:
-        return f"dumped from MongoDB {self.server_version or '?'} by mongodump {self.tool_version or '?'}"
+        return dump_origin(self.server_version, f"mongodump {self.tool_version or '?'}")
 
 
 MAX_PRELUDE_BYTES = 64 * 1024
@@ -513,6 +513,10 @@ def record_verdict(storage: Storage, report: VerifyReport, started: datetime, cl
             documents=report.documents,
             duration_seconds=report.duration_seconds,
             error="; ".join(report.problems) or None,
-            details={"contents_checked": report.contents_checked, **({"why": report.sealed} if report.sealed else {})},
+            details={
+                "contents_checked": report.contents_checked,
+                **({"why": report.sealed} if report.sealed else {}),
+                **({"made_by": report.prelude.describe()} if report.prelude is not None else {}),
+            },
         ),
     )

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import humanize
 
 from engine.archive.catalog import ArchiveEntry, list_archives
-from engine.evidence.verifications import archive_state, read_verifications
+from engine.evidence.ledger import read_runs, run_keys
+from engine.evidence.verifications import archive_state, dump_origins, evidence_keys, latest_verifications
 from vaultui.commands.context import CommandOptions, Context
 from vaultui.exit_codes import ExitCode
 from vaultui.formatting import short_age
@@ -22,7 +23,9 @@ class Options(CommandOptions):
     json: bool = False
 
 
-def _entry_json(entry: ArchiveEntry, now: datetime, verifications: dict[str, bool]) -> dict[str, object]:
+def _entry_json(
+    entry: ArchiveEntry, now: datetime, verifications: dict[str, bool], origins: dict[str, str]
+) -> dict[str, object]:
     return {
         "name": entry.name,
         "time": entry.ref.time.isoformat(),
@@ -31,16 +34,18 @@ def _entry_json(entry: ArchiveEntry, now: datetime, verifications: dict[str, boo
         "codec": entry.ref.codec,
         "status": str(archive_state(entry, verifications)),
         "legacy": entry.ref.legacy,
+        "made_by": origins.get(entry.name),  # known once its backup or a verify recorded it
     }
 
 
 def run(options: Options, context: Context) -> ExitCode:
     storage = context.storage()
     entries = list_archives(storage)
-    verifications = read_verifications(storage) if entries else {}
+    runs = read_runs(storage, evidence_keys(run_keys(storage))) if entries else []
+    verifications, origins = latest_verifications(runs), dump_origins(runs)
     now = datetime.now(UTC)
     if options.json:
-        print_json([_entry_json(entry, now, verifications) for entry in entries], indent=1)
+        print_json([_entry_json(entry, now, verifications, origins) for entry in entries], indent=1)
         return ExitCode.OK
     if not entries:
         print(f"no archives in {storage.url}: run `vaultui --headless backup` to make the first one")

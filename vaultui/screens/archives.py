@@ -19,6 +19,8 @@ from engine.archive.catalog import ArchiveEntry
 from engine.archive.holds import read_holds
 from engine.archive.manifest import Manifest
 from engine.common.errors import VaultError
+from engine.common.states import ArchiveState
+from engine.evidence.verifications import dump_origins
 from engine.sla.retention import Decision
 from engine.sla.status import StatusSummary
 from vaultui.formatting import short_age
@@ -277,17 +279,14 @@ class ArchivesScreen(VaultScreen):
             status = summary.state(entry)
             lines.append(f"status: {status}" + (f"; retention: {fate.action}, {fate.reason}" if fate else ""))
         if manifest is None:
-            lines.append(
-                "\nno manifest: "
-                + (
-                    "made by the old pipeline, unverified (press v to check it)"
-                    if entry.ref.legacy
-                    else "the run never completed"
-                )
-            )
+            origin = dump_origins(summary.runs).get(entry.name) if summary is not None else None
+            checked = summary is not None and summary.state(entry) in (ArchiveState.VERIFIED, ArchiveState.CORRUPT)
+            old = "made by the old pipeline" + (f", {origin}" if origin else "")
+            old += "" if checked else ", unverified (press v to check it)"
+            lines.append("\nno manifest: " + (old if entry.ref.legacy else "the run never completed"))
         else:
             lines += [
-                f"server {manifest.server_version}, dumper {manifest.dumper}",
+                manifest.origin,
                 f"took {manifest.duration_seconds:.1f}s, {humanize.intcomma(manifest.documents)} documents, "
                 f"{humanize.naturalsize(manifest.bson_bytes, binary=True)} of BSON",
                 f"sha256 {manifest.archive_sha256}",
