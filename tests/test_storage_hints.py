@@ -4,6 +4,10 @@ what the user running vaultui needs for it (a folder permission, or the IAM acti
 from __future__ import annotations
 
 import errno
+import os
+import shutil
+import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -12,7 +16,8 @@ import pytest
 from engine.storage.errors import AccessDenied
 from engine.storage.fs import _explain
 from engine.storage.s3 import S3Storage
-from tests.helpers import s3_user
+from tests.helpers import VAULTUI, s3_user
+from vaultui.exit_codes import ExitCode
 
 FOLDER_CASES = {
     # operation: what the hint must give
@@ -87,3 +92,60 @@ def test_a_restore_names_a_missing_storage_before_an_unreachable_target(tmp_path
     error = done.stderr.strip().splitlines()[-1]
     assert done.returncode != 0 and f"storage folder {missing} does not exist" in error, done.stderr
     assert "127.0.0.1:1" not in error
+
+
+
+# Root without the capabilities that override file modes: it is then held to the owner bits like anyone else
+# (the files here are its own), so permissions can be taken away for real on this root-only machine.
+UNPRIVILEGED = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner", "--"]
+
+
+def run_without_override(*arguments: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("VAULTUI_")}
+    environment.update(env)
+    return subprocess.run(
+        [*UNPRIVILEGED, VAULTUI, *arguments], capture_output=True, text=True, env=environment, timeout=120, check=False
+    )
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="drops root's override of file modes")
+def test_folder_hints_through_the_commands_as_a_user_without_the_grant(tmp_path: Path) -> None:
+    """The real call paths, not fed errors: `verify --all` over an archive the user cannot read, `list` of a folder
+    it cannot list, `purge` of an archive it cannot delete (its folder is read-only to it, the lease and ledger
+    folders are not), `backup` into a folder it cannot write. Each names the operation, the path and the grant."""
+    storage = tmp_path / "backups"
+    storage.mkdir()
+    now = datetime.now(UTC)
+    unreadable = (now - timedelta(days=120)).strftime("%Y%m%d") + ".tar.gz"
+    (storage / unreadable).write_bytes(b"x" * 64)
+    for days in range(1, 5):  # newer than the limit, more than keep-last: the old one is due
+        (storage / ((now - timedelta(days=days)).strftime("%Y%m%d") + ".tar.gz")).write_bytes(b"x" * 64)
+    for folder in ("leases", "_vaultui", "_vaultui/runs"):
+        (storage / folder).mkdir()
+        (storage / folder).chmod(0o777)
+    (storage / unreadable).chmod(0o000)
+    storage.chmod(0o555)  # readable and listable, not writable
+    env = {"VAULTUI_STORAGE": str(storage)}
+    uid = f"(uid {os.geteuid()})"
+
+    purged = run_without_override("--headless", "purge", env=env)
+    said = purged.stdout + purged.stderr
+    assert purged.returncode == ExitCode.STORAGE, said
+    assert f"no permission to delete {storage / unreadable}" in said, said
+    assert f"{uid} write access to the folder holding it" in said, said
+
+    # (verify after purge: the fake archives fail it, and the old one would then be the newest restorable)
+    verified = run_without_override("--headless", "verify", "--all", env=env)
+    said = verified.stdout + verified.stderr
+    assert f"no permission to read {storage / unreadable}" in said and f"{uid} read access to it" in said, said
+    assert "write access" not in said
+
+    backup = run_without_override("--headless", "backup", env={**env, "VAULTUI_MONGO_URI": "mongodb://127.0.0.1:9/"})
+    said = backup.stdout + backup.stderr
+    assert backup.returncode != 0 and "no permission to write" in said and "write access to its folder" in said, said
+
+    storage.chmod(0o311)  # searchable, not readable: the listing itself is denied
+    listed = run_without_override("--headless", "list", env=env)
+    said = listed.stdout + listed.stderr
+    assert listed.returncode == ExitCode.STORAGE, said
+    assert "no permission to list" in said and "read and search (r-x) access to the folder" in said, said

@@ -142,14 +142,16 @@ def _make_archive(
 ) -> Manifest:
     ref = parse_archive_name(name)
     assert ref is not None
-    client = connect(mongo_uri, timeout_seconds=options.connect_timeout)
-    began = time.monotonic()
-    try:
-        version = server_version(client)
-        oplog_start = oplog_time(client)
-        plans, skipped = plan_dump(client, options.namespaces)
-        tracker = ProgressTracker("dump", progress, total_documents=_estimate_documents(client, plans))
-        with storage.open_write(name) as raw:
+    # The archive's writer opens first: a storage that refuses the write is named before the source is dialled
+    # (a connect can take its whole timeout); a failure anywhere below aborts it, leaving no partial archive.
+    with storage.open_write(name) as raw:
+        client = connect(mongo_uri, timeout_seconds=options.connect_timeout)
+        began = time.monotonic()
+        try:
+            version = server_version(client)
+            oplog_start = oplog_time(client)
+            plans, skipped = plan_dump(client, options.namespaces)
+            tracker = ProgressTracker("dump", progress, total_documents=_estimate_documents(client, plans))
             hashed = HashingWriter(raw)
             with (
                 sealed(hashed, options.recipients) as sink,
@@ -179,9 +181,9 @@ def _make_archive(
                     dump_oplog = add_dump_oplog(
                         client, tar, ref.stamp, ref.time, oplog_start, oplog_end, options.namespaces
                     )
-        tracker.finish()
-    finally:
-        client.close()
+        finally:
+            client.close()
+    tracker.finish()
     finished = clock()
     manifest = Manifest(
         archive=name,
