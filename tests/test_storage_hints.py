@@ -16,7 +16,7 @@ import pytest
 from engine.storage.errors import AccessDenied
 from engine.storage.fs import _explain
 from engine.storage.s3 import S3Storage
-from tests.helpers import VAULTUI, s3_user
+from tests.helpers import VAULTUI, run_vaultui, s3_user
 from vaultui.exit_codes import ExitCode
 
 FOLDER_CASES = {
@@ -82,17 +82,40 @@ def test_s3_denials_name_the_iam_action(operation: str, denied: str, call, s3_se
     assert f"to {operation} s3://{s3_bucket}/hints" in message and f"grant {denied}" in message, message
 
 
+@pytest.mark.parametrize(("denied", "command", "said"), [
+    ("s3:GetObject", ["verify", "--all"], "to read s3://{bucket}/nightly/{old}"),
+    ("s3:DeleteObject", ["purge"], "to delete s3://{bucket}/nightly/{old}"),
+    ("s3:ListBucket", ["list"], "to list s3://{bucket}/nightly"),
+], ids=["verify", "purge", "list"])  # fmt: skip
+def test_s3_denials_through_the_commands(
+    denied: str, command: list[str], said: str, s3_server, s3_client, s3_bucket  # noqa: ANN001
+) -> None:
+    """The real commands against moto's IAM-checking S3, as a user denied one action: the message names the
+    operation, the object and the action to grant; the command ends with its storage exit code, no traceback."""
+    now = datetime.now(UTC)
+    old = (now - timedelta(days=120)).strftime("%Y%m%d") + ".tar.gz"
+    for name in [old, *((now - timedelta(days=days)).strftime("%Y%m%d") + ".tar.gz" for days in range(1, 5))]:
+        s3_client.put_object(Bucket=s3_bucket, Key=f"nightly/{name}", Body=b"x" * 64)
+    statements = [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": [denied], "Resource": "*"},
+    ]
+    env = {**s3_user(s3_server.url, denied.split(":")[1].lower(), statements), "VAULTUI_STORAGE": f"s3://{s3_bucket}/nightly"}
+    done = run_vaultui("--headless", *command, env=env)
+    output = done.stdout + done.stderr
+    assert done.returncode in (ExitCode.STORAGE, ExitCode.VERIFICATION_FAILED), output
+    assert said.format(bucket=s3_bucket, old=old) in output and f"grant {denied}" in output, output
+    assert "Traceback" not in output
+
+
 def test_a_restore_names_a_missing_storage_before_an_unreachable_target(tmp_path: Path) -> None:
     """Both are wrong: the storage (cheap, local) is checked first, so the first error is the first to fix."""
-    from tests.helpers import run_vaultui
-
     missing = tmp_path / "not-mounted"
     env = {"VAULTUI_STORAGE": str(missing), "VAULTUI_TARGET_URI": "mongodb://127.0.0.1:1/"}
     done = run_vaultui("--headless", "restore", "--latest", "--dry-run", env=env)
     error = done.stderr.strip().splitlines()[-1]
     assert done.returncode != 0 and f"storage folder {missing} does not exist" in error, done.stderr
     assert "127.0.0.1:1" not in error
-
 
 
 # Root without the capabilities that override file modes: it is then held to the owner bits like anyone else

@@ -18,7 +18,7 @@ from engine.common.progress import Progress
 from engine.sla.retention import RetentionPolicy
 from engine.storage import open_storage
 from tests.bed import demo
-from tests.helpers import raw_documents, run_vaultui, settle
+from tests.helpers import raw_documents, run_vaultui, settle, wait_for
 from vaultui import app as app_module
 from vaultui.app import VaultApp, make_app
 from vaultui.screens.archives import COLUMNS, ArchivesScreen
@@ -102,8 +102,7 @@ async def test_the_table_fills_from_the_listing_before_the_status_is_read(
     app = make_app(settings)
     async with app.run_test(size=(120, 40)) as pilot:
         table = app.screen.query_one("#archives", DataTable)
-        while table.row_count == 0:
-            await pilot.pause(0.01)
+        await wait_for(pilot, lambda: table.row_count > 0)
         status_column = [label for label, _ in COLUMNS].index("Status")
         assert app.summary is None and str(table.get_row_at(0)[status_column]) == "…"
         assert table_names(app) == [entry.name for entry in list_archives(open_storage(str(backups)))]
@@ -185,8 +184,7 @@ async def test_leaving_the_restore_screen_while_it_runs(
     app = make_app(settings)
     async with app.run_test(size=(120, 40)) as pilot:
         await restore_from_the_screen(app, pilot, database_name)
-        while not verified.is_set():
-            await pilot.pause(0.01)
+        await wait_for(pilot, verified.is_set)
         await pilot.press("escape")
         assert isinstance(app.screen, ArchivesScreen) and app.busy == "restore"
         await pilot.press("down", "up", "question_mark", "escape")
@@ -214,8 +212,7 @@ class HeldRestore:
 
     async def start(self, app: VaultApp, pilot, database_name: str) -> None:  # noqa: ANN001
         await restore_from_the_screen(app, pilot, database_name, before_confirming=self.armed.set)
-        while not self.reached.is_set():
-            await pilot.pause(0.01)
+        await wait_for(pilot, self.reached.is_set)
 
 
 @pytest.mark.parametrize("choice", ["wait", "cancel"])
@@ -259,8 +256,7 @@ async def test_quit_while_a_restore_runs_asks_and_never_vanishes(
         assert app.is_running and app.busy == "restore"  # it waits for the restore, whatever was chosen
         assert ("cancelling" if choice == "cancel" else "quitting when it ends") in app.progress_text()
         held.release.set()
-        while app.is_running:
-            await pilot.pause(0.05)
+        await wait_for(pilot, lambda: not app.is_running)
     [record] = list_runs(open_storage(str(backups)), "restore")
     if choice == "wait":
         assert record.succeeded and "restored" in app.last_outcome
@@ -283,8 +279,7 @@ async def test_quit_while_a_backup_runs_waits_for_it(
         before = len(list_archives(open_storage(str(backups))))
         held.armed.set()
         await pilot.press("b")
-        while not held.reached.is_set():
-            await pilot.pause(0.01)
+        await wait_for(pilot, held.reached.is_set)
         assert "⟳ backup" in str(app.screen.query_one("#status-line", Static).render())
         await pilot.press("q")
         await pilot.pause()
@@ -293,8 +288,7 @@ async def test_quit_while_a_backup_runs_waits_for_it(
         await pilot.pause()
         assert app.is_running and app.busy == "backup" and "quitting when it ends" in app.progress_text()
         held.release.set()
-        while app.is_running:
-            await pilot.pause(0.05)
+        await wait_for(pilot, lambda: not app.is_running)
     assert len(list_archives(open_storage(str(backups)))) == before + 1
     assert "backup" in app.last_outcome
 
