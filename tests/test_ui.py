@@ -3,7 +3,9 @@ holds, views and commands, read-only mode, and the ways it must open (empty, unr
 
 from __future__ import annotations
 
+import getpass
 import shutil
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -395,8 +397,56 @@ async def test_backup_now_and_hold_from_the_ui(settings: AppSettings, backups: P
         await pilot.press(*"audit")
         await pilot.press("enter")
         await settle(app, pilot)
+        await wait_for(pilot, lambda: "audit" in app.screen.detail_text)
+        # Who held it, for the auditor reading it later (user@host of the process that placed it).
+        assert f"by {getpass.getuser()}@{socket.gethostname()}" in app.screen.detail_text, app.screen.detail_text
     held = {entry.name for entry in list_archives(open_storage(str(backups))) if entry.held}
     assert selected.name in held
+
+
+async def test_a_wrong_word_says_so_and_the_field_never_looks_filled(settings: AppSettings) -> None:
+    """Typed confirmation: the placeholder is not the word (an empty field must not look typed); a wrong word and
+    enter say what is wrong and keep the dialog; the right word confirms."""
+    outcome: list[bool | None] = []
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        app.push_screen(TypedConfirmScreen("Restore?", "body", "ferretdb"), outcome.append)
+        await pilot.pause()
+        field = app.screen.query_one("#typed", Input)
+        assert app.screen.focused is field and "ferretdb" not in field.placeholder
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "nothing typed: type ferretdb" in str(app.screen.query_one("#typed-wrong").render())
+        await pilot.press(*"ferret", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, TypedConfirmScreen) and not outcome
+        assert "'ferret' is not 'ferretdb'" in str(app.screen.query_one("#typed-wrong").render())
+        await pilot.press(*"db", "enter")
+        await pilot.pause()
+        assert outcome == [True]
+
+
+async def test_the_restore_form_starts_focused_and_marks_an_old_preview_stale(settings: AppSettings) -> None:
+    """Focus starts on the target (keys work at once); a preview that said REFUSED is cleared, and said so, as
+    soon as a choice changes (the mode, here), so it never speaks for choices it was not made for."""
+    from textual.widgets import RadioSet
+
+    app = make_app(settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("r")
+        await settle(app, pilot)
+        assert isinstance(app.screen, RestoreScreen)
+        assert app.screen.focused is app.screen.query_one("#target", RadioSet)
+        await pilot.click("#preview")  # the shop.* namespaces into the bed, which holds them: refused
+        await settle(app, pilot)
+        assert "REFUSED" in str(app.screen.query_one("#restore-result", Static).render())
+        await pilot.click("#mode-drop")
+        await settle(app, pilot)
+        result = str(app.screen.query_one("#restore-result", Static).render())
+        assert "REFUSED" not in result and "changed since the preview" in result, result
+        assert app.screen.query_one("#restore-plan", DataTable).row_count == 0
 
 
 async def test_views_commands_and_help(settings: AppSettings) -> None:
