@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 from engine.archive.manifest import CollectionEntry, Manifest
+from engine.common.progress import Progress
 from engine.evidence.ledger import record_run
 from engine.storage import open_storage
 from tests.helpers import settle
 from tests.history import NOW, capture_history, nightly_runs, record
 from vaultui.app import make_app
-from vaultui.screens.dialogs import TypedConfirmScreen
+from vaultui.screens.dialogs import QuitWhileBusyScreen, TypedConfirmScreen
 from vaultui.settings import AppSettings
 
 
@@ -69,8 +70,9 @@ def app_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN20
     folder.mkdir()
     fixed_storage(folder)
 
-    def factory(view: str = "archives"):  # noqa: ANN202
+    def factory(view: str = "archives", readonly: bool = False):  # noqa: ANN202
         settings = AppSettings(
+            readonly=readonly,
             storage_url=str(folder),
             refresh_seconds=0,
             clock=lambda: NOW,
@@ -141,7 +143,27 @@ def push_dialog(make_dialog):  # noqa: ANN001, ANN201
     return run
 
 
+async def wrong_word(pilot) -> None:  # noqa: ANN001
+    await push_dialog(lambda: TypedConfirmScreen("Restore?", LONG_RESTORE_BODY, "staging"))(pilot)
+    await pilot.press(*"stagign", "enter")
+    await settle(pilot.app, pilot)
+
+
+async def running_restore(pilot) -> None:  # noqa: ANN001
+    """The header while a restore runs, as its progress messages leave it (the work itself is not started)."""
+    await settle(pilot.app, pilot)
+    pilot.app.busy = "restore"
+    pilot.app.work_progress = Progress("restore", 4096, 10240, 1234, 3000, "shop.orders", 4.0)
+    pilot.app.refresh_status_lines()
+    await pilot.pause()
+
+
 DIALOGS = {
+    "to-time-prompt": press_then_settle("colon", *"compliance", "enter", "t"),
+    "quit-while-busy": push_dialog(lambda: QuitWhileBusyScreen("restore", "restore 40%, 1,234 docs, ETA 6.0s")),
+    "wrong-word": wrong_word,
+    "held-detail": press_then_settle("slash", *"20260820", "enter", "enter"),
+    "running-header": running_restore,
     "hold-prompt": press_then_settle("h"),
     "command-line": press_then_settle("colon"),
     "purge-confirm": press_then_settle("p", "a"),
@@ -155,3 +177,9 @@ DIALOGS = {
 def test_prompts_and_confirmations_fit(name: str, size: tuple[int, int], app_factory, snap_compare) -> None:  # noqa: ANN001
     """Every prompt and confirmation, at each size: the title, the question and the buttons on screen."""
     assert snap_compare(app_factory(), terminal_size=size, run_before=DIALOGS[name])
+
+
+@pytest.mark.parametrize("size", [(60, 20), (80, 24), (120, 40)])
+def test_the_read_only_header(size: tuple[int, int], app_factory, snap_compare) -> None:  # noqa: ANN001
+    """--readonly says so in the header and offers no key that writes (r, p, b, h are gone from the footer)."""
+    assert snap_compare(app_factory(readonly=True), terminal_size=size, run_before=settled)

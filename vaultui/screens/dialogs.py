@@ -97,7 +97,7 @@ class QuitWhileBusyScreen(ModalScreen[str]):
                 with Horizontal(classes="dialog-buttons"):
                     yield Button("Keep working", id="keep", variant="primary")
                     yield Button("Quit when it ends", id="wait")
-                    yield Button(f"Cancel the {self.action}", id="cancel", variant="error")
+                    yield Button("Cancel it", id="cancel", variant="error")  # short: all three fit at 60 columns
             yield Label(f"A {self.action} is running", classes="dialog-title")
             yield Static(self.progress or "starting…", id="quit-progress", classes="dialog-body")
             yield Static(

@@ -20,8 +20,9 @@ class StatusLine(Static):
     """
 
     def show(self, vault: Vault) -> None:
-        """Draws from the app's state, most important first (a narrow terminal cuts the end): compliance, RPO,
-        last success, a READ-ONLY badge, an interrupted restore; then storage, Kubernetes context, clock."""
+        """Draws from the app's state, most important first (a narrow terminal cuts the end): running work,
+        compliance, RPO, last success, a READ-ONLY badge, an interrupted restore; then storage, Kubernetes context,
+        clock."""
         storage, kube, summary, error, now = (
             vault.storage_label,
             vault.kube_label,
@@ -30,6 +31,9 @@ class StatusLine(Static):
             vault.now(),
         )
         line = Text()
+        if vault.busy:  # first while work runs, on every view: what runs, how far, its ETA (80 columns keep it)
+            line.append(f"⟳ {vault.progress_text()}", style="bold yellow")
+            line.append("  ")
         if error:
             line.append(f"✗ {error}  ", style="bold red")
         elif summary is not None:
@@ -51,9 +55,6 @@ class StatusLine(Static):
             line.append("  ")
         else:
             line.append("loading…  ", style="dim")
-        if vault.busy:  # on every view: what runs, how far, its ETA
-            line.append(f"⟳ {vault.progress_text()}", style="bold yellow")
-            line.append("  ")
         if vault.settings.readonly:
             line.append(" READ-ONLY ", style="bold black on yellow")
             line.append("  ")
