@@ -130,17 +130,19 @@ class RestoreScreen(VaultScreen):
                 with Vertical(classes="restore-column"):
                     yield Label("Mode")
                     with RadioSet(id="mode"):
-                        yield RadioButton("guarded (refuse if data)", value=True, name="guarded", id="mode-guarded")
+                        yield RadioButton("guarded (refuses)", value=True, name="guarded", id="mode-guarded")
                         yield RadioButton("drop (replace)", name="drop", id="mode-drop")
-                    yield Label("Scope (empty = everything)")
-                    # Filled from the settings in force (--db, --ns-include), as the CLI restore applies them.
+                    yield Label("Scope (empty: all)")
+                    # Filled from the settings in force (--db, --ns-include), as the CLI restore applies them. The
+                    # placeholders are short: at 60 columns a field shows about 20 characters.
                     settings = self.vault.settings.resolved
-                    yield Input(", ".join(settings.db), placeholder="databases, comma-separated", id="databases")
+                    yield Input(", ".join(settings.db), placeholder="databases: a,b", id="databases")
                     patterns = ", ".join(settings.ns_include)
-                    yield Input(patterns, placeholder="namespace pattern, e.g. sales.*", id="include")
+                    yield Input(patterns, placeholder="only: sales.*", id="include")
+                    yield Label("Rename (from, to)")
                     with Horizontal(classes="remap"):
-                        yield Input(placeholder="rename from, e.g. sales.*", id="ns-from")
-                        yield Input(placeholder="rename to, e.g. sales_copy.*", id="ns-to")
+                        yield Input(placeholder="a.*", id="ns-from")
+                        yield Input(placeholder="a_copy.*", id="ns-to")
             yield Static("", id="restore-result")
             yield VaultTable(id="restore-plan", cursor_type="row")
             yield ProgressBar(id="restore-progress", show_eta=True)
