@@ -19,7 +19,7 @@ def test_a_closed_pipe_ends_quietly(backups: Path, tmp_path: Path) -> None:
     """`vaultui --headless list | head -1` over many archives: the reader goes away, vaultui exits without an
     "internal error", a traceback or a crash report."""
     now = datetime.now(UTC)
-    for day in range(400):
+    for day in range(4000):  # ~300 KB of lines: far more than a pipe buffers, so the writer meets the close
         (backups / ((now - timedelta(days=day)).strftime("%Y%m%d") + ".tar.gz")).write_bytes(b"x")
     environment = {key: value for key, value in os.environ.items() if not key.startswith("VAULTUI_")}
     (tmp_path / "tmp").mkdir()  # where a crash's traceback file would go

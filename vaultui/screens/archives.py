@@ -19,7 +19,6 @@ from engine.archive.catalog import ArchiveEntry
 from engine.archive.holds import read_holds
 from engine.archive.manifest import Manifest
 from engine.common.errors import VaultError
-from engine.common.states import ArchiveState
 from engine.evidence.verifications import dump_origins
 from engine.sla.retention import Decision
 from engine.sla.status import StatusSummary
@@ -280,7 +279,7 @@ class ArchivesScreen(VaultScreen):
             lines.append(f"status: {status}" + (f"; retention: {fate.action}, {fate.reason}" if fate else ""))
         if manifest is None:
             origin = dump_origins(summary.runs).get(entry.name) if summary is not None else None
-            checked = summary is not None and summary.state(entry) in (ArchiveState.VERIFIED, ArchiveState.CORRUPT)
+            checked = summary is not None and entry.name in summary.verifications  # held or not
             old = "made by the old pipeline" + (f", {origin}" if origin else "")
             old += "" if checked else ", unverified (press v to check it)"
             lines.append("\nno manifest: " + (old if entry.ref.legacy else "the run never completed"))
