@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import humanize
 
 from engine.common.clock import duration_text
-from engine.sla.rto import verdict
+from engine.sla.rto import recovery_limit, recovery_met, verdict
 
 if TYPE_CHECKING:
     from engine.evidence.ledger import RunRecord
@@ -24,8 +24,6 @@ def against_rto(duration_seconds: float, rto_seconds: float, met: bool) -> str:
 
 def recovery_line(run: RunRecord, rto_seconds: float) -> str:
     """A past restore or drill against the RTO it ran under, as `status` and the compliance view list it."""
-    from engine.sla.rto import recovery_limit, recovery_met
-
     limit = duration_text(recovery_limit(run, rto_seconds))
     return (
         f"{run.started_at[:19].replace('T', ' ')} {run.result}, {duration_text(run.duration_seconds)} "

@@ -142,8 +142,9 @@ def _make_archive(
 ) -> Manifest:
     ref = parse_archive_name(name)
     assert ref is not None
-    # The archive's writer opens first: a storage that refuses the write is named before the source is dialled
-    # (a connect can take its whole timeout); a failure anywhere below aborts it, leaving no partial archive.
+    # The archive's writer opens first: a folder that refuses the write is named before the source is dialled
+    # (a connect can take its whole timeout); S3 sends nothing until the first part, so a denied PutObject still
+    # shows after the connect. A failure anywhere below aborts the writer, leaving no partial archive.
     with storage.open_write(name) as raw:
         client = connect(mongo_uri, timeout_seconds=options.connect_timeout)
         began = time.monotonic()

@@ -52,9 +52,14 @@ def dump_origins(runs: Iterable[RunRecord]) -> dict[str, str]:
     return origins
 
 
+def read_evidence(storage: Storage) -> list[RunRecord]:
+    """The evidence records of a storage's archives (one ledger listing, then those records), newest first."""
+    return read_runs(storage, evidence_keys(run_keys(storage)))
+
+
 def read_verifications(storage: Storage) -> dict[str, bool]:
-    """The verification evidence of a storage's archives (one ledger listing, then the evidence records)."""
-    return latest_verifications(read_runs(storage, evidence_keys(run_keys(storage))))
+    """The verification evidence of a storage's archives."""
+    return latest_verifications(read_evidence(storage))
 
 
 def archive_state(entry: ArchiveEntry, verifications: dict[str, bool]) -> ArchiveState:

@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 import humanize
 
 from engine.archive.catalog import ArchiveEntry, list_archives
-from engine.evidence.ledger import read_runs, run_keys
-from engine.evidence.verifications import archive_state, dump_origins, evidence_keys, latest_verifications
+from engine.evidence.verifications import archive_state, dump_origins, latest_verifications, read_evidence
 from vaultui.commands.context import CommandOptions, Context
 from vaultui.exit_codes import ExitCode
 from vaultui.formatting import short_age
@@ -41,7 +40,7 @@ def _entry_json(
 def run(options: Options, context: Context) -> ExitCode:
     storage = context.storage()
     entries = list_archives(storage)
-    runs = read_runs(storage, evidence_keys(run_keys(storage))) if entries else []
+    runs = read_evidence(storage) if entries else []
     verifications, origins = latest_verifications(runs), dump_origins(runs)
     now = datetime.now(UTC)
     if options.json:
